@@ -1,0 +1,140 @@
+//! The library's error type.
+//!
+//! One enum for the whole library rather than one per module: every failure must end up, in a
+//! script, as a `kind` the user can branch on (`not_found`, `conflict`, ...), so the kind is the
+//! primary axis and the module that failed is carried in the message. Messages are lower case,
+//! name the thing (reference, path, container) and keep their cause chain.
+
+use std::fmt;
+use std::path::Path;
+
+/// What sort of failure this is; scripts see it as `e.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    NotFound,
+    InvalidArgument,
+    Registry,
+    Permission,
+    Conflict,
+    Io,
+    Corrupt,
+    Unsupported,
+    Runtime,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::NotFound => "not_found",
+            Kind::InvalidArgument => "invalid_argument",
+            Kind::Registry => "registry",
+            Kind::Permission => "permission",
+            Kind::Conflict => "conflict",
+            Kind::Io => "io",
+            Kind::Corrupt => "corrupt",
+            Kind::Unsupported => "unsupported",
+            Kind::Runtime => "runtime",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A library error: a kind, a message naming the thing, and an optional cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    kind: Kind,
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into(), source: None }
+    }
+
+    pub fn with_source(
+        kind: Kind,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error { kind, message: message.into(), source: Some(Box::new(source)) }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The message followed by every cause, `: `-separated, as a user should see it.
+    pub fn chain(&self) -> String {
+        let mut out = self.message.clone();
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(self);
+        while let Some(e) = cur {
+            let text = e.to_string();
+            if !out.ends_with(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            cur = e.source();
+        }
+        out
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Error::new(Kind::NotFound, message)
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::new(Kind::InvalidArgument, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Error::new(Kind::Conflict, message)
+    }
+    pub fn corrupt(message: impl Into<String>) -> Self {
+        Error::new(Kind::Corrupt, message)
+    }
+
+    /// An I/O failure on `path` while doing `what`. ENOENT, EACCES and ENOSPC keep their meaning
+    /// as kinds so a script can tell "missing" from "denied" from "disk full".
+    pub fn io(what: &str, path: &Path, err: std::io::Error) -> Self {
+        let kind = match err.kind() {
+            std::io::ErrorKind::NotFound => Kind::NotFound,
+            std::io::ErrorKind::PermissionDenied => Kind::Permission,
+            _ => Kind::Io,
+        };
+        Error::with_source(kind, format!("{what} {}", path.display()), err)
+    }
+
+    /// A failed system call on `path`.
+    pub fn sys(what: &str, path: &Path, errno: nix::errno::Errno) -> Self {
+        Error::io(what, path, std::io::Error::from(errno))
+    }
+}
+
+/// Adds a context message to any std error, keeping it as the cause.
+pub trait Context<T> {
+    fn context(self, kind: Kind, message: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for std::result::Result<T, E> {
+    fn context(self, kind: Kind, message: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::with_source(kind, message(), e))
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::with_source(Kind::Io, "state database", e)
+    }
+}

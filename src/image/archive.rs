@@ -1,0 +1,1 @@
+//! `load` and `save`: OCI image layout directories and `docker save` tarballs.

@@ -1,0 +1,259 @@
+//! Talking to OCI registries, over oci-client: manifests (all four media types), platform
+//! selection in indexes, credentials, plain HTTP only where allowed, and streamed blobs.
+
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use oci_client::client::{ClientConfig, ClientProtocol, SizedStream};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use super::oci::{self, Descriptor, Manifest, ManifestDoc, Platform};
+use crate::error::{Error, Kind, Result};
+
+/// A user name and password for a registry.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, ***)", self.username)
+    }
+}
+
+/// An image manifest resolved for one platform, with its verified config.
+pub struct Resolved {
+    pub manifest_digest: String,
+    pub manifest_raw: Vec<u8>,
+    pub manifest: Manifest,
+    pub config_raw: Vec<u8>,
+    pub config: oci::ConfigFile,
+}
+
+/// A client bound to one registry and one set of credentials.
+pub struct Registry {
+    client: Client,
+    auth: RegistryAuth,
+    name: String,
+}
+
+/// Whether plain HTTP may be used for `registry`: loopback registries, and those listed in
+/// `GOCKER_INSECURE_REGISTRIES` (comma or space separated), as Docker's insecure-registries.
+pub fn allows_http(registry: &str) -> bool {
+    if super::reference::is_loopback_registry(registry) {
+        return true;
+    }
+    std::env::var("GOCKER_INSECURE_REGISTRIES")
+        .map(|v| v.split([',', ' ']).any(|h| !h.is_empty() && h.trim() == registry))
+        .unwrap_or(false)
+}
+
+impl Registry {
+    /// A client for the registry of `reference`. Credentials come from the call, or else from
+    /// the Docker config file (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`).
+    pub fn new(reference: &Reference, creds: Option<Credentials>) -> Registry {
+        let registry = reference.registry().to_string();
+        let protocol = if allows_http(&registry) {
+            ClientProtocol::HttpsExcept(vec![registry.clone(), reference.resolve_registry().to_string()])
+        } else {
+            ClientProtocol::Https
+        };
+        let config = ClientConfig {
+            protocol,
+            // We choose the platform ourselves, to say which ones exist when none match.
+            platform_resolver: None,
+            connect_timeout: Some(std::time::Duration::from_secs(30)),
+            read_timeout: Some(std::time::Duration::from_secs(300)),
+            user_agent: concat!("gocker-script/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        };
+        let creds = creds.or_else(|| docker_config_credentials(&registry));
+        let auth = match creds {
+            Some(c) => RegistryAuth::Basic(c.username, c.password),
+            None => RegistryAuth::Anonymous,
+        };
+        Registry { client: Client::new(config), auth, name: registry }
+    }
+
+    fn map_err(&self, what: &str, e: OciDistributionError) -> Error {
+        use OciDistributionError as E;
+        let kind = match &e {
+            E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => Kind::Permission,
+            E::ImageManifestNotFoundError(_) => Kind::NotFound,
+            E::ServerError { code: 401 | 403, .. } => Kind::Permission,
+            E::ServerError { code: 404, .. } => Kind::NotFound,
+            E::RegistryError { envelope, .. } => {
+                use oci_client::errors::OciErrorCode as C;
+                if envelope.errors.iter().any(|c| matches!(c.code, C::Unauthorized | C::Denied)) {
+                    Kind::Permission
+                } else if envelope.errors.iter().any(|c| {
+                    matches!(c.code, C::ManifestUnknown | C::NameUnknown | C::BlobUnknown | C::NotFound)
+                }) {
+                    Kind::NotFound
+                } else {
+                    Kind::Registry
+                }
+            }
+            E::DigestError(_) => Kind::Corrupt,
+            _ => Kind::Registry,
+        };
+        let message = match kind {
+            Kind::Permission => format!("{what}: access denied by registry {} (check the username and password)", self.name),
+            Kind::NotFound => format!("{what}: not found in registry {}", self.name),
+            _ => format!("{what}: registry {} failed", self.name),
+        };
+        Error::with_source(kind, message, e)
+    }
+
+    /// Fetches a manifest or index by tag or digest, sending every media type we read.
+    pub async fn manifest(&self, reference: &Reference) -> Result<(Vec<u8>, String)> {
+        let (body, digest) = self
+            .client
+            .pull_manifest_raw(reference, &self.auth, oci::MANIFEST_TYPES)
+            .await
+            .map_err(|e| self.map_err(&format!("cannot get manifest of {reference}"), e))?;
+        Ok((body.to_vec(), digest))
+    }
+
+    /// Resolves a reference to one image manifest for `platform`, and fetches its config.
+    pub async fn resolve(&self, reference: &Reference, platform: &Platform) -> Result<Resolved> {
+        let (mut raw, mut digest) = self.manifest(reference).await?;
+        let what = reference.to_string();
+        let manifest = match ManifestDoc::parse(&raw, None, &what)? {
+            ManifestDoc::Image(m) => m,
+            ManifestDoc::Index(index) => {
+                let chosen = choose_platform(&index.manifests, platform, &what)?;
+                let by_digest = reference.clone_with_digest(chosen.digest.clone());
+                (raw, digest) = self.manifest(&by_digest).await?;
+                match ManifestDoc::parse(&raw, None, &what)? {
+                    ManifestDoc::Image(m) => m,
+                    ManifestDoc::Index(_) => {
+                        return Err(Error::new(Kind::Unsupported, format!("{what}: nested image indexes are not supported")))
+                    }
+                }
+            }
+        };
+        let config_raw = self.small_blob(reference, &manifest.config).await?;
+        let config: oci::ConfigFile = serde_json::from_slice(&config_raw)
+            .map_err(|e| Error::with_source(Kind::Registry, format!("{what}: cannot parse image config"), e))?;
+        if config.rootfs.diff_ids.len() != manifest.layers.len() {
+            return Err(Error::corrupt(format!(
+                "{what}: manifest lists {} layers but the config lists {} diff ids",
+                manifest.layers.len(),
+                config.rootfs.diff_ids.len()
+            )));
+        }
+        Ok(Resolved { manifest_digest: digest, manifest_raw: raw, manifest, config_raw, config })
+    }
+
+    /// Fetches a small blob (a config) into memory and checks its digest.
+    pub async fn small_blob(&self, reference: &Reference, desc: &Descriptor) -> Result<Vec<u8>> {
+        oci::digest_hex(&desc.digest)?;
+        let mut out: Vec<u8> = Vec::new();
+        self.client
+            .pull_blob(reference, desc.digest.as_str(), &mut out)
+            .await
+            .map_err(|e| self.map_err(&format!("cannot get blob {} of {reference}", desc.digest), e))?;
+        let actual = oci::sha256_digest(&out);
+        if actual != desc.digest {
+            return Err(Error::corrupt(format!(
+                "blob of {reference} is corrupt: expected digest {}, got {actual}",
+                desc.digest
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Opens a streamed download of a blob. oci-client hashes the bytes as they pass and ends
+    /// the stream with an error if they do not match the digest.
+    pub async fn blob_stream(&self, reference: &Reference, digest: &str) -> Result<SizedStream> {
+        self.client
+            .pull_blob_stream(reference, digest)
+            .await
+            .map_err(|e| self.map_err(&format!("cannot get layer {digest} of {reference}"), e))
+    }
+}
+
+/// Picks the index entry for `want`, or says which platforms there are.
+pub fn choose_platform<'a>(entries: &'a [Descriptor], want: &Platform, what: &str) -> Result<&'a Descriptor> {
+    let found = entries.iter().find(|d| d.platform.as_ref().map(|p| want.matches(p)).unwrap_or(false));
+    found.ok_or_else(|| {
+        let available: Vec<String> = entries
+            .iter()
+            .filter_map(|d| d.platform.as_ref())
+            .filter(|p| p.os != "unknown")
+            .map(|p| p.to_string())
+            .collect();
+        Error::not_found(format!(
+            "{what} has no image for platform {want}; available: {}",
+            if available.is_empty() { "none".to_string() } else { available.join(", ") }
+        ))
+    })
+}
+
+/// Credentials for `registry` from Docker's config file, if any.
+pub fn docker_config_credentials(registry: &str) -> Option<Credentials> {
+    let path = match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => PathBuf::from(dir).join("config.json"),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".docker/config.json"),
+    };
+    let text = std::fs::read(&path).ok()?;
+    credentials_from_config(&text, registry)
+}
+
+/// Looks `registry` up in the `auths` of a Docker config file.
+pub fn credentials_from_config(config: &[u8], registry: &str) -> Option<Credentials> {
+    let json: serde_json::Value = serde_json::from_slice(config).ok()?;
+    let auths = json.get("auths")?.as_object()?;
+    let hub = registry == "docker.io" || registry == "index.docker.io" || registry == "registry-1.docker.io";
+    let entry = auths.iter().find_map(|(key, value)| {
+        let host = key.trim_start_matches("https://").trim_start_matches("http://");
+        let host = host.split('/').next().unwrap_or(host);
+        let matches = host == registry || (hub && (host == "index.docker.io" || host == "docker.io" || host == "registry-1.docker.io"));
+        matches.then_some(value)
+    })?;
+    if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim()).ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, pass) = text.split_once(':')?;
+        return Some(Credentials { username: user.to_string(), password: pass.to_string() });
+    }
+    let user = entry.get("username")?.as_str()?;
+    let pass = entry.get("password")?.as_str()?;
+    Some(Credentials { username: user.to_string(), password: pass.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_config_auth_is_decoded() {
+        let cfg = br#"{"auths":{"127.0.0.1:5001":{"auth":"dXNlcjpwYXNzOndvcmQ="}}}"#;
+        let c = credentials_from_config(cfg, "127.0.0.1:5001").unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("user", "pass:word"));
+        assert!(credentials_from_config(cfg, "127.0.0.1:5002").is_none());
+        let hub = br#"{"auths":{"https://index.docker.io/v1/":{"username":"u","password":"p"}}}"#;
+        assert_eq!(credentials_from_config(hub, "docker.io").unwrap().username, "u");
+    }
+
+    #[test]
+    fn platform_choice_lists_what_exists() {
+        let entry = |p: &str| Descriptor {
+            media_type: oci::OCI_MANIFEST.into(),
+            digest: format!("sha256:{}", "1".repeat(64)),
+            size: 1,
+            platform: Some(Platform::parse(p).unwrap()),
+            annotations: None,
+        };
+        let entries = vec![entry("linux/amd64"), entry("linux/arm64/v8")];
+        assert!(choose_platform(&entries, &Platform::parse("linux/arm64").unwrap(), "x").is_ok());
+        let err = choose_platform(&entries, &Platform::parse("linux/s390x").unwrap(), "x").err().unwrap();
+        assert!(err.message().contains("linux/amd64, linux/arm64/v8"), "{}", err.message());
+        assert_eq!(err.kind(), Kind::NotFound);
+    }
+}

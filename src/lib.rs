@@ -1,0 +1,12 @@
+//! gocker-script: Linux container primitives for the Rhai scripting language.
+//!
+//! The library is plain Rust and usable without Rhai; `script` is the only module that knows
+//! about the scripting language.
+
+pub mod error;
+pub mod image;
+pub mod runtime;
+pub mod store;
+pub mod trace;
+
+pub use error::{Error, Kind, Result};

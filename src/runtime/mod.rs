@@ -1,0 +1,4 @@
+//! The host-side machinery of containers: mounts (overlayfs), and later namespaces, cgroups
+//! and the init process.
+
+pub mod overlay;

@@ -1,0 +1,89 @@
+//! The SQLite state database: images, tags, layers (and, later, containers and IP leases).
+//!
+//! One file, WAL mode, a busy timeout so concurrent scripts queue instead of failing, and
+//! `user_version` migrations so an old root opens with a new binary.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Kind, Result};
+
+/// Each entry upgrades the schema by one version; never edit a released entry.
+const MIGRATIONS: &[&str] = &[
+    // 1: images and layers.
+    "CREATE TABLE images (
+        id TEXT PRIMARY KEY,              -- config digest, sha256:...
+        manifest_digest TEXT NOT NULL,
+        manifest TEXT NOT NULL,           -- raw manifest JSON as pulled
+        config TEXT NOT NULL,             -- raw config JSON
+        size INTEGER NOT NULL,            -- unpacked bytes of all layers
+        created INTEGER NOT NULL          -- unix seconds when stored
+     );
+     CREATE TABLE tags (
+        name TEXT PRIMARY KEY,            -- normalized reference: registry/repo:tag or repo@digest
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+     );
+     CREATE INDEX tags_image ON tags(image_id);
+     CREATE TABLE layers (
+        chain_id TEXT PRIMARY KEY,
+        diff_id TEXT NOT NULL,
+        parent TEXT,
+        size INTEGER NOT NULL             -- bytes of the uncompressed tar
+     );
+     CREATE TABLE image_layers (
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        chain_id TEXT NOT NULL REFERENCES layers(chain_id),
+        PRIMARY KEY (image_id, position)
+     );
+     CREATE INDEX image_layers_chain ON image_layers(chain_id);",
+];
+
+/// A handle on the state database, shareable between threads of one process.
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db> {
+        let conn = Connection::open(path)
+            .map_err(|e| Error::with_source(Kind::Io, format!("cannot open state database {}", path.display()), e))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let db = Db { conn: Mutex::new(conn) };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let mut conn = self.lock();
+        // IMMEDIATE: take the write lock first so two processes opening a new root at once
+        // cannot both apply migration 1.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            return Err(Error::new(
+                Kind::Unsupported,
+                format!("state database schema {version} is newer than this gocker-script understands"),
+            ));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The connection, for one short unit of work. Never hold it across network I/O.
+    pub fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite itself consistent (transactions roll
+        // back on drop), so a poisoned mutex is safe to keep using.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,49 @@
+//! Advisory file locks (flock) under `GOCKER_ROOT/locks`, so that two scripts (or two threads)
+//! never unpack the same layer twice and `rmi` never deletes a layer a pull is about to use.
+//! Locks are released when the guard drops or the process dies, so a killed pull never
+//! leaves a stale lock behind.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// A held lock; dropping it unlocks.
+#[derive(Debug)]
+pub struct LockGuard {
+    _file: File,
+    pub path: PathBuf,
+}
+
+/// Takes an exclusive lock named `name` in `dir`, waiting for it.
+pub fn exclusive(dir: &Path, name: &str) -> Result<LockGuard> {
+    let path = dir.join(format!("{name}.lock"));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open lock", &path, e))?;
+    loop {
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc == 0 {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(Error::io("cannot lock", &path, err));
+        }
+    }
+    Ok(LockGuard { _file: file, path })
+}
+
+/// Takes exclusive locks on every name, in sorted order so that two callers locking
+/// overlapping sets can never deadlock.
+pub fn exclusive_all(dir: &Path, names: &[String]) -> Result<Vec<LockGuard>> {
+    let mut sorted: Vec<&String> = names.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    sorted.into_iter().map(|n| exclusive(dir, n)).collect()
+}

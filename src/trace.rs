@@ -1,0 +1,26 @@
+//! Trace mode: when on, each primitive prints the system-level steps it takes, one line each,
+//! to stderr. This is how gocker-script teaches what a container is made of.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static ON: AtomicBool = AtomicBool::new(false);
+
+pub fn set(on: bool) {
+    ON.store(on, Ordering::Relaxed);
+}
+
+pub fn enabled() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
+/// Prints one step when tracing; the closure is not run otherwise.
+pub fn step(line: impl FnOnce() -> String) {
+    if enabled() {
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            eprintln!("\x1b[2m[trace] {}\x1b[0m", line());
+        } else {
+            eprintln!("[trace] {}", line());
+        }
+    }
+}
