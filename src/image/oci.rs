@@ -118,7 +118,7 @@ impl ManifestDoc {
         let probe: Probe = serde_json::from_slice(body)
             .map_err(|e| Error::with_source(Kind::Registry, format!("manifest of {what} is not valid JSON"), e))?;
         let media_type = probe.media_type.as_deref().or(header_type).unwrap_or("");
-        if probe.schema_version == Some(1) || media_type.contains("manifest.v1") {
+        if probe.schema_version == Some(1) || media_type.starts_with("application/vnd.docker.distribution.manifest.v1") {
             return Err(Error::new(
                 Kind::Unsupported,
                 format!("{what} has a Docker schema 1 manifest, which is deprecated and unsupported: push it again with a current client"),

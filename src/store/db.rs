@@ -42,6 +42,17 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX image_layers_chain ON image_layers(chain_id);",
 ];
 
+fn is_busy(e: &Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cur {
+        if let Some(rusqlite::Error::SqliteFailure(f, _)) = c.downcast_ref::<rusqlite::Error>() {
+            return matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked);
+        }
+        cur = c.source();
+    }
+    false
+}
+
 /// A handle on the state database, shareable between threads of one process.
 pub struct Db {
     conn: Mutex<Connection>,
@@ -49,6 +60,22 @@ pub struct Db {
 
 impl Db {
     pub fn open(path: &Path) -> Result<Db> {
+        // Two processes opening a new root at once can both try to switch it to WAL; SQLite
+        // answers BUSY at once there (no busy handler applies), so retry for a while.
+        let mut delay = Duration::from_millis(5);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match Self::try_open(path) {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> Result<Db> {
         let conn = Connection::open(path)
             .map_err(|e| Error::with_source(Kind::Io, format!("cannot open state database {}", path.display()), e))?;
         conn.busy_timeout(Duration::from_secs(30))?;
