@@ -6,6 +6,7 @@
 pub mod error;
 pub mod image;
 pub mod runtime;
+pub mod script;
 pub mod store;
 pub mod trace;
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what gocker-script's build, tests and demo need on a fresh Debian 12 machine:
+# Debian's distribution registry (the tests and the demo run their own on 127.0.0.1),
+# busybox-static (fixture images are built from it), OpenSSL headers for the TLS client.
+set -euo pipefail
+
+packages=(docker-registry busybox-static libssl-dev pkg-config ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts the packaged registry as a service where an init system runs; ours are private.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+    systemctl stop docker-registry || true
+fi

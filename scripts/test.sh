@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: sets up a fresh machine (scripts/setup.sh), then runs the whole suite.
+# Must run as root: the tests use real overlayfs, namespaces and cgroups.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "scripts/test.sh: run as root (the tests mount, unshare and use cgroups)" >&2; exit 1; }
+scripts/setup.sh
+cargo test --locked "$@"
