@@ -4,7 +4,7 @@
 # busybox-static (fixture images are built from it), OpenSSL headers for the TLS client.
 set -euo pipefail
 
-packages=(docker-registry busybox-static libssl-dev pkg-config ca-certificates)
+packages=(docker-registry busybox-static skopeo libssl-dev pkg-config ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -106,3 +106,54 @@ fn save_and_load_round_trip_keeps_the_image_id() {
     assert!(!o.status.success());
     assert!(text(&o).1.contains("junk.tar"), "{}", text(&o).1);
 }
+
+#[test]
+fn a_pull_killed_midway_leaves_nothing_half_named_and_the_next_pull_completes() {
+    let reg = registry();
+    let p = Pusher::new(reg);
+    let reference = format!("{}/killme:1", reg.addr);
+    let layers: Vec<(Vec<u8>, Comp)> = (0..4u32)
+        .map(|l| {
+            let data: Vec<u8> = (0..24_000_000u32).map(|i| (i.wrapping_add(l * 7919).wrapping_mul(2654435761) >> 11) as u8).collect();
+            (TarBuilder::new().file(&format!("blob{l}"), &data, 0o644).finish(), Comp::Gzip)
+        })
+        .collect();
+    let pushed = p.image(&reference, &layers, Format::Oci, serde_json::json!({}), "amd64");
+    let root = root();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+        .arg("--root")
+        .arg(root.path())
+        .args(["pull", "-q", &reference])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start pull");
+    // Wait until unpacking has started, then kill it without warning.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let busy = std::fs::read_dir(root.path().join("tmp")).map(|d| d.count() > 0).unwrap_or(false);
+        if busy || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    let o = gocker(root.path(), &["images", "--json"]);
+    assert_eq!(text(&o).0.trim(), "[]", "no image is recorded after a killed pull");
+    // Every layer directory present is complete: it is in the database.
+    let db = rusqlite::Connection::open(root.path().join("db.sqlite")).unwrap();
+    for e in std::fs::read_dir(root.path().join("layers")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".split") {
+            continue;
+        }
+        let n: i64 = db.query_row("SELECT COUNT(*) FROM layers WHERE chain_id = ?1", [format!("sha256:{name}")], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1, "layer directory {name} is complete");
+    }
+    let o = gocker(root.path(), &["pull", "-q", &reference]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(text(&o).0.trim(), pushed.manifest_digest);
+    let left: Vec<_> = std::fs::read_dir(root.path().join("tmp")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "scratch of the killed pull is cleared: {left:?}");
+}

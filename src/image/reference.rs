@@ -10,6 +10,16 @@ pub fn parse(input: &str) -> Result<Reference> {
     if text.is_empty() {
         return Err(Error::invalid("invalid image reference \"\": it is empty"));
     }
+    // As Docker: a first component is a registry only if it has a dot or a port, or is
+    // localhost; everything after the registry must be lower case.
+    let name = text.split(['@']).next().unwrap_or(text);
+    let (first, rest) = name.split_once('/').unwrap_or(("", name));
+    let is_registry = first.contains(['.', ':']) || first == "localhost";
+    let repo = if is_registry { rest } else { name };
+    let repo = repo.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')).map(|(r, _)| r).unwrap_or(repo);
+    if repo.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(Error::invalid(format!("invalid image reference {input:?}: repository name must be lowercase")));
+    }
     text.parse::<Reference>()
         .map_err(|e| Error::invalid(format!("invalid image reference {input:?}: {e}")))
 }
@@ -50,7 +60,7 @@ mod tests {
     fn short_names_expand_to_docker_hub() {
         let r = parse("busybox").unwrap();
         assert_eq!(canonical(&r), "docker.io/library/busybox:latest");
-        assert_eq!(familiar(&canonical(&r)), "busybox");
+        assert_eq!(familiar(&canonical(&r)), "busybox:latest");
     }
 
     #[test]

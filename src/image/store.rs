@@ -637,6 +637,18 @@ static SCRATCH_SEQ: AtomicU64 = AtomicU64::new(0);
 /// Runs on a blocking thread; on any failure it leaves nothing behind.
 fn install_layer(paths: &Paths, db: &Db, blob: impl Read, job: &LayerJob) -> Result<()> {
     let hex = digest_hex(&job.chain_id)?;
+    // We hold this layer's lock, so scratch work on it by anyone else is from a process
+    // that died mid-unpack: clear it.
+    if let Ok(entries) = std::fs::read_dir(paths.tmp()) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&format!("layer-{hex}-")) {
+                let _ = remove_tree(&e.path());
+            } else if name.starts_with(&format!("split-{hex}-")) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let seq = SCRATCH_SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = paths.tmp().join(format!("layer-{hex}-{}-{seq}", std::process::id()));
     let split_tmp = paths.tmp().join(format!("split-{hex}-{}-{seq}", std::process::id()));

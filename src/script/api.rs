@@ -110,10 +110,10 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     // exit(n) ends the script with status n. Rhai's own exit() turns into the script's value,
     // which a runner cannot tell from a last expression; a termination it can.
     engine.register_fn("exit", |ctx: rhai::NativeCallContext, code: i64| -> Res<()> {
-        Err(Box::new(EvalAltResult::ErrorTerminated(Dynamic::from(code), ctx.position())))
+        Err(Box::new(EvalAltResult::ErrorTerminated(Dynamic::from(code), ctx.call_position())))
     });
     engine.register_fn("exit", |ctx: rhai::NativeCallContext| -> Res<()> {
-        Err(Box::new(EvalAltResult::ErrorTerminated(Dynamic::from(0_i64), ctx.position())))
+        Err(Box::new(EvalAltResult::ErrorTerminated(Dynamic::from(0_i64), ctx.call_position())))
     });
     engine.register_fn("trace", |on: bool| crate::trace::set(on));
     engine.register_fn("help", || super::docs::help_index());

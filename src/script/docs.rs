@@ -64,3 +64,21 @@ pub fn markdown() -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    /// README.md's API section is this table, so the two cannot drift. Regenerate with
+    /// `GOCKER_WRITE_README=1 cargo test readme_api_reference`.
+    #[test]
+    fn readme_api_reference_is_generated_from_the_docs() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme = std::fs::read_to_string(path).expect("README.md");
+        let (head, rest) = readme.split_once("<!-- api:begin -->").expect("api:begin marker");
+        let (_, tail) = rest.split_once("<!-- api:end -->").expect("api:end marker");
+        let want = format!("{head}<!-- api:begin -->\n{}<!-- api:end -->{tail}", super::markdown().trim_start());
+        if std::env::var_os("GOCKER_WRITE_README").is_some() {
+            std::fs::write(path, &want).expect("write README.md");
+        }
+        assert!(readme == want, "README.md's API section is stale: run GOCKER_WRITE_README=1 cargo test readme_api");
+    }
+}
