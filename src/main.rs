@@ -14,8 +14,14 @@ use rhai::{Dynamic, Engine, EvalAltResult, Scope};
 const VERBS: &[&str] = &["pull", "images", "rmi", "tag", "save", "load"];
 
 #[derive(Parser)]
-#[command(name = "gocker-script", version, about = "A scriptable container host: Linux containers as values in the Rhai language")]
-#[command(after_help = "Docker-like verbs: gocker-script pull|images|rmi|tag|save|load ... (each has --help)\nWith no FILE and no -e: the REPL.")]
+#[command(
+    name = "gocker-script",
+    version,
+    about = "A scriptable container host: Linux containers as values in the Rhai language"
+)]
+#[command(
+    after_help = "Docker-like verbs: gocker-script pull|images|rmi|tag|save|load ... (each has --help)\nWith no FILE and no -e: the REPL."
+)]
 struct Cli {
     /// State directory (default $GOCKER_ROOT or /var/lib/gocker-script)
     #[arg(long, global = true, value_name = "DIR")]
@@ -146,10 +152,15 @@ fn run_file(engine: &Engine, file: &std::path::Path, args: Vec<String>) -> ExitC
         }
     };
     let mut scope = Scope::new();
-    scope.push_constant("ARGS", args.into_iter().map(Dynamic::from).collect::<rhai::Array>());
+    scope.push_constant(
+        "ARGS",
+        args.into_iter().map(Dynamic::from).collect::<rhai::Array>(),
+    );
     match engine.run_with_scope(&mut scope, &source) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => exit_for(&e, || repl::print_error(&source, &file.display().to_string(), &e)),
+        Err(e) => exit_for(&e, || {
+            repl::print_error(&source, &file.display().to_string(), &e)
+        }),
     }
 }
 

@@ -18,15 +18,28 @@ struct ReplHelper;
 
 impl Completer for ReplHelper {
     type Candidate = Pair;
-    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let start = line[..pos].rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map(|i| i + 1).unwrap_or(0);
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let start = line[..pos]
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map(|i| i + 1)
+            .unwrap_or(0);
         let word = &line[start..pos];
         let mut out: Vec<Pair> = DOCS
             .iter()
             .map(|d| d.1)
-            .chain(["print", "let", "for", "while", "if", "else", "fn", "return", "exit"])
+            .chain([
+                "print", "let", "for", "while", "if", "else", "fn", "return", "exit",
+            ])
             .filter(|n| n.starts_with(word))
-            .map(|n| Pair { display: n.to_string(), replacement: n.to_string() })
+            .map(|n| Pair {
+                display: n.to_string(),
+                replacement: n.to_string(),
+            })
             .collect();
         out.dedup_by(|a, b| a.display == b.display);
         Ok((start, out))
@@ -39,12 +52,17 @@ impl Hinter for ReplHelper {
         if pos < line.len() || line.is_empty() {
             return None;
         }
-        let start = line.rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map(|i| i + 1).unwrap_or(0);
+        let start = line
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map(|i| i + 1)
+            .unwrap_or(0);
         let word = &line[start..];
         if word.len() < 2 {
             return None;
         }
-        DOCS.iter().find(|d| d.1.starts_with(word) && d.1 != word).map(|d| d.1[word.len()..].to_string())
+        DOCS.iter()
+            .find(|d| d.1.starts_with(word) && d.1 != word)
+            .map(|d| d.1[word.len()..].to_string())
     }
 }
 
@@ -58,7 +76,10 @@ impl Helper for ReplHelper {}
 
 /// Whether a parse error only means "the statement is not finished yet".
 fn unfinished(err: &ParseErrorType) -> bool {
-    matches!(err, ParseErrorType::UnexpectedEOF | ParseErrorType::MissingToken(..))
+    matches!(
+        err,
+        ParseErrorType::UnexpectedEOF | ParseErrorType::MissingToken(..)
+    )
 }
 
 pub fn run(engine: &Engine) -> ExitCode {
@@ -70,16 +91,24 @@ pub fn run(engine: &Engine) -> ExitCode {
         }
     };
     editor.set_helper(Some(ReplHelper));
-    let history = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".gocker_script_history"));
+    let history = std::env::var_os("HOME")
+        .map(|h| std::path::PathBuf::from(h).join(".gocker_script_history"));
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    println!("gocker-script {} — help() lists the functions, Ctrl-D exits", env!("CARGO_PKG_VERSION"));
+    println!(
+        "gocker-script {} — help() lists the functions, Ctrl-D exits",
+        env!("CARGO_PKG_VERSION")
+    );
     let mut scope = Scope::new();
     let mut functions = AST::empty();
     let mut buffer = String::new();
     loop {
-        let prompt = if buffer.is_empty() { "gocker> " } else { "   ...> " };
+        let prompt = if buffer.is_empty() {
+            "gocker> "
+        } else {
+            "   ...> "
+        };
         match editor.readline(prompt) {
             Ok(line) => {
                 buffer.push_str(&line);
@@ -143,7 +172,14 @@ pub fn print_error(source: &str, name: &str, err: &EvalAltResult) {
     let mut inner = err;
     while let EvalAltResult::ErrorInFunctionCall(fname, src, next, p) = inner {
         if !p.is_none() {
-            eprintln!("  in {fname}{} at {p}", if src.is_empty() { String::new() } else { format!(" ({src})") });
+            eprintln!(
+                "  in {fname}{} at {p}",
+                if src.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({src})")
+                }
+            );
         }
         inner = next;
     }
@@ -157,7 +193,10 @@ fn error_position(err: &EvalAltResult) -> Position {
 pub fn pretty(v: &Dynamic) -> String {
     if let Some(arr) = v.read_lock::<rhai::Array>() {
         if !arr.is_empty() && arr.iter().all(|x| x.is::<Image>()) {
-            let images: Vec<Image> = arr.iter().filter_map(|x| x.clone().try_cast::<Image>()).collect();
+            let images: Vec<Image> = arr
+                .iter()
+                .filter_map(|x| x.clone().try_cast::<Image>())
+                .collect();
             return image_table(&images);
         }
         if arr.is_empty() {
@@ -174,20 +213,50 @@ pub fn pretty(v: &Dynamic) -> String {
 }
 
 fn image_table(images: &[Image]) -> String {
-    let mut rows = vec![["REPOSITORY".to_string(), "TAG".into(), "IMAGE ID".into(), "PLATFORM".into(), "SIZE".into()]];
+    let mut rows = vec![[
+        "REPOSITORY".to_string(),
+        "TAG".into(),
+        "IMAGE ID".into(),
+        "PLATFORM".into(),
+        "SIZE".into(),
+    ]];
     for i in images {
         let names: Vec<(String, String)> = if i.tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {
-            i.tags.iter().map(|t| t.rsplit_once(':').filter(|(r, _)| !r.is_empty() && !t[r.len()..].contains('/')).map(|(r, t)| (r.to_string(), t.to_string())).unwrap_or((t.clone(), String::new()))).collect()
+            i.tags
+                .iter()
+                .map(|t| {
+                    t.rsplit_once(':')
+                        .filter(|(r, _)| !r.is_empty() && !t[r.len()..].contains('/'))
+                        .map(|(r, t)| (r.to_string(), t.to_string()))
+                        .unwrap_or((t.clone(), String::new()))
+                })
+                .collect()
         };
         for (repo, tag) in names {
-            rows.push([repo, tag, i.short_id(), i.platform.to_string(), human_size(i.size)]);
+            rows.push([
+                repo,
+                tag,
+                i.short_id(),
+                i.platform.to_string(),
+                human_size(i.size),
+            ]);
         }
     }
-    let widths: Vec<usize> = (0..5).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     rows.iter()
-        .map(|r| r.iter().enumerate().map(|(c, s)| format!("{s:<w$}", w = widths[c])).collect::<Vec<_>>().join("   ").trim_end().to_string())
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .map(|(c, s)| format!("{s:<w$}", w = widths[c]))
+                .collect::<Vec<_>>()
+                .join("   ")
+                .trim_end()
+                .to_string()
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

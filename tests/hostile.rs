@@ -21,7 +21,9 @@ impl Target {
         Target(p)
     }
     fn untouched(&self) -> bool {
-        fs::read_dir(&self.0).map(|d| d.count() == 0).unwrap_or(false)
+        fs::read_dir(&self.0)
+            .map(|d| d.count() == 0)
+            .unwrap_or(false)
     }
 }
 
@@ -31,10 +33,22 @@ impl Drop for Target {
     }
 }
 
-fn pull_layers(name: &str, layers: Vec<Vec<u8>>) -> (tempfile::TempDir, gocker::Result<gocker::image::Image>) {
+fn pull_layers(
+    name: &str,
+    layers: Vec<Vec<u8>>,
+) -> (tempfile::TempDir, gocker::Result<gocker::image::Image>) {
     let reg = registry();
     let reference = format!("{}/hostile-{name}:1", reg.addr);
-    Pusher::new(reg).image(&reference, &layers.into_iter().map(|l| (l, Comp::Gzip)).collect::<Vec<_>>(), Format::Oci, serde_json::json!({}), "amd64");
+    Pusher::new(reg).image(
+        &reference,
+        &layers
+            .into_iter()
+            .map(|l| (l, Comp::Gzip))
+            .collect::<Vec<_>>(),
+        Format::Oci,
+        serde_json::json!({}),
+        "amd64",
+    );
     let root = root();
     let s = ImageStore::open(Paths::new(root.path())).unwrap();
     let r = s.pull(&reference, &PullOptions::default());
@@ -42,7 +56,10 @@ fn pull_layers(name: &str, layers: Vec<Vec<u8>>) -> (tempfile::TempDir, gocker::
 }
 
 fn nothing_stored(root: &Path) {
-    let layers: Vec<_> = fs::read_dir(root.join("layers")).unwrap().flatten().collect();
+    let layers: Vec<_> = fs::read_dir(root.join("layers"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert!(layers.is_empty(), "layers left: {layers:?}");
     let tmp: Vec<_> = fs::read_dir(root.join("tmp")).unwrap().flatten().collect();
     assert!(tmp.is_empty(), "scratch left: {tmp:?}");
@@ -52,8 +69,11 @@ fn nothing_stored(root: &Path) {
 fn dot_dot_traversal_is_refused() {
     let t = Target::new("dotdot");
     let rel = format!("../../../../../../../..{}/pwned", t.0.display());
-    let (root, r) = pull_layers("dotdot", vec![TarBuilder::new().file(&rel, b"x", 0o644).finish()]);
-    let err = r.err().expect("traversal must fail");
+    let (root, r) = pull_layers(
+        "dotdot",
+        vec![TarBuilder::new().file(&rel, b"x", 0o644).finish()],
+    );
+    let err = r.expect_err("traversal must fail");
     assert_eq!(err.kind(), Kind::Corrupt, "{}", err.chain());
     assert!(err.chain().contains("outside the layer"), "{}", err.chain());
     assert!(t.untouched());
@@ -64,7 +84,10 @@ fn dot_dot_traversal_is_refused() {
 fn absolute_paths_stay_inside_the_layer() {
     let t = Target::new("abs");
     let abs = format!("{}/pwned", t.0.display());
-    let (root, r) = pull_layers("abs", vec![TarBuilder::new().file(&abs, b"x", 0o644).finish()]);
+    let (root, r) = pull_layers(
+        "abs",
+        vec![TarBuilder::new().file(&abs, b"x", 0o644).finish()],
+    );
     let img = r.expect("absolute names are relative to the layer root");
     assert!(t.untouched());
     let s = ImageStore::open(Paths::new(root.path())).unwrap();
@@ -88,7 +111,12 @@ fn symlink_then_write_resolves_inside_the_layer() {
     if let Ok(img) = &r {
         let s = ImageStore::open(Paths::new(root.path())).unwrap();
         let m = s.mount(&img.id).unwrap();
-        assert!(m.join(t.0.strip_prefix("/").unwrap()).join("pwned").exists(), "the write landed inside the layer");
+        assert!(
+            m.join(t.0.strip_prefix("/").unwrap())
+                .join("pwned")
+                .exists(),
+            "the write landed inside the layer"
+        );
         s.unmount(&img.id).unwrap();
     }
     assert!(t.untouched());
@@ -97,7 +125,9 @@ fn symlink_then_write_resolves_inside_the_layer() {
 #[test]
 fn symlink_from_an_earlier_layer_cannot_redirect_a_later_one() {
     let t = Target::new("crosslayer");
-    let l1 = TarBuilder::new().symlink("sneaky", &t.0.display().to_string()).finish();
+    let l1 = TarBuilder::new()
+        .symlink("sneaky", &t.0.display().to_string())
+        .finish();
     let l2 = TarBuilder::new().file("sneaky/pwned", b"x", 0o644).finish();
     let (_root, r) = pull_layers("crosslayer", vec![l1, l2]);
     r.expect("pull");
@@ -110,19 +140,39 @@ fn hardlinks_cannot_reach_host_files() {
     let secret = t.0.join("secret");
     // The victim directory holds one file for this test; compare its link count after.
     fs::write(&secret, b"host secret").unwrap();
-    let (root, r) = pull_layers("hardlink-abs", vec![TarBuilder::new().hardlink("stolen", &secret.display().to_string()).finish()]);
-    assert!(r.is_err(), "a hard link to a path not in the layer must fail");
+    let (root, r) = pull_layers(
+        "hardlink-abs",
+        vec![TarBuilder::new()
+            .hardlink("stolen", &secret.display().to_string())
+            .finish()],
+    );
+    assert!(
+        r.is_err(),
+        "a hard link to a path not in the layer must fail"
+    );
     nothing_stored(root.path());
-    let (root, r) = pull_layers("hardlink-rel", vec![TarBuilder::new().hardlink("stolen", &format!("../../../../../..{}", secret.display())).finish()]);
+    let (root, r) = pull_layers(
+        "hardlink-rel",
+        vec![TarBuilder::new()
+            .hardlink("stolen", &format!("../../../../../..{}", secret.display()))
+            .finish()],
+    );
     assert!(r.is_err());
     nothing_stored(root.path());
     // Through a symlink to the host directory: resolved inside the layer, so not found.
-    let layer = TarBuilder::new().symlink("hostdir", &t.0.display().to_string()).hardlink("stolen", "hostdir/secret").finish();
+    let layer = TarBuilder::new()
+        .symlink("hostdir", &t.0.display().to_string())
+        .hardlink("stolen", "hostdir/secret")
+        .finish();
     let (root, r) = pull_layers("hardlink-sym", vec![layer]);
     assert!(r.is_err());
     nothing_stored(root.path());
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(fs::metadata(&secret).unwrap().nlink(), 1, "no link was made to the host file");
+    assert_eq!(
+        fs::metadata(&secret).unwrap().nlink(),
+        1,
+        "no link was made to the host file"
+    );
 }
 
 #[test]
@@ -130,12 +180,18 @@ fn whiteouts_cannot_delete_outside() {
     let t = Target::new("whiteout");
     fs::write(t.0.join("victim"), b"v").unwrap();
     let rel = format!("../../../../../../..{}/.wh.victim", t.0.display());
-    let (root, r) = pull_layers("whiteout", vec![TarBuilder::new().file(&rel, b"", 0o644).finish()]);
+    let (root, r) = pull_layers(
+        "whiteout",
+        vec![TarBuilder::new().file(&rel, b"", 0o644).finish()],
+    );
     assert!(r.is_err());
     assert!(t.0.join("victim").exists());
     nothing_stored(root.path());
     // Through a symlink: resolved inside the layer.
-    let layer = TarBuilder::new().symlink("link", &t.0.display().to_string()).file("link/.wh.victim", b"", 0o644).finish();
+    let layer = TarBuilder::new()
+        .symlink("link", &t.0.display().to_string())
+        .file("link/.wh.victim", b"", 0o644)
+        .finish();
     let (_root, _r) = pull_layers("whiteout-sym", vec![layer]);
     assert!(t.0.join("victim").exists());
 }
@@ -161,13 +217,29 @@ fn a_decompression_bomb_fails_cleanly_when_the_disk_fills() {
     let reference = format!("{}/bomb:1", reg.addr);
     let zeros = vec![0u8; 64 << 20];
     let layer = TarBuilder::new().file("zeros", &zeros, 0o644).finish();
-    Pusher::new(reg).image(&reference, &[(layer, Comp::Gzip)], Format::Oci, serde_json::json!({}), "amd64");
+    Pusher::new(reg).image(
+        &reference,
+        &[(layer, Comp::Gzip)],
+        Format::Oci,
+        serde_json::json!({}),
+        "amd64",
+    );
     let s = ImageStore::open(Paths::new(root.path())).unwrap();
-    let err = s.pull(&reference, &PullOptions::default()).err().expect("the disk fills");
-    assert!(err.chain().to_lowercase().contains("space"), "{}", err.chain());
+    let err = s
+        .pull(&reference, &PullOptions::default())
+        .expect_err("the disk fills");
+    assert!(
+        err.chain().to_lowercase().contains("space"),
+        "{}",
+        err.chain()
+    );
     nothing_stored(root.path());
     assert!(s.images().unwrap().is_empty());
     // The store still works afterwards.
     push_busybox(reg, "after-bomb:1");
-    s.pull(&format!("{}/after-bomb:1", reg.addr), &PullOptions::default()).expect("pull after the bomb");
+    s.pull(
+        &format!("{}/after-bomb:1", reg.addr),
+        &PullOptions::default(),
+    )
+    .expect("pull after the bomb");
 }

@@ -15,9 +15,11 @@ use nix::sys::stat::Mode;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::oci::{self, digest_hex, Compression, ConfigFile, Descriptor, Manifest, ManifestDoc, Platform};
+use super::oci::{
+    self, digest_hex, Compression, ConfigFile, Descriptor, Manifest, ManifestDoc, Platform,
+};
 use super::reference;
-use super::store::{Image, ImageStore};
+use super::store::{Image, ImageStore, LayerJob};
 use super::unpack::{open_dir_in, SplitReader, SplitRecord};
 use crate::error::{Error, Kind, Result};
 use crate::store::remove_tree;
@@ -25,7 +27,12 @@ use crate::store::remove_tree;
 const LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Writes a layer's original tar stream to `out`, checking it against its diff id.
-pub fn export_layer(store: &ImageStore, chain_id: &str, diff_id: &str, out: &mut dyn Write) -> Result<u64> {
+pub fn export_layer(
+    store: &ImageStore,
+    chain_id: &str,
+    diff_id: &str,
+    out: &mut dyn Write,
+) -> Result<u64> {
     let hex = digest_hex(chain_id)?;
     let dir = store.paths().layer(hex);
     let root = File::open(&dir).map_err(|e| Error::io("cannot open layer", &dir, e))?;
@@ -35,7 +42,8 @@ pub fn export_layer(store: &ImageStore, chain_id: &str, diff_id: &str, out: &mut
     let mut buf = vec![0u8; 256 * 1024];
     let write = |data: &[u8], hasher: &mut Sha256, out: &mut dyn Write| -> Result<()> {
         hasher.update(data);
-        out.write_all(data).map_err(|e| Error::with_source(Kind::Io, "cannot write layer", e))
+        out.write_all(data)
+            .map_err(|e| Error::with_source(Kind::Io, "cannot write layer", e))
     };
     while let Some(rec) = split.next_record()? {
         match rec {
@@ -44,13 +52,24 @@ pub fn export_layer(store: &ImageStore, chain_id: &str, diff_id: &str, out: &mut
                 total += bytes.len() as u64;
             }
             SplitRecord::File { path, size } => {
-                let mut file = open_in_layer(&root, &path).map_err(|e| Error::with_source(Kind::Corrupt, format!("layer {chain_id} lost {}", path.display()), e))?;
+                let mut file = open_in_layer(&root, &path).map_err(|e| {
+                    Error::with_source(
+                        Kind::Corrupt,
+                        format!("layer {chain_id} lost {}", path.display()),
+                        e,
+                    )
+                })?;
                 let mut left = size;
                 while left > 0 {
                     let want = buf.len().min(left as usize);
-                    let n = file.read(&mut buf[..want]).map_err(|e| Error::io("cannot read", &dir.join(&path), e))?;
+                    let n = file
+                        .read(&mut buf[..want])
+                        .map_err(|e| Error::io("cannot read", &dir.join(&path), e))?;
                     if n == 0 {
-                        return Err(Error::corrupt(format!("layer {chain_id}: {} is shorter than when it was pulled", path.display())));
+                        return Err(Error::corrupt(format!(
+                            "layer {chain_id}: {} is shorter than when it was pulled",
+                            path.display()
+                        )));
                     }
                     write(&buf[..n], &mut hasher, out)?;
                     left -= n as u64;
@@ -61,16 +80,26 @@ pub fn export_layer(store: &ImageStore, chain_id: &str, diff_id: &str, out: &mut
     }
     let got = format!("sha256:{}", hex::encode(hasher.finalize()));
     if got != diff_id {
-        return Err(Error::corrupt(format!("layer {chain_id} cannot be rebuilt exactly: got {got}, expected {diff_id}")));
+        return Err(Error::corrupt(format!(
+            "layer {chain_id} cannot be rebuilt exactly: got {got}, expected {diff_id}"
+        )));
     }
     Ok(total)
 }
 
 fn open_in_layer(root: &File, rel: &Path) -> io::Result<File> {
     let parent = rel.parent().unwrap_or(Path::new(""));
-    let name = rel.file_name().ok_or_else(|| io::Error::other("empty path"))?;
+    let name = rel
+        .file_name()
+        .ok_or_else(|| io::Error::other("empty path"))?;
     let dir = open_dir_in(root.as_fd(), parent, false).map_err(io::Error::from)?;
-    let fd = openat(Some(dir.as_raw_fd()), name, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()).map_err(io::Error::from)?;
+    let fd = openat(
+        Some(dir.as_raw_fd()),
+        name,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io::Error::from)?;
     // SAFETY: openat just returned this descriptor.
     Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
@@ -84,7 +113,13 @@ pub fn save(store: &ImageStore, spec: &str, path: &Path) -> Result<()> {
     let layers: Vec<Descriptor> = img
         .layers
         .iter()
-        .map(|l| Descriptor { media_type: oci::OCI_LAYER_TAR.into(), digest: l.diff_id.clone(), size: l.size as i64, platform: None, annotations: None })
+        .map(|l| Descriptor {
+            media_type: oci::OCI_LAYER_TAR.into(),
+            digest: l.diff_id.clone(),
+            size: l.size as i64,
+            platform: None,
+            annotations: None,
+        })
         .collect();
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
@@ -94,7 +129,7 @@ pub fn save(store: &ImageStore, spec: &str, path: &Path) -> Result<()> {
     }))
     .map_err(|e| Error::with_source(Kind::Io, "cannot encode manifest", e))?;
     let manifest_digest = oci::sha256_digest(&manifest);
-    let names = full_names(store, &img)?;
+    let names = full_names(&img)?;
     let mut index_entry = json!({ "mediaType": oci::OCI_MANIFEST, "digest": manifest_digest, "size": manifest.len() });
     if let Some(first) = names.first() {
         index_entry["annotations"] = json!({
@@ -102,8 +137,10 @@ pub fn save(store: &ImageStore, spec: &str, path: &Path) -> Result<()> {
             "org.opencontainers.image.ref.name": first.rsplit_once(':').map(|(_, t)| t).unwrap_or("latest"),
         });
     }
-    let index = serde_json::to_vec(&json!({ "schemaVersion": 2, "mediaType": oci::OCI_INDEX, "manifests": [index_entry] }))
-        .map_err(|e| Error::with_source(Kind::Io, "cannot encode index", e))?;
+    let index = serde_json::to_vec(
+        &json!({ "schemaVersion": 2, "mediaType": oci::OCI_INDEX, "manifests": [index_entry] }),
+    )
+    .map_err(|e| Error::with_source(Kind::Io, "cannot encode index", e))?;
     let docker_manifest = serde_json::to_vec(&json!([{
         "Config": format!("blobs/sha256/{config_hex}"),
         "RepoTags": img.tags.iter().map(|t| reference::familiar(t)).collect::<Vec<_>>(),
@@ -112,7 +149,13 @@ pub fn save(store: &ImageStore, spec: &str, path: &Path) -> Result<()> {
     .map_err(|e| Error::with_source(Kind::Io, "cannot encode manifest.json", e))?;
 
     let tarball = path.extension().map(|e| e == "tar").unwrap_or(false);
-    let tmp = path.with_file_name(format!(".{}.tmp-{}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), std::process::id()));
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
     let result = (|| -> Result<()> {
         if tarball {
             let file = File::create(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
@@ -122,11 +165,15 @@ pub fn save(store: &ImageStore, spec: &str, path: &Path) -> Result<()> {
                 h.set_size(data.len() as u64);
                 h.set_mode(0o644);
                 h.set_mtime(0);
-                tar.append_data(&mut h, name, data).map_err(|e| Error::io("cannot write", &tmp, e))
+                tar.append_data(&mut h, name, data)
+                    .map_err(|e| Error::io("cannot write", &tmp, e))
             };
             add("oci-layout", LAYOUT.as_bytes())?;
             add(&format!("blobs/sha256/{config_hex}"), config_raw.as_bytes())?;
-            add(&format!("blobs/sha256/{}", digest_hex(&manifest_digest)?), &manifest)?;
+            add(
+                &format!("blobs/sha256/{}", digest_hex(&manifest_digest)?),
+                &manifest,
+            )?;
             add("index.json", &index)?;
             add("manifest.json", &docker_manifest)?;
             for l in &img.layers {
@@ -135,23 +182,37 @@ pub fn save(store: &ImageStore, spec: &str, path: &Path) -> Result<()> {
                 h.set_mode(0o644);
                 h.set_mtime(0);
                 let name = format!("blobs/sha256/{}", digest_hex(&l.diff_id)?);
-                let mut w = tar.append_writer(&mut h, &name).map_err(|e| Error::io("cannot write", &tmp, e))?;
+                let mut w = tar
+                    .append_writer(&mut h, &name)
+                    .map_err(|e| Error::io("cannot write", &tmp, e))?;
                 export_layer(store, &l.chain_id, &l.diff_id, &mut w)?;
                 w.finish().map_err(|e| Error::io("cannot write", &tmp, e))?;
             }
-            let mut inner = tar.into_inner().map_err(|e| Error::io("cannot write", &tmp, e))?;
-            inner.flush().map_err(|e| Error::io("cannot write", &tmp, e))?;
+            let mut inner = tar
+                .into_inner()
+                .map_err(|e| Error::io("cannot write", &tmp, e))?;
+            inner
+                .flush()
+                .map_err(|e| Error::io("cannot write", &tmp, e))?;
         } else {
             let blobs = tmp.join("blobs/sha256");
             fs::create_dir_all(&blobs).map_err(|e| Error::io("cannot create", &blobs, e))?;
-            let put = |name: &str, data: &[u8]| fs::write(tmp.join(name), data).map_err(|e| Error::io("cannot write", &tmp.join(name), e));
+            let put = |name: &str, data: &[u8]| {
+                fs::write(tmp.join(name), data)
+                    .map_err(|e| Error::io("cannot write", &tmp.join(name), e))
+            };
             put("oci-layout", LAYOUT.as_bytes())?;
             put(&format!("blobs/sha256/{config_hex}"), config_raw.as_bytes())?;
-            put(&format!("blobs/sha256/{}", digest_hex(&manifest_digest)?), &manifest)?;
+            put(
+                &format!("blobs/sha256/{}", digest_hex(&manifest_digest)?),
+                &manifest,
+            )?;
             put("index.json", &index)?;
             for l in &img.layers {
                 let p = blobs.join(digest_hex(&l.diff_id)?);
-                let mut f = BufWriter::new(File::create(&p).map_err(|e| Error::io("cannot create", &p, e))?);
+                let mut f = BufWriter::new(
+                    File::create(&p).map_err(|e| Error::io("cannot create", &p, e))?,
+                );
                 export_layer(store, &l.chain_id, &l.diff_id, &mut f)?;
                 f.flush().map_err(|e| Error::io("cannot write", &p, e))?;
             }
@@ -168,11 +229,11 @@ pub fn save(store: &ImageStore, spec: &str, path: &Path) -> Result<()> {
     result
 }
 
-fn full_names(store: &ImageStore, img: &Image) -> Result<Vec<String>> {
-    img.tags.iter().map(|t| reference::parse(t).map(|r| reference::canonical(&r))).collect::<Result<Vec<_>>>().map_err(|e| {
-        let _ = store;
-        e
-    })
+fn full_names(img: &Image) -> Result<Vec<String>> {
+    img.tags
+        .iter()
+        .map(|t| reference::parse(t).map(|r| reference::canonical(&r)))
+        .collect()
 }
 
 /// Loads every image in a `docker save` tarball or an OCI layout (directory or tar).
@@ -181,7 +242,11 @@ pub fn load(store: &ImageStore, path: &Path) -> Result<Vec<Image>> {
     if meta.is_dir() {
         return load_dir(store, path);
     }
-    let scratch = store.paths().tmp().join(format!("load-x-{}-{}", std::process::id(), rand_suffix()));
+    let scratch =
+        store
+            .paths()
+            .tmp()
+            .join(format!("load-x-{}-{}", std::process::id(), rand_suffix()));
     fs::create_dir_all(&scratch).map_err(|e| Error::io("cannot create", &scratch, e))?;
     let result = extract_plain(path, &scratch).and_then(|()| load_dir(store, &scratch));
     let _ = remove_tree(&scratch);
@@ -189,7 +254,10 @@ pub fn load(store: &ImageStore, path: &Path) -> Result<Vec<Image>> {
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// Extracts the regular files of an image archive (blobs and JSON) into `dest`. Anything else,
@@ -197,15 +265,30 @@ fn rand_suffix() -> u64 {
 fn extract_plain(path: &Path, dest: &Path) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let mut head = [0u8; 4];
-    let n = File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    let n = File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
     let reader = super::unpack::decompress(file, Compression::sniff(&head[..n]))?;
     let mut archive = tar::Archive::new(reader);
-    let bad = |e: io::Error| Error::with_source(Kind::Corrupt, format!("{} is not a valid image archive", path.display()), e);
+    let bad = |e: io::Error| {
+        Error::with_source(
+            Kind::Corrupt,
+            format!("{} is not a valid image archive", path.display()),
+            e,
+        )
+    };
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let name = entry.path().map_err(bad)?.into_owned();
-        if !name.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
-            return Err(Error::corrupt(format!("{}: entry {:?} is not a plain relative path", path.display(), name)));
+        if !name
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(Error::corrupt(format!(
+                "{}: entry {:?} is not a plain relative path",
+                path.display(),
+                name
+            )));
         }
         match entry.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
@@ -213,11 +296,19 @@ fn extract_plain(path: &Path, dest: &Path) -> Result<()> {
                 if let Some(p) = target.parent() {
                     fs::create_dir_all(p).map_err(|e| Error::io("cannot create", p, e))?;
                 }
-                let mut out = File::create(&target).map_err(|e| Error::io("cannot create", &target, e))?;
-                io::copy(&mut entry, &mut out).map_err(|e| Error::io("cannot write", &target, e))?;
+                let mut out =
+                    File::create(&target).map_err(|e| Error::io("cannot create", &target, e))?;
+                io::copy(&mut entry, &mut out)
+                    .map_err(|e| Error::io("cannot write", &target, e))?;
             }
             tar::EntryType::Directory => {}
-            other => return Err(Error::corrupt(format!("{}: entry {:?} has unsupported type {other:?}", path.display(), name))),
+            other => {
+                return Err(Error::corrupt(format!(
+                    "{}: entry {:?} has unsupported type {other:?}",
+                    path.display(),
+                    name
+                )))
+            }
         }
     }
     Ok(())
@@ -225,7 +316,9 @@ fn extract_plain(path: &Path, dest: &Path) -> Result<()> {
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let data = fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
-    serde_json::from_slice(&data).map_err(|e| Error::with_source(Kind::Corrupt, format!("{} is not valid", path.display()), e))
+    serde_json::from_slice(&data).map_err(|e| {
+        Error::with_source(Kind::Corrupt, format!("{} is not valid", path.display()), e)
+    })
 }
 
 fn blob_path(root: &Path, digest: &str) -> Result<PathBuf> {
@@ -237,7 +330,9 @@ fn read_blob(root: &Path, digest: &str) -> Result<Vec<u8>> {
     let p = blob_path(root, digest)?;
     let data = fs::read(&p).map_err(|e| Error::io("cannot read", &p, e))?;
     if oci::sha256_digest(&data) != digest {
-        return Err(Error::corrupt(format!("blob {digest} of the archive does not match its digest")));
+        return Err(Error::corrupt(format!(
+            "blob {digest} of the archive does not match its digest"
+        )));
     }
     Ok(data)
 }
@@ -257,12 +352,25 @@ fn load_dir(store: &ImageStore, root: &Path) -> Result<Vec<Image>> {
         let entries: Vec<DockerEntry> = read_json(&docker)?;
         for e in entries {
             let config_path = safe_join(root, &e.config)?;
-            let config_raw = fs::read(&config_path).map_err(|err| Error::io("cannot read", &config_path, err))?;
-            let config: ConfigFile = serde_json::from_slice(&config_raw).map_err(|err| Error::with_source(Kind::Corrupt, "image config in the archive is not valid", err))?;
+            let config_raw = fs::read(&config_path)
+                .map_err(|err| Error::io("cannot read", &config_path, err))?;
+            let config: ConfigFile = serde_json::from_slice(&config_raw).map_err(|err| {
+                Error::with_source(
+                    Kind::Corrupt,
+                    "image config in the archive is not valid",
+                    err,
+                )
+            })?;
             if config.rootfs.diff_ids.len() != e.layers.len() {
-                return Err(Error::corrupt("manifest.json lists a different number of layers than the config"));
+                return Err(Error::corrupt(
+                    "manifest.json lists a different number of layers than the config",
+                ));
             }
-            let files: Vec<PathBuf> = e.layers.iter().map(|l| safe_join(root, l)).collect::<Result<_>>()?;
+            let files: Vec<PathBuf> = e
+                .layers
+                .iter()
+                .map(|l| safe_join(root, l))
+                .collect::<Result<_>>()?;
             let names = e.repo_tags.unwrap_or_default();
             out.push(install(store, &config_raw, &config, &files, None, &names)?);
         }
@@ -270,7 +378,10 @@ fn load_dir(store: &ImageStore, root: &Path) -> Result<Vec<Image>> {
     }
     let index_path = root.join("index.json");
     if !index_path.exists() {
-        return Err(Error::invalid(format!("{} is neither an OCI image layout nor a docker save archive", root.display())));
+        return Err(Error::invalid(format!(
+            "{} is neither an OCI image layout nor a docker save archive",
+            root.display()
+        )));
     }
     let index: oci::Index = read_json(&index_path)?;
     for entry in &index.manifests {
@@ -279,43 +390,88 @@ fn load_dir(store: &ImageStore, root: &Path) -> Result<Vec<Image>> {
             if let Some(n) = a.get("io.containerd.image.name") {
                 names.push(n.clone());
             } else if let Some(n) = a.get("org.opencontainers.image.ref.name") {
-                if reference::parse(n).map(|r| r.repository() != "library/latest").unwrap_or(false) && n.contains([':', '/']) {
+                if reference::parse(n)
+                    .map(|r| r.repository() != "library/latest")
+                    .unwrap_or(false)
+                    && n.contains([':', '/'])
+                {
                     names.push(n.clone());
                 }
             }
         }
         let raw = read_blob(root, &entry.digest)?;
-        let (manifest_raw, manifest) = match ManifestDoc::parse(&raw, Some(&entry.media_type), &entry.digest)? {
-            ManifestDoc::Image(m) => (raw, m),
-            ManifestDoc::Index(inner) => {
-                let chosen = super::registry::choose_platform(&inner.manifests, &Platform::host(), &entry.digest)?;
-                let raw = read_blob(root, &chosen.digest)?;
-                match ManifestDoc::parse(&raw, None, &chosen.digest)? {
-                    ManifestDoc::Image(m) => (raw, m),
-                    ManifestDoc::Index(_) => return Err(Error::new(Kind::Unsupported, "nested image indexes are not supported")),
+        let (manifest_raw, manifest) =
+            match ManifestDoc::parse(&raw, Some(&entry.media_type), &entry.digest)? {
+                ManifestDoc::Image(m) => (raw, m),
+                ManifestDoc::Index(inner) => {
+                    let chosen = super::registry::choose_platform(
+                        &inner.manifests,
+                        &Platform::host(),
+                        &entry.digest,
+                    )?;
+                    let raw = read_blob(root, &chosen.digest)?;
+                    match ManifestDoc::parse(&raw, None, &chosen.digest)? {
+                        ManifestDoc::Image(m) => (raw, m),
+                        ManifestDoc::Index(_) => {
+                            return Err(Error::new(
+                                Kind::Unsupported,
+                                "nested image indexes are not supported",
+                            ))
+                        }
+                    }
                 }
-            }
-        };
+            };
         let config_raw = read_blob(root, &manifest.config.digest)?;
-        let config: ConfigFile = serde_json::from_slice(&config_raw).map_err(|err| Error::with_source(Kind::Corrupt, "image config in the archive is not valid", err))?;
+        let config: ConfigFile = serde_json::from_slice(&config_raw).map_err(|err| {
+            Error::with_source(
+                Kind::Corrupt,
+                "image config in the archive is not valid",
+                err,
+            )
+        })?;
         if config.rootfs.diff_ids.len() != manifest.layers.len() {
-            return Err(Error::corrupt("the manifest lists a different number of layers than the config"));
+            return Err(Error::corrupt(
+                "the manifest lists a different number of layers than the config",
+            ));
         }
-        let files: Vec<PathBuf> = manifest.layers.iter().map(|l| blob_path(root, &l.digest)).collect::<Result<_>>()?;
-        out.push(install(store, &config_raw, &config, &files, Some((&manifest, &manifest_raw)), &names)?);
+        let files: Vec<PathBuf> = manifest
+            .layers
+            .iter()
+            .map(|l| blob_path(root, &l.digest))
+            .collect::<Result<_>>()?;
+        out.push(install(
+            store,
+            &config_raw,
+            &config,
+            &files,
+            Some((&manifest, &manifest_raw)),
+            &names,
+        )?);
     }
     Ok(out)
 }
 
 fn safe_join(root: &Path, rel: &str) -> Result<PathBuf> {
     let p = Path::new(rel);
-    if !p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
-        return Err(Error::corrupt(format!("archive path {rel:?} is not plainly relative")));
+    if !p
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(Error::corrupt(format!(
+            "archive path {rel:?} is not plainly relative"
+        )));
     }
     Ok(root.join(p))
 }
 
-fn install(store: &ImageStore, config_raw: &[u8], config: &ConfigFile, files: &[PathBuf], manifest: Option<(&Manifest, &[u8])>, names: &[String]) -> Result<Image> {
+fn install(
+    store: &ImageStore,
+    config_raw: &[u8],
+    config: &ConfigFile,
+    files: &[PathBuf],
+    manifest: Option<(&Manifest, &[u8])>,
+    names: &[String],
+) -> Result<Image> {
     let chain = oci::chain_ids(&config.rootfs.diff_ids)?;
     let mut descs = Vec::new();
     for (i, file) in files.iter().enumerate() {
@@ -327,22 +483,50 @@ fn install(store: &ImageStore, config_raw: &[u8], config: &ConfigFile, files: &[
                 io::copy(&mut f, &mut h).map_err(|e| Error::io("cannot read", file, e))?;
                 let got = format!("sha256:{}", hex::encode(h.finalize()));
                 if got != m.layers[i].digest {
-                    return Err(Error::corrupt(format!("layer {} of the archive is corrupt: got digest {got}", m.layers[i].digest)));
+                    return Err(Error::corrupt(format!(
+                        "layer {} of the archive is corrupt: got digest {got}",
+                        m.layers[i].digest
+                    )));
                 }
                 m.layers[i].clone()
             }
-            None => Descriptor { media_type: String::new(), digest: config.rootfs.diff_ids[i].clone(), size: 0, platform: None, annotations: None },
+            None => Descriptor {
+                media_type: String::new(),
+                digest: config.rootfs.diff_ids[i].clone(),
+                size: 0,
+                platform: None,
+                annotations: None,
+            },
         };
         let mut head = [0u8; 4];
-        let n = File::open(file).and_then(|mut f| f.read(&mut head)).map_err(|e| Error::io("cannot read", file, e))?;
+        let n = File::open(file)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(|e| Error::io("cannot read", file, e))?;
         let compression = match Compression::from_media_type(&desc.media_type) {
             Ok(c) if !desc.media_type.is_empty() => c,
             _ => Compression::sniff(&head[..n]),
         };
         let f = File::open(file).map_err(|e| Error::io("cannot open", file, e))?;
-        let parent = if i == 0 { None } else { Some(chain[i - 1].as_str()) };
-        store.install_from_reader(f, compression, &desc, &config.rootfs.diff_ids[i], &chain[i], parent, &file.display().to_string())?;
-        descs.push(Descriptor { media_type: oci::OCI_LAYER_TAR.into(), digest: config.rootfs.diff_ids[i].clone(), size: 0, platform: None, annotations: None });
+        let job = LayerJob {
+            desc: desc.clone(),
+            compression,
+            diff_id: config.rootfs.diff_ids[i].clone(),
+            chain_id: chain[i].clone(),
+            parent: if i == 0 {
+                None
+            } else {
+                Some(chain[i - 1].clone())
+            },
+            source: file.display().to_string(),
+        };
+        store.install_from_reader(f, &job)?;
+        descs.push(Descriptor {
+            media_type: oci::OCI_LAYER_TAR.into(),
+            digest: config.rootfs.diff_ids[i].clone(),
+            size: 0,
+            platform: None,
+            annotations: None,
+        });
     }
     let manifest_raw = match manifest {
         Some((_, raw)) => raw.to_vec(),
@@ -353,6 +537,10 @@ fn install(store: &ImageStore, config_raw: &[u8], config: &ConfigFile, files: &[
         }))
         .map_err(|e| Error::with_source(Kind::Io, "cannot encode manifest", e))?,
     };
-    let canonical: Vec<String> = names.iter().filter_map(|n| reference::parse(n).ok()).map(|r| reference::canonical(&r)).collect();
+    let canonical: Vec<String> = names
+        .iter()
+        .filter_map(|n| reference::parse(n).ok())
+        .map(|r| reference::canonical(&r))
+        .collect();
     store.commit_loaded(&manifest_raw, config_raw, config, &canonical)
 }

@@ -37,16 +37,17 @@ impl Compression {
         // Non-distributable ("foreign") layers have the same encodings.
         let base = mt.replace(".nondistributable", "").replace(".foreign", "");
         match base.as_str() {
-            "application/vnd.oci.image.layer.v1.tar" | "application/vnd.docker.image.rootfs.diff.tar" => {
-                Ok(Compression::None)
-            }
+            "application/vnd.oci.image.layer.v1.tar"
+            | "application/vnd.docker.image.rootfs.diff.tar" => Ok(Compression::None),
             "application/vnd.oci.image.layer.v1.tar+gzip"
             | "application/vnd.docker.image.rootfs.diff.tar.gzip"
             | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Ok(Compression::Gzip),
-            "application/vnd.oci.image.layer.v1.tar+zstd" | "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
-                Ok(Compression::Zstd)
-            }
-            _ => Err(Error::new(Kind::Unsupported, format!("unsupported layer media type {mt:?}"))),
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+            | "application/vnd.docker.image.rootfs.diff.tar.zstd" => Ok(Compression::Zstd),
+            _ => Err(Error::new(
+                Kind::Unsupported,
+                format!("unsupported layer media type {mt:?}"),
+            )),
         }
     }
 
@@ -115,20 +116,37 @@ impl ManifestDoc {
             media_type: Option<String>,
             manifests: Option<serde_json::Value>,
         }
-        let probe: Probe = serde_json::from_slice(body)
-            .map_err(|e| Error::with_source(Kind::Registry, format!("manifest of {what} is not valid JSON"), e))?;
+        let probe: Probe = serde_json::from_slice(body).map_err(|e| {
+            Error::with_source(
+                Kind::Registry,
+                format!("manifest of {what} is not valid JSON"),
+                e,
+            )
+        })?;
         let media_type = probe.media_type.as_deref().or(header_type).unwrap_or("");
-        if probe.schema_version == Some(1) || media_type.starts_with("application/vnd.docker.distribution.manifest.v1") {
+        if probe.schema_version == Some(1)
+            || media_type.starts_with("application/vnd.docker.distribution.manifest.v1")
+        {
             return Err(Error::new(
                 Kind::Unsupported,
                 format!("{what} has a Docker schema 1 manifest, which is deprecated and unsupported: push it again with a current client"),
             ));
         }
-        let bad = |e| Error::with_source(Kind::Registry, format!("cannot parse manifest of {what}"), e);
+        let bad = |e| {
+            Error::with_source(
+                Kind::Registry,
+                format!("cannot parse manifest of {what}"),
+                e,
+            )
+        };
         if media_type == OCI_INDEX || media_type == DOCKER_LIST || probe.manifests.is_some() {
-            Ok(ManifestDoc::Index(serde_json::from_slice(body).map_err(bad)?))
+            Ok(ManifestDoc::Index(
+                serde_json::from_slice(body).map_err(bad)?,
+            ))
         } else {
-            Ok(ManifestDoc::Image(serde_json::from_slice(body).map_err(bad)?))
+            Ok(ManifestDoc::Image(
+                serde_json::from_slice(body).map_err(bad)?,
+            ))
         }
     }
 }
@@ -153,23 +171,35 @@ impl Platform {
             "powerpc64" => ("ppc64le", None),
             other => (other, None),
         };
-        Platform { os: "linux".into(), architecture: architecture.into(), variant: variant.map(String::from) }
+        Platform {
+            os: "linux".into(),
+            architecture: architecture.into(),
+            variant: variant.map(String::from),
+        }
     }
 
     /// Parses `os/arch[/variant]`.
     pub fn parse(text: &str) -> Result<Platform> {
         let parts: Vec<&str> = text.split('/').collect();
-        let ok = |s: &&str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let ok = |s: &&str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
         match parts.as_slice() {
-            [os, arch] if ok(os) && ok(arch) => {
-                Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None })
-            }
+            [os, arch] if ok(os) && ok(arch) => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: None,
+            }),
             [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Ok(Platform {
                 os: os.to_string(),
                 architecture: arch.to_string(),
                 variant: Some(variant.to_string()),
             }),
-            _ => Err(Error::invalid(format!("invalid platform {text:?}: expected os/arch or os/arch/variant"))),
+            _ => Err(Error::invalid(format!(
+                "invalid platform {text:?}: expected os/arch or os/arch/variant"
+            ))),
         }
     }
 
@@ -257,10 +287,17 @@ pub fn sha256_digest(data: &[u8]) -> String {
 
 /// The hex part of a sha256 digest, validated (it becomes a file name).
 pub fn digest_hex(digest: &str) -> Result<&str> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .ok_or_else(|| Error::new(Kind::Unsupported, format!("unsupported digest {digest:?}: only sha256 is supported")))?;
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    let hex = digest.strip_prefix("sha256:").ok_or_else(|| {
+        Error::new(
+            Kind::Unsupported,
+            format!("unsupported digest {digest:?}: only sha256 is supported"),
+        )
+    })?;
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(Error::invalid(format!("invalid digest {digest:?}")));
     }
     Ok(hex)
@@ -313,17 +350,25 @@ mod tests {
         let want = Platform::parse("linux/arm64").unwrap();
         let have = Platform::parse("linux/arm64/v8").unwrap();
         assert!(want.matches(&have));
-        assert!(Platform::parse("linux/arm64/v8").unwrap().matches(&Platform::parse("linux/arm64").unwrap()));
-        assert!(!Platform::parse("linux/arm/v7").unwrap().matches(&Platform::parse("linux/arm/v6").unwrap()));
+        assert!(Platform::parse("linux/arm64/v8")
+            .unwrap()
+            .matches(&Platform::parse("linux/arm64").unwrap()));
+        assert!(!Platform::parse("linux/arm/v7")
+            .unwrap()
+            .matches(&Platform::parse("linux/arm/v6").unwrap()));
         assert!(!Platform::parse("linux/amd64").unwrap().matches(&have));
         assert!(Platform::parse("linux").is_err());
     }
 
     #[test]
     fn compression_from_media_types() {
-        assert_eq!(Compression::from_media_type("application/vnd.oci.image.layer.v1.tar+zstd").unwrap(), Compression::Zstd);
         assert_eq!(
-            Compression::from_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip").unwrap(),
+            Compression::from_media_type("application/vnd.oci.image.layer.v1.tar+zstd").unwrap(),
+            Compression::Zstd
+        );
+        assert_eq!(
+            Compression::from_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip")
+                .unwrap(),
             Compression::Gzip
         );
         assert!(Compression::from_media_type("text/plain").is_err());

@@ -16,9 +16,15 @@ pub fn parse(input: &str) -> Result<Reference> {
     let (first, rest) = name.split_once('/').unwrap_or(("", name));
     let is_registry = first.contains(['.', ':']) || first == "localhost";
     let repo = if is_registry { rest } else { name };
-    let repo = repo.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')).map(|(r, _)| r).unwrap_or(repo);
+    let repo = repo
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .map(|(r, _)| r)
+        .unwrap_or(repo);
     if repo.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(Error::invalid(format!("invalid image reference {input:?}: repository name must be lowercase")));
+        return Err(Error::invalid(format!(
+            "invalid image reference {input:?}: repository name must be lowercase"
+        )));
     }
     text.parse::<Reference>()
         .map_err(|e| Error::invalid(format!("invalid image reference {input:?}: {e}")))
@@ -47,9 +53,17 @@ pub fn is_loopback_registry(registry: &str) -> bool {
     let host = if let Some(rest) = registry.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
-        registry.rsplit_once(':').map(|(h, _)| h).unwrap_or(registry)
+        registry
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(registry)
     };
-    host == "localhost" || host == "::1" || host.parse::<std::net::Ipv4Addr>().map(|a| a.is_loopback()).unwrap_or(false)
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .map(|a| a.is_loopback())
+            .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -78,7 +92,11 @@ mod tests {
     fn invalid_references_quote_the_input() {
         for bad in ["", "UPPER/case", "a b", "busybox:", "x@sha256:12"] {
             let err = parse(bad).err().unwrap_or_else(|| panic!("{bad:?} parsed"));
-            assert!(err.message().contains(&format!("{bad:?}")), "{}", err.message());
+            assert!(
+                err.message().contains(&format!("{bad:?}")),
+                "{}",
+                err.message()
+            );
         }
     }
 

@@ -48,7 +48,10 @@ pub fn allows_http(registry: &str) -> bool {
         return true;
     }
     std::env::var("GOCKER_INSECURE_REGISTRIES")
-        .map(|v| v.split([',', ' ']).any(|h| !h.is_empty() && h.trim() == registry))
+        .map(|v| {
+            v.split([',', ' '])
+                .any(|h| !h.is_empty() && h.trim() == registry)
+        })
         .unwrap_or(false)
 }
 
@@ -58,7 +61,10 @@ impl Registry {
     pub fn new(reference: &Reference, creds: Option<Credentials>) -> Registry {
         let registry = reference.registry().to_string();
         let protocol = if allows_http(&registry) {
-            ClientProtocol::HttpsExcept(vec![registry.clone(), reference.resolve_registry().to_string()])
+            ClientProtocol::HttpsExcept(vec![
+                registry.clone(),
+                reference.resolve_registry().to_string(),
+            ])
         } else {
             ClientProtocol::Https
         };
@@ -76,7 +82,11 @@ impl Registry {
             Some(c) => RegistryAuth::Basic(c.username, c.password),
             None => RegistryAuth::Anonymous,
         };
-        Registry { client: Client::new(config), auth, name: registry }
+        Registry {
+            client: Client::new(config),
+            auth,
+            name: registry,
+        }
     }
 
     fn map_err(&self, what: &str, e: OciDistributionError) -> Error {
@@ -84,14 +94,23 @@ impl Registry {
         let kind = match &e {
             E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => Kind::Permission,
             E::ImageManifestNotFoundError(_) => Kind::NotFound,
-            E::ServerError { code: 401 | 403, .. } => Kind::Permission,
+            E::ServerError {
+                code: 401 | 403, ..
+            } => Kind::Permission,
             E::ServerError { code: 404, .. } => Kind::NotFound,
             E::RegistryError { envelope, .. } => {
                 use oci_client::errors::OciErrorCode as C;
-                if envelope.errors.iter().any(|c| matches!(c.code, C::Unauthorized | C::Denied)) {
+                if envelope
+                    .errors
+                    .iter()
+                    .any(|c| matches!(c.code, C::Unauthorized | C::Denied))
+                {
                     Kind::Permission
                 } else if envelope.errors.iter().any(|c| {
-                    matches!(c.code, C::ManifestUnknown | C::NameUnknown | C::BlobUnknown | C::NotFound)
+                    matches!(
+                        c.code,
+                        C::ManifestUnknown | C::NameUnknown | C::BlobUnknown | C::NotFound
+                    )
                 }) {
                     Kind::NotFound
                 } else {
@@ -102,7 +121,10 @@ impl Registry {
             _ => Kind::Registry,
         };
         let message = match kind {
-            Kind::Permission => format!("{what}: access denied by registry {} (check the username and password)", self.name),
+            Kind::Permission => format!(
+                "{what}: access denied by registry {} (check the username and password)",
+                self.name
+            ),
             Kind::NotFound => format!("{what}: not found in registry {}", self.name),
             _ => format!("{what}: registry {} failed", self.name),
         };
@@ -132,14 +154,22 @@ impl Registry {
                 match ManifestDoc::parse(&raw, None, &what)? {
                     ManifestDoc::Image(m) => m,
                     ManifestDoc::Index(_) => {
-                        return Err(Error::new(Kind::Unsupported, format!("{what}: nested image indexes are not supported")))
+                        return Err(Error::new(
+                            Kind::Unsupported,
+                            format!("{what}: nested image indexes are not supported"),
+                        ))
                     }
                 }
             }
         };
         let config_raw = self.small_blob(reference, &manifest.config).await?;
-        let config: oci::ConfigFile = serde_json::from_slice(&config_raw)
-            .map_err(|e| Error::with_source(Kind::Registry, format!("{what}: cannot parse image config"), e))?;
+        let config: oci::ConfigFile = serde_json::from_slice(&config_raw).map_err(|e| {
+            Error::with_source(
+                Kind::Registry,
+                format!("{what}: cannot parse image config"),
+                e,
+            )
+        })?;
         if config.rootfs.diff_ids.len() != manifest.layers.len() {
             return Err(Error::corrupt(format!(
                 "{what}: manifest lists {} layers but the config lists {} diff ids",
@@ -147,7 +177,13 @@ impl Registry {
                 config.rootfs.diff_ids.len()
             )));
         }
-        Ok(Resolved { manifest_digest: digest, manifest_raw: raw, manifest, config_raw, config })
+        Ok(Resolved {
+            manifest_digest: digest,
+            manifest_raw: raw,
+            manifest,
+            config_raw,
+            config,
+        })
     }
 
     /// Fetches a small blob (a config) into memory and checks its digest.
@@ -157,7 +193,12 @@ impl Registry {
         self.client
             .pull_blob(reference, desc.digest.as_str(), &mut out)
             .await
-            .map_err(|e| self.map_err(&format!("cannot get blob {} of {reference}", desc.digest), e))?;
+            .map_err(|e| {
+                self.map_err(
+                    &format!("cannot get blob {} of {reference}", desc.digest),
+                    e,
+                )
+            })?;
         let actual = oci::sha256_digest(&out);
         if actual != desc.digest {
             return Err(Error::corrupt(format!(
@@ -179,8 +220,17 @@ impl Registry {
 }
 
 /// Picks the index entry for `want`, or says which platforms there are.
-pub fn choose_platform<'a>(entries: &'a [Descriptor], want: &Platform, what: &str) -> Result<&'a Descriptor> {
-    let found = entries.iter().find(|d| d.platform.as_ref().map(|p| want.matches(p)).unwrap_or(false));
+pub fn choose_platform<'a>(
+    entries: &'a [Descriptor],
+    want: &Platform,
+    what: &str,
+) -> Result<&'a Descriptor> {
+    let found = entries.iter().find(|d| {
+        d.platform
+            .as_ref()
+            .map(|p| want.matches(p))
+            .unwrap_or(false)
+    });
     found.ok_or_else(|| {
         let available: Vec<String> = entries
             .iter()
@@ -190,7 +240,11 @@ pub fn choose_platform<'a>(entries: &'a [Descriptor], want: &Platform, what: &st
             .collect();
         Error::not_found(format!(
             "{what} has no image for platform {want}; available: {}",
-            if available.is_empty() { "none".to_string() } else { available.join(", ") }
+            if available.is_empty() {
+                "none".to_string()
+            } else {
+                available.join(", ")
+            }
         ))
     })
 }
@@ -209,22 +263,38 @@ pub fn docker_config_credentials(registry: &str) -> Option<Credentials> {
 pub fn credentials_from_config(config: &[u8], registry: &str) -> Option<Credentials> {
     let json: serde_json::Value = serde_json::from_slice(config).ok()?;
     let auths = json.get("auths")?.as_object()?;
-    let hub = registry == "docker.io" || registry == "index.docker.io" || registry == "registry-1.docker.io";
+    let hub = registry == "docker.io"
+        || registry == "index.docker.io"
+        || registry == "registry-1.docker.io";
     let entry = auths.iter().find_map(|(key, value)| {
-        let host = key.trim_start_matches("https://").trim_start_matches("http://");
+        let host = key
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
         let host = host.split('/').next().unwrap_or(host);
-        let matches = host == registry || (hub && (host == "index.docker.io" || host == "docker.io" || host == "registry-1.docker.io"));
+        let matches = host == registry
+            || (hub
+                && (host == "index.docker.io"
+                    || host == "docker.io"
+                    || host == "registry-1.docker.io"));
         matches.then_some(value)
     })?;
     if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim()).ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (user, pass) = text.split_once(':')?;
-        return Some(Credentials { username: user.to_string(), password: pass.to_string() });
+        return Some(Credentials {
+            username: user.to_string(),
+            password: pass.to_string(),
+        });
     }
     let user = entry.get("username")?.as_str()?;
     let pass = entry.get("password")?.as_str()?;
-    Some(Credentials { username: user.to_string(), password: pass.to_string() })
+    Some(Credentials {
+        username: user.to_string(),
+        password: pass.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -235,10 +305,16 @@ mod tests {
     fn docker_config_auth_is_decoded() {
         let cfg = br#"{"auths":{"127.0.0.1:5001":{"auth":"dXNlcjpwYXNzOndvcmQ="}}}"#;
         let c = credentials_from_config(cfg, "127.0.0.1:5001").unwrap();
-        assert_eq!((c.username.as_str(), c.password.as_str()), ("user", "pass:word"));
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("user", "pass:word")
+        );
         assert!(credentials_from_config(cfg, "127.0.0.1:5002").is_none());
         let hub = br#"{"auths":{"https://index.docker.io/v1/":{"username":"u","password":"p"}}}"#;
-        assert_eq!(credentials_from_config(hub, "docker.io").unwrap().username, "u");
+        assert_eq!(
+            credentials_from_config(hub, "docker.io").unwrap().username,
+            "u"
+        );
     }
 
     #[test]
@@ -252,8 +328,14 @@ mod tests {
         };
         let entries = vec![entry("linux/amd64"), entry("linux/arm64/v8")];
         assert!(choose_platform(&entries, &Platform::parse("linux/arm64").unwrap(), "x").is_ok());
-        let err = choose_platform(&entries, &Platform::parse("linux/s390x").unwrap(), "x").err().unwrap();
-        assert!(err.message().contains("linux/amd64, linux/arm64/v8"), "{}", err.message());
+        let err = choose_platform(&entries, &Platform::parse("linux/s390x").unwrap(), "x")
+            .err()
+            .unwrap();
+        assert!(
+            err.message().contains("linux/amd64, linux/arm64/v8"),
+            "{}",
+            err.message()
+        );
         assert_eq!(err.kind(), Kind::NotFound);
     }
 }

@@ -73,10 +73,17 @@ pub struct Image {
 impl Image {
     /// The first tag, or the short id for an untagged image.
     pub fn name(&self) -> String {
-        self.tags.first().cloned().unwrap_or_else(|| self.short_id())
+        self.tags
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.short_id())
     }
     pub fn short_id(&self) -> String {
-        self.id.trim_start_matches("sha256:").chars().take(12).collect()
+        self.id
+            .trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect()
     }
 }
 
@@ -98,13 +105,21 @@ impl ImageStore {
     pub fn open(paths: Paths) -> Result<ImageStore> {
         paths.ensure()?;
         let db = Arc::new(Db::open(&paths.db())?);
-        Ok(ImageStore { paths, db, runtime: OnceLock::new() })
+        Ok(ImageStore {
+            paths,
+            db,
+            runtime: OnceLock::new(),
+        })
     }
 
     /// Shares an already open database (the container store uses the same one).
     pub fn with_db(paths: Paths, db: Arc<Db>) -> Result<ImageStore> {
         paths.ensure()?;
-        Ok(ImageStore { paths, db, runtime: OnceLock::new() })
+        Ok(ImageStore {
+            paths,
+            db,
+            runtime: OnceLock::new(),
+        })
     }
 
     pub fn paths(&self) -> &Paths {
@@ -136,14 +151,23 @@ impl ImageStore {
             Some(p) if !p.is_empty() => Platform::parse(p)?,
             _ => Platform::host(),
         };
-        crate::trace::step(|| format!("resolve {reference} for {platform}: GET /v2/{}/manifests/{}", reference.repository(), reference.digest().or(reference.tag()).unwrap_or("latest")));
+        crate::trace::step(|| {
+            format!(
+                "resolve {reference} for {platform}: GET /v2/{}/manifests/{}",
+                reference.repository(),
+                reference.digest().or(reference.tag()).unwrap_or("latest")
+            )
+        });
         let registry = Registry::new(&reference, opts.credentials.clone());
         let rt = self.runtime()?;
         let resolved = rt.block_on(registry.resolve(&reference, &platform))?;
         let image_id = oci::sha256_digest(&resolved.config_raw);
         let diff_ids = resolved.config.rootfs.diff_ids.clone();
         let chain = oci::chain_ids(&diff_ids)?;
-        let hexes: Vec<String> = chain.iter().map(|c| digest_hex(c).map(str::to_string)).collect::<Result<_>>()?;
+        let hexes: Vec<String> = chain
+            .iter()
+            .map(|c| digest_hex(c).map(str::to_string))
+            .collect::<Result<_>>()?;
 
         // Hold every layer of the image until it is committed: a second pull of the same
         // image waits here and then finds the work done; `rmi` cannot delete a layer from
@@ -159,7 +183,11 @@ impl ImageStore {
                 compression: Compression::from_media_type(&desc.media_type)?,
                 diff_id: diff_ids[i].clone(),
                 chain_id: chain[i].clone(),
-                parent: if i == 0 { None } else { Some(chain[i - 1].clone()) },
+                parent: if i == 0 {
+                    None
+                } else {
+                    Some(chain[i - 1].clone())
+                },
                 source: reference.to_string(),
             });
         }
@@ -169,7 +197,15 @@ impl ImageStore {
         progress.finish();
 
         let names = stored_names(&reference, &resolved.manifest_digest);
-        self.commit(&image_id, &resolved.manifest_digest, &resolved.manifest_raw, &resolved.config_raw, &resolved.config, &chain, &names)?;
+        self.commit(
+            &image_id,
+            &resolved.manifest_digest,
+            &resolved.manifest_raw,
+            &resolved.config_raw,
+            &resolved.config,
+            &chain,
+            &names,
+        )?;
         self.get(&image_id)
     }
 
@@ -181,7 +217,11 @@ impl ImageStore {
         let row: Option<i64> = self
             .db
             .lock()
-            .query_row("SELECT size FROM layers WHERE chain_id = ?1", [chain_id], |r| r.get(0))
+            .query_row(
+                "SELECT size FROM layers WHERE chain_id = ?1",
+                [chain_id],
+                |r| r.get(0),
+            )
             .optional()?;
         match (row.is_some(), dir.is_dir()) {
             (true, true) => Ok(true),
@@ -197,7 +237,14 @@ impl ImageStore {
         }
     }
 
-    async fn fetch_layers(&self, registry: &Registry, reference: &Reference, jobs: Vec<LayerJob>, concurrency: usize, progress: &Progress) -> Result<()> {
+    async fn fetch_layers(
+        &self,
+        registry: &Registry,
+        reference: &Reference,
+        jobs: Vec<LayerJob>,
+        concurrency: usize,
+        progress: &Progress,
+    ) -> Result<()> {
         let cancel = AtomicBool::new(false);
         let results: Vec<Result<()>> = futures_util::stream::iter(jobs)
             .map(|job| self.fetch_layer(registry, reference, job, &cancel, progress))
@@ -208,7 +255,11 @@ impl ImageStore {
         let mut first: Option<Error> = None;
         for r in results {
             if let Err(e) = r {
-                if first.as_ref().map(|f| f.message() == CANCELLED).unwrap_or(true) {
+                if first
+                    .as_ref()
+                    .map(|f| f.message() == CANCELLED)
+                    .unwrap_or(true)
+                {
                     first = Some(e);
                 }
             }
@@ -216,19 +267,43 @@ impl ImageStore {
         first.map_or(Ok(()), Err)
     }
 
-    async fn fetch_layer(&self, registry: &Registry, reference: &Reference, job: LayerJob, cancel: &AtomicBool, progress: &Progress) -> Result<()> {
+    async fn fetch_layer(
+        &self,
+        registry: &Registry,
+        reference: &Reference,
+        job: LayerJob,
+        cancel: &AtomicBool,
+        progress: &Progress,
+    ) -> Result<()> {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::new(Kind::Io, CANCELLED));
         }
         let bar = progress.bar(&job.desc);
         let result = async {
-            crate::trace::step(|| format!("download layer {} ({} bytes) and unpack it into layers/{}", job.desc.digest, job.desc.size, digest_hex(&job.chain_id).unwrap_or("")));
+            crate::trace::step(|| {
+                format!(
+                    "download layer {} ({} bytes) and unpack it into layers/{}",
+                    job.desc.digest,
+                    job.desc.size,
+                    digest_hex(&job.chain_id).unwrap_or("")
+                )
+            });
             let mut stream = registry.blob_stream(reference, &job.desc.digest).await?;
             let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(64);
             let paths = self.paths.clone();
             let db = self.db.clone();
             let job2 = job.clone();
-            let unpacker = tokio::task::spawn_blocking(move || install_layer(&paths, &db, ChannelReader { rx, cur: Bytes::new() }, &job2));
+            let unpacker = tokio::task::spawn_blocking(move || {
+                install_layer(
+                    &paths,
+                    &db,
+                    ChannelReader {
+                        rx,
+                        cur: Bytes::new(),
+                    },
+                    &job2,
+                )
+            });
             while let Some(item) = stream.next().await {
                 let item = match item {
                     Ok(bytes) => Ok(bytes),
@@ -242,14 +317,20 @@ impl ImageStore {
                     break;
                 }
                 if cancel.load(Ordering::Relaxed) {
-                    let _ = tx.send(Err(io::Error::other(Error::new(Kind::Io, CANCELLED)))).await;
+                    let _ = tx
+                        .send(Err(io::Error::other(Error::new(Kind::Io, CANCELLED))))
+                        .await;
                     break;
                 }
             }
             drop(tx);
-            unpacker
-                .await
-                .map_err(|e| Error::with_source(Kind::Runtime, format!("unpacking layer {} failed", job.desc.digest), e))?
+            unpacker.await.map_err(|e| {
+                Error::with_source(
+                    Kind::Runtime,
+                    format!("unpacking layer {} failed", job.desc.digest),
+                    e,
+                )
+            })?
         }
         .await;
         match &result {
@@ -264,13 +345,24 @@ impl ImageStore {
 
     /// Writes the image, its layer list and its names in one transaction.
     #[allow(clippy::too_many_arguments)]
-    fn commit(&self, id: &str, manifest_digest: &str, manifest_raw: &[u8], config_raw: &[u8], config: &ConfigFile, chain: &[String], names: &[String]) -> Result<()> {
+    fn commit(
+        &self,
+        id: &str,
+        manifest_digest: &str,
+        manifest_raw: &[u8],
+        config_raw: &[u8],
+        config: &ConfigFile,
+        chain: &[String],
+        names: &[String],
+    ) -> Result<()> {
         let _ = config;
         let mut conn = self.db.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut size: i64 = 0;
         for c in chain {
-            size += tx.query_row("SELECT size FROM layers WHERE chain_id = ?1", [c], |r| r.get::<_, i64>(0))?;
+            size += tx.query_row("SELECT size FROM layers WHERE chain_id = ?1", [c], |r| {
+                r.get::<_, i64>(0)
+            })?;
         }
         tx.execute(
             "INSERT INTO images (id, manifest_digest, manifest, config, size, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -279,7 +371,10 @@ impl ImageStore {
         )?;
         tx.execute("DELETE FROM image_layers WHERE image_id = ?1", [id])?;
         for (i, c) in chain.iter().enumerate() {
-            tx.execute("INSERT INTO image_layers (image_id, position, chain_id) VALUES (?1, ?2, ?3)", params![id, i as i64, c])?;
+            tx.execute(
+                "INSERT INTO image_layers (image_id, position, chain_id) VALUES (?1, ?2, ?3)",
+                params![id, i as i64, c],
+            )?;
         }
         for name in names {
             tx.execute(
@@ -292,30 +387,36 @@ impl ImageStore {
     }
 
     /// Stores an image whose layers are already installed (used by `load`).
-    pub(crate) fn commit_loaded(&self, manifest_raw: &[u8], config_raw: &[u8], config: &ConfigFile, names: &[String]) -> Result<Image> {
+    pub(crate) fn commit_loaded(
+        &self,
+        manifest_raw: &[u8],
+        config_raw: &[u8],
+        config: &ConfigFile,
+        names: &[String],
+    ) -> Result<Image> {
         let id = oci::sha256_digest(config_raw);
         let chain = oci::chain_ids(&config.rootfs.diff_ids)?;
         let manifest_digest = oci::sha256_digest(manifest_raw);
-        self.commit(&id, &manifest_digest, manifest_raw, config_raw, config, &chain, names)?;
+        self.commit(
+            &id,
+            &manifest_digest,
+            manifest_raw,
+            config_raw,
+            config,
+            &chain,
+            names,
+        )?;
         self.get(&id)
     }
 
     /// Installs one layer from a blob reader, if not present (used by `load`).
-    pub(crate) fn install_from_reader(&self, blob: impl Read, compression: Compression, desc: &Descriptor, diff_id: &str, chain_id: &str, parent: Option<&str>, source: &str) -> Result<()> {
-        let hex = digest_hex(chain_id)?.to_string();
+    pub(crate) fn install_from_reader(&self, blob: impl Read, job: &LayerJob) -> Result<()> {
+        let hex = digest_hex(&job.chain_id)?.to_string();
         let _lock = lock::exclusive(&self.paths.locks(), &hex)?;
-        if self.layer_present(chain_id)? {
+        if self.layer_present(&job.chain_id)? {
             return Ok(());
         }
-        let job = LayerJob {
-            desc: desc.clone(),
-            compression,
-            diff_id: diff_id.to_string(),
-            chain_id: chain_id.to_string(),
-            parent: parent.map(String::from),
-            source: source.to_string(),
-        };
-        install_layer(&self.paths, &self.db, blob, &job)
+        install_layer(&self.paths, &self.db, blob, job)
     }
 
     /// The image with this id.
@@ -330,27 +431,51 @@ impl ImageStore {
         let conn = self.db.lock();
         if let Ok(r) = reference::parse(spec) {
             let name = reference::canonical(&r);
-            let hit: Option<String> = conn.query_row("SELECT image_id FROM tags WHERE name = ?1", [&name], |r| r.get(0)).optional()?;
+            let hit: Option<String> = conn
+                .query_row("SELECT image_id FROM tags WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
             if let Some(id) = hit {
                 return Ok(id);
             }
             if let Some(d) = r.digest() {
                 // Pulled under another repository name, or loaded: match the manifest digest.
-                let hit: Option<String> = conn.query_row("SELECT id FROM images WHERE manifest_digest = ?1", [d], |r| r.get(0)).optional()?;
+                let hit: Option<String> = conn
+                    .query_row(
+                        "SELECT id FROM images WHERE manifest_digest = ?1",
+                        [d],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
                 if let Some(id) = hit {
                     return Ok(id);
                 }
             }
         }
         let hex = spec.strip_prefix("sha256:").unwrap_or(spec);
-        if hex.len() >= 4 && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
-            let mut stmt = conn.prepare("SELECT id FROM images WHERE id LIKE ?1 OR manifest_digest = ?2 LIMIT 2")?;
+        if hex.len() >= 4
+            && hex.len() <= 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            let mut stmt = conn.prepare(
+                "SELECT id FROM images WHERE id LIKE ?1 OR manifest_digest = ?2 LIMIT 2",
+            )?;
             let ids: Vec<String> = stmt
-                .query_map(params![format!("sha256:{hex}%"), format!("sha256:{hex}")], |r| r.get(0))?
+                .query_map(
+                    params![format!("sha256:{hex}%"), format!("sha256:{hex}")],
+                    |r| r.get(0),
+                )?
                 .collect::<rusqlite::Result<_>>()?;
             match ids.len() {
                 1 => return Ok(ids[0].clone()),
-                2.. => return Err(Error::conflict(format!("image id prefix {spec:?} is ambiguous: use more digits"))),
+                2.. => {
+                    return Err(Error::conflict(format!(
+                        "image id prefix {spec:?} is ambiguous: use more digits"
+                    )))
+                }
                 _ => {}
             }
         }
@@ -359,7 +484,9 @@ impl ImageStore {
                 return Err(e);
             }
         }
-        Err(Error::not_found(format!("image {spec:?} not found: pull it first")))
+        Err(Error::not_found(format!(
+            "image {spec:?} not found: pull it first"
+        )))
     }
 
     /// The image a reference or id names.
@@ -372,8 +499,12 @@ impl ImageStore {
     pub fn images(&self) -> Result<Vec<Image>> {
         let conn = self.db.lock();
         let mut stmt = conn.prepare("SELECT id FROM images ORDER BY created DESC, id")?;
-        let ids: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-        ids.iter().filter_map(|id| load_image(&conn, id).transpose()).collect()
+        let ids: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        ids.iter()
+            .filter_map(|id| load_image(&conn, id).transpose())
+            .collect()
     }
 
     /// Gives the image `source` the additional name `target`.
@@ -381,7 +512,9 @@ impl ImageStore {
         let id = self.resolve(source)?;
         let r = reference::parse(target)?;
         if r.digest().is_some() {
-            return Err(Error::invalid(format!("cannot tag with a digest reference {target:?}")));
+            return Err(Error::invalid(format!(
+                "cannot tag with a digest reference {target:?}"
+            )));
         }
         self.db.lock().execute(
             "INSERT INTO tags (name, image_id) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id",
@@ -393,14 +526,24 @@ impl ImageStore {
     /// Removes a name, and the image with it when it was the last name (or when `spec` is an
     /// id); layers no other image uses are deleted. `in_use` says which containers use an
     /// image; such an image is refused unless `force`.
-    pub fn remove(&self, spec: &str, force: bool, in_use: &dyn Fn(&str) -> Result<Vec<String>>) -> Result<RemoveReport> {
+    pub fn remove(
+        &self,
+        spec: &str,
+        force: bool,
+        in_use: &dyn Fn(&str) -> Result<Vec<String>>,
+    ) -> Result<RemoveReport> {
         let id = self.resolve(spec)?;
-        let tag_name = reference::parse(spec).ok().map(|r| reference::canonical(&r));
+        let tag_name = reference::parse(spec)
+            .ok()
+            .map(|r| reference::canonical(&r));
         let mut report = RemoveReport::default();
         let names: Vec<String> = {
             let conn = self.db.lock();
-            let mut stmt = conn.prepare("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?;
-            let names = stmt.query_map([&id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+            let mut stmt =
+                conn.prepare("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?;
+            let names = stmt
+                .query_map([&id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
             names
         };
         let is_tag = |n: &String| !n.contains('@');
@@ -408,12 +551,18 @@ impl ImageStore {
         if let Some(name) = &by_name {
             let others = names.iter().filter(|n| *n != name && is_tag(n)).count();
             if others > 0 || (!is_tag(name) && names.iter().any(is_tag)) {
-                self.db.lock().execute("DELETE FROM tags WHERE name = ?1", [name])?;
+                self.db
+                    .lock()
+                    .execute("DELETE FROM tags WHERE name = ?1", [name])?;
                 report.untagged.push(reference::familiar(name));
                 return Ok(report);
             }
         } else if names.iter().filter(|n| is_tag(n)).count() > 1 && !force {
-            let tags: Vec<String> = names.iter().filter(|n| is_tag(n)).map(|n| reference::familiar(n)).collect();
+            let tags: Vec<String> = names
+                .iter()
+                .filter(|n| is_tag(n))
+                .map(|n| reference::familiar(n))
+                .collect();
             return Err(Error::conflict(format!(
                 "image {} has several names ({}): remove them by name, or force",
                 short(&id),
@@ -435,15 +584,21 @@ impl ImageStore {
             let mut conn = self.db.lock();
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let chain = {
-                let mut stmt = tx.prepare("SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY position")?;
-                let chain = stmt.query_map([&id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+                let mut stmt = tx.prepare(
+                    "SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY position",
+                )?;
+                let chain = stmt
+                    .query_map([&id], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
                 chain
             };
             tx.execute("DELETE FROM images WHERE id = ?1", [&id])?;
             tx.commit()?;
             chain
         };
-        report.untagged.extend(names.iter().map(|n| reference::familiar(n)));
+        report
+            .untagged
+            .extend(names.iter().map(|n| reference::familiar(n)));
         report.deleted.push(id);
         self.collect_layers(&chain)?;
         Ok(report)
@@ -451,14 +606,21 @@ impl ImageStore {
 
     /// Deletes those of `candidates` no image uses any more.
     fn collect_layers(&self, candidates: &[String]) -> Result<Vec<String>> {
-        let hexes: Vec<String> = candidates.iter().map(|c| digest_hex(c).map(str::to_string)).collect::<Result<_>>()?;
+        let hexes: Vec<String> = candidates
+            .iter()
+            .map(|c| digest_hex(c).map(str::to_string))
+            .collect::<Result<_>>()?;
         let _locks = lock::exclusive_all(&self.paths.locks(), &hexes)?;
         let doomed: Vec<String> = {
             let mut conn = self.db.lock();
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut doomed = Vec::new();
             for c in candidates {
-                let used: i64 = tx.query_row("SELECT COUNT(*) FROM image_layers WHERE chain_id = ?1", [c], |r| r.get(0))?;
+                let used: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM image_layers WHERE chain_id = ?1",
+                    [c],
+                    |r| r.get(0),
+                )?;
                 if used == 0 && tx.execute("DELETE FROM layers WHERE chain_id = ?1", [c])? > 0 {
                     doomed.push(c.clone());
                 }
@@ -470,7 +632,10 @@ impl ImageStore {
             let hex = digest_hex(c)?;
             // Rename first so a crash mid-delete never leaves a half layer under its real name.
             let dir = self.paths.layer(hex);
-            let trash = self.paths.tmp().join(format!("trash-{hex}-{}", std::process::id()));
+            let trash = self
+                .paths
+                .tmp()
+                .join(format!("trash-{hex}-{}", std::process::id()));
             match std::fs::rename(&dir, &trash) {
                 Ok(()) => remove_tree(&trash)?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -483,7 +648,11 @@ impl ImageStore {
 
     /// Removes untagged images (all unused images with `all`), and whatever a crashed
     /// process left in the scratch directory. Returns the removed image ids.
-    pub fn prune(&self, all: bool, in_use: &dyn Fn(&str) -> Result<Vec<String>>) -> Result<Vec<String>> {
+    pub fn prune(
+        &self,
+        all: bool,
+        in_use: &dyn Fn(&str) -> Result<Vec<String>>,
+    ) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for img in self.images()? {
             if (all || img.tags.is_empty()) && in_use(&img.id)?.is_empty() {
@@ -498,11 +667,19 @@ impl ImageStore {
     /// Removes scratch entries of processes that are gone.
     fn sweep_scratch(&self) -> Result<()> {
         let tmp = self.paths.tmp();
-        let Ok(entries) = std::fs::read_dir(&tmp) else { return Ok(()) };
+        let Ok(entries) = std::fs::read_dir(&tmp) else {
+            return Ok(());
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let pid = name.split('-').nth(2).and_then(|p| p.split('.').next()).and_then(|p| p.parse::<i32>().ok());
-            let alive = pid.map(|p| Path::new(&format!("/proc/{p}")).exists()).unwrap_or(true);
+            let pid = name
+                .split('-')
+                .nth(2)
+                .and_then(|p| p.split('.').next())
+                .and_then(|p| p.parse::<i32>().ok());
+            let alive = pid
+                .map(|p| Path::new(&format!("/proc/{p}")).exists())
+                .unwrap_or(true);
             if !alive {
                 let path = e.path();
                 if path.is_dir() {
@@ -519,13 +696,18 @@ impl ImageStore {
     /// `image mount`). Mounting a mounted image returns the same path.
     pub fn mount(&self, spec: &str) -> Result<PathBuf> {
         let img = self.image(spec)?;
-        let target = self.paths.image_mounts().join(img.id.trim_start_matches("sha256:"));
+        let target = self
+            .paths
+            .image_mounts()
+            .join(img.id.trim_start_matches("sha256:"));
         if overlay::is_mounted(&target) {
             return Ok(target);
         }
         std::fs::create_dir_all(&target).map_err(|e| Error::io("cannot create", &target, e))?;
         let lowers = self.layer_dirs(&img)?;
-        if let Err(e) = overlay::mount_overlay(&lowers, None, &target, &self.paths.root.join("empty")) {
+        if let Err(e) =
+            overlay::mount_overlay(&lowers, None, &target, &self.paths.root.join("empty"))
+        {
             let _ = std::fs::remove_dir(&target);
             return Err(e);
         }
@@ -539,7 +721,10 @@ impl ImageStore {
     }
 
     fn unmount_id(&self, id: &str) -> Result<()> {
-        let target = self.paths.image_mounts().join(id.trim_start_matches("sha256:"));
+        let target = self
+            .paths
+            .image_mounts()
+            .join(id.trim_start_matches("sha256:"));
         if overlay::is_mounted(&target) {
             overlay::unmount(&target)?;
         }
@@ -552,15 +737,22 @@ impl ImageStore {
 
     /// The unpacked directories of an image's layers, bottom first.
     pub fn layer_dirs(&self, img: &Image) -> Result<Vec<PathBuf>> {
-        img.layers.iter().map(|l| Ok(self.paths.layer(digest_hex(&l.chain_id)?))).collect()
+        img.layers
+            .iter()
+            .map(|l| Ok(self.paths.layer(digest_hex(&l.chain_id)?)))
+            .collect()
     }
 
     /// The raw manifest and config JSON of an image (for `save` and `inspect`).
     pub fn raw(&self, id: &str) -> Result<(String, String)> {
         let conn = self.db.lock();
-        conn.query_row("SELECT manifest, config FROM images WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?
-            .ok_or_else(|| Error::not_found(format!("image {id} not found")))
+        conn.query_row(
+            "SELECT manifest, config FROM images WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| Error::not_found(format!("image {id} not found")))
     }
 }
 
@@ -571,7 +763,10 @@ fn short(id: &str) -> String {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// The names a pulled image is stored under: the tag (if pulled by tag) and repo@digest.
@@ -582,35 +777,62 @@ fn stored_names(r: &Reference, manifest_digest: &str) -> Vec<String> {
     } else if let Some(t) = r.tag() {
         names.push(format!("{}/{}:{}", r.registry(), r.repository(), t));
     }
-    names.push(format!("{}/{}@{}", r.registry(), r.repository(), manifest_digest));
+    names.push(format!(
+        "{}/{}@{}",
+        r.registry(),
+        r.repository(),
+        manifest_digest
+    ));
     names
 }
 
 fn load_image(conn: &Connection, id: &str) -> Result<Option<Image>> {
     let row: Option<(String, String, i64, i64)> = conn
-        .query_row("SELECT manifest_digest, config, size, created FROM images WHERE id = ?1", [id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
+        .query_row(
+            "SELECT manifest_digest, config, size, created FROM images WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .optional()?;
-    let Some((digest, config_raw, size, stored)) = row else { return Ok(None) };
-    let config: ConfigFile = serde_json::from_str(&config_raw)
-        .map_err(|e| Error::with_source(Kind::Corrupt, format!("stored config of image {id} is damaged"), e))?;
+    let Some((digest, config_raw, size, stored)) = row else {
+        return Ok(None);
+    };
+    let config: ConfigFile = serde_json::from_str(&config_raw).map_err(|e| {
+        Error::with_source(
+            Kind::Corrupt,
+            format!("stored config of image {id} is damaged"),
+            e,
+        )
+    })?;
     let mut stmt = conn.prepare("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?;
-    let names: Vec<String> = stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-    let (digests, tags): (Vec<String>, Vec<String>) = names.into_iter().partition(|n| n.contains('@'));
+    let names: Vec<String> = stmt
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let (digests, tags): (Vec<String>, Vec<String>) =
+        names.into_iter().partition(|n| n.contains('@'));
     let mut stmt = conn.prepare(
         "SELECT l.chain_id, l.diff_id, l.size FROM image_layers il JOIN layers l ON l.chain_id = il.chain_id
          WHERE il.image_id = ?1 ORDER BY il.position",
     )?;
     let layers: Vec<LayerInfo> = stmt
-        .query_map([id], |r| Ok(LayerInfo { chain_id: r.get(0)?, diff_id: r.get(1)?, size: r.get::<_, i64>(2)? as u64 }))?
+        .query_map([id], |r| {
+            Ok(LayerInfo {
+                chain_id: r.get(0)?,
+                diff_id: r.get(1)?,
+                size: r.get::<_, i64>(2)? as u64,
+            })
+        })?
         .collect::<rusqlite::Result<_>>()?;
     Ok(Some(Image {
         id: id.to_string(),
         digest,
         tags: tags.iter().map(|t| reference::familiar(t)).collect(),
         digests: digests.iter().map(|t| reference::familiar(t)).collect(),
-        platform: Platform { os: config.os.clone(), architecture: config.architecture.clone(), variant: config.variant.clone() },
+        platform: Platform {
+            os: config.os.clone(),
+            architecture: config.architecture.clone(),
+            variant: config.variant.clone(),
+        },
         created: config.created.clone(),
         stored,
         size: size as u64,
@@ -619,16 +841,16 @@ fn load_image(conn: &Connection, id: &str) -> Result<Option<Image>> {
     }))
 }
 
-/// One layer to download and install.
+/// One layer to download (or read) and install.
 #[derive(Clone)]
-struct LayerJob {
-    desc: Descriptor,
-    compression: Compression,
-    diff_id: String,
-    chain_id: String,
-    parent: Option<String>,
-    /// The image reference, for messages.
-    source: String,
+pub(crate) struct LayerJob {
+    pub desc: Descriptor,
+    pub compression: Compression,
+    pub diff_id: String,
+    pub chain_id: String,
+    pub parent: Option<String>,
+    /// The image reference or file, for messages.
+    pub source: String,
 }
 
 static SCRATCH_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -650,17 +872,26 @@ fn install_layer(paths: &Paths, db: &Db, blob: impl Read, job: &LayerJob) -> Res
         }
     }
     let seq = SCRATCH_SEQ.fetch_add(1, Ordering::Relaxed);
-    let tmp = paths.tmp().join(format!("layer-{hex}-{}-{seq}", std::process::id()));
-    let split_tmp = paths.tmp().join(format!("split-{hex}-{}-{seq}", std::process::id()));
+    let tmp = paths
+        .tmp()
+        .join(format!("layer-{hex}-{}-{seq}", std::process::id()));
+    let split_tmp = paths
+        .tmp()
+        .join(format!("split-{hex}-{}-{seq}", std::process::id()));
     std::fs::create_dir(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
     let result = (|| {
-        let unpacked = unpack::unpack_layer(blob, job.compression, &tmp, Some(&split_tmp)).map_err(|e| {
-            if e.kind() == Kind::Corrupt && !e.message().contains(&job.desc.digest) {
-                Error::with_source(Kind::Corrupt, format!("layer {} of {} is corrupt", job.desc.digest, job.source), e)
-            } else {
-                e
-            }
-        })?;
+        let unpacked = unpack::unpack_layer(blob, job.compression, &tmp, Some(&split_tmp))
+            .map_err(|e| {
+                if e.kind() == Kind::Corrupt && !e.message().contains(&job.desc.digest) {
+                    Error::with_source(
+                        Kind::Corrupt,
+                        format!("layer {} of {} is corrupt", job.desc.digest, job.source),
+                        e,
+                    )
+                } else {
+                    e
+                }
+            })?;
         if unpacked.diff_id != job.diff_id {
             return Err(Error::corrupt(format!(
                 "layer {} of {} is corrupt: its content has digest {}, the image config says {}",
@@ -670,7 +901,8 @@ fn install_layer(paths: &Paths, db: &Db, blob: impl Read, job: &LayerJob) -> Res
         let dir = paths.layer(hex);
         remove_tree(&dir)?;
         let split = paths.layer_split(hex);
-        std::fs::rename(&split_tmp, &split).map_err(|e| Error::io("cannot rename into place", &split, e))?;
+        std::fs::rename(&split_tmp, &split)
+            .map_err(|e| Error::io("cannot rename into place", &split, e))?;
         std::fs::rename(&tmp, &dir).map_err(|e| Error::io("cannot rename into place", &dir, e))?;
         db.lock().execute(
             "INSERT INTO layers (chain_id, diff_id, parent, size) VALUES (?1, ?2, ?3, ?4)
@@ -699,7 +931,14 @@ fn stream_error(e: io::Error, job: &LayerJob) -> Error {
             ));
         }
     }
-    Error::with_source(Kind::Registry, format!("download of layer {} of {} failed: {text}", job.desc.digest, job.source), e)
+    Error::with_source(
+        Kind::Registry,
+        format!(
+            "download of layer {} of {} failed: {text}",
+            job.desc.digest, job.source
+        ),
+        e,
+    )
 }
 
 /// A blocking reader over the chunks the download task sends.
@@ -731,18 +970,29 @@ struct Progress {
 
 impl Progress {
     fn new(wanted: bool) -> Progress {
-        let multi = (wanted && io::stderr().is_terminal()).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let multi = (wanted && io::stderr().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Progress { multi }
     }
 
     fn bar(&self, desc: &Descriptor) -> ProgressBar {
-        let Some(multi) = &self.multi else { return ProgressBar::hidden() };
+        let Some(multi) = &self.multi else {
+            return ProgressBar::hidden();
+        };
         let bar = multi.add(ProgressBar::new(desc.size.max(0) as u64));
-        let style = ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let style = ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
         bar.set_style(style);
-        bar.set_prefix(desc.digest.trim_start_matches("sha256:").chars().take(12).collect::<String>());
+        bar.set_prefix(
+            desc.digest
+                .trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect::<String>(),
+        );
         bar
     }
 

@@ -25,7 +25,10 @@ use std::rc::Rc;
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::{fchmod, fchmodat, fstatat, futimens, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags};
+use nix::sys::stat::{
+    fchmod, fchmodat, fstatat, futimens, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag,
+    UtimensatFlags,
+};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use sha2::{Digest as _, Sha256};
@@ -45,7 +48,10 @@ pub struct Unpacked {
 }
 
 /// Wraps a blob reader in the decompressor its compression needs.
-pub fn decompress<'a, R: Read + 'a>(blob: R, compression: Compression) -> Result<Box<dyn Read + 'a>> {
+pub fn decompress<'a, R: Read + 'a>(
+    blob: R,
+    compression: Compression,
+) -> Result<Box<dyn Read + 'a>> {
     let buffered = BufReader::with_capacity(BUF, blob);
     Ok(match compression {
         Compression::None => Box::new(buffered),
@@ -59,17 +65,35 @@ pub fn decompress<'a, R: Read + 'a>(blob: R, compression: Compression) -> Result
 
 /// Unpacks one layer blob into `dest` (an existing, empty directory), writing the tar-split
 /// record to `split` when given.
-pub fn unpack_layer<R: Read>(blob: R, compression: Compression, dest: &Path, split: Option<&Path>) -> Result<Unpacked> {
+pub fn unpack_layer<R: Read>(
+    blob: R,
+    compression: Compression,
+    dest: &Path,
+    split: Option<&Path>,
+) -> Result<Unpacked> {
     let tar = decompress(blob, compression)?;
     let split_writer = match split {
         Some(p) => Some(SplitWriter::create(p)?),
         None => None,
     };
-    let shared = Rc::new(Shared { payload: Cell::new(false), split: RefCell::new(split_writer) });
-    let tap = Tap { inner: tar, hasher: Sha256::new(), size: 0, shared: shared.clone() };
+    let shared = Rc::new(Shared {
+        payload: Cell::new(false),
+        split: RefCell::new(split_writer),
+    });
+    let tap = Tap {
+        inner: tar,
+        hasher: Sha256::new(),
+        size: 0,
+        shared: shared.clone(),
+    };
     let mut archive = tar::Archive::new(tap);
     let root = open_root(dest)?;
-    let mut writer = LayerWriter { root, dest, dir_times: Vec::new(), buf: vec![0u8; BUF] };
+    let mut writer = LayerWriter {
+        root,
+        dest,
+        dir_times: Vec::new(),
+        buf: vec![0u8; BUF],
+    };
 
     let entries = archive.entries().map_err(|e| tar_error(dest, e))?;
     for entry in entries {
@@ -86,17 +110,28 @@ pub fn unpack_layer<R: Read>(blob: R, compression: Compression, dest: &Path, spl
 fn tar_error(dest: &Path, e: io::Error) -> Error {
     // Errors from the network reader and digest checks travel through the tar reader as
     // io::Error; keep them whole so the caller can name the layer and both digests.
-    if e.get_ref().map(|inner| inner.is::<Error>()).unwrap_or(false) {
+    if e.get_ref()
+        .map(|inner| inner.is::<Error>())
+        .unwrap_or(false)
+    {
         if let Some(inner) = e.into_inner() {
             if let Ok(ours) = inner.downcast::<Error>() {
                 return *ours;
             }
-            return Error::new(Kind::Io, format!("cannot read layer for {}", dest.display()));
+            return Error::new(
+                Kind::Io,
+                format!("cannot read layer for {}", dest.display()),
+            );
         }
-        return Error::new(Kind::Io, format!("cannot read layer for {}", dest.display()));
+        return Error::new(
+            Kind::Io,
+            format!("cannot read layer for {}", dest.display()),
+        );
     }
     let kind = match e.kind() {
-        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidInput => Kind::Corrupt,
+        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidInput => {
+            Kind::Corrupt
+        }
         _ => Kind::Io,
     };
     Error::with_source(kind, "cannot read layer archive", e)
@@ -137,7 +172,10 @@ impl<R> Tap<R> {
         if let Some(split) = self.shared.split.borrow_mut().take() {
             split.finish()?;
         }
-        Ok(Unpacked { diff_id: format!("sha256:{}", hex::encode(self.hasher.finalize())), size: self.size })
+        Ok(Unpacked {
+            diff_id: format!("sha256:{}", hex::encode(self.hasher.finalize())),
+            size: self.size,
+        })
     }
 }
 
@@ -154,14 +192,20 @@ impl SplitWriter {
         let file = File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
         let out = zstd::stream::write::Encoder::new(io::BufWriter::new(file), 3)
             .map_err(|e| Error::io("cannot start zstd encoder for", path, e))?;
-        Ok(SplitWriter { out, meta: Vec::new(), path: path.to_path_buf() })
+        Ok(SplitWriter {
+            out,
+            meta: Vec::new(),
+            path: path.to_path_buf(),
+        })
     }
 
     fn flush_meta(&mut self) -> Result<()> {
         let io_err = |e| Error::io("cannot write", &self.path, e);
         for chunk in self.meta.chunks(u32::MAX as usize) {
             self.out.write_all(b"M").map_err(io_err)?;
-            self.out.write_all(&(chunk.len() as u32).to_le_bytes()).map_err(io_err)?;
+            self.out
+                .write_all(&(chunk.len() as u32).to_le_bytes())
+                .map_err(io_err)?;
             self.out.write_all(chunk).map_err(io_err)?;
         }
         self.meta.clear();
@@ -174,7 +218,9 @@ impl SplitWriter {
         let io_err = |e| Error::io("cannot write", &self.path, e);
         self.out.write_all(b"F").map_err(io_err)?;
         self.out.write_all(&size.to_le_bytes()).map_err(io_err)?;
-        self.out.write_all(&(name.len() as u32).to_le_bytes()).map_err(io_err)?;
+        self.out
+            .write_all(&(name.len() as u32).to_le_bytes())
+            .map_err(io_err)?;
         self.out.write_all(name).map_err(io_err)?;
         Ok(())
     }
@@ -182,7 +228,10 @@ impl SplitWriter {
     fn finish(mut self) -> Result<()> {
         self.flush_meta()?;
         let path = self.path.clone();
-        let mut buf = self.out.finish().map_err(|e| Error::io("cannot finish", &path, e))?;
+        let mut buf = self
+            .out
+            .finish()
+            .map_err(|e| Error::io("cannot finish", &path, e))?;
         buf.flush().map_err(|e| Error::io("cannot write", &path, e))
     }
 }
@@ -202,8 +251,12 @@ pub(crate) struct SplitReader {
 impl SplitReader {
     pub(crate) fn open(path: &Path) -> Result<SplitReader> {
         let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-        let dec = zstd::stream::read::Decoder::new(file).map_err(|e| Error::io("cannot read", path, e))?;
-        Ok(SplitReader { inner: Box::new(BufReader::new(dec)), path: path.to_path_buf() })
+        let dec = zstd::stream::read::Decoder::new(file)
+            .map_err(|e| Error::io("cannot read", path, e))?;
+        Ok(SplitReader {
+            inner: Box::new(BufReader::new(dec)),
+            path: path.to_path_buf(),
+        })
     }
 
     pub(crate) fn next_record(&mut self) -> Result<Option<SplitRecord>> {
@@ -221,14 +274,19 @@ impl SplitReader {
         };
         match tag[0] {
             b'M' => {
-                let len = u32::from_le_bytes(read(4)?.try_into().map_err(|_| bad(&self.path))?) as usize;
+                let len =
+                    u32::from_le_bytes(read(4)?.try_into().map_err(|_| bad(&self.path))?) as usize;
                 Ok(Some(SplitRecord::Meta(read(len)?)))
             }
             b'F' => {
                 let size = u64::from_le_bytes(read(8)?.try_into().map_err(|_| bad(&self.path))?);
-                let len = u32::from_le_bytes(read(4)?.try_into().map_err(|_| bad(&self.path))?) as usize;
+                let len =
+                    u32::from_le_bytes(read(4)?.try_into().map_err(|_| bad(&self.path))?) as usize;
                 let name = read(len)?;
-                Ok(Some(SplitRecord::File { path: PathBuf::from(OsStr::from_bytes(&name)), size }))
+                Ok(Some(SplitRecord::File {
+                    path: PathBuf::from(OsStr::from_bytes(&name)),
+                    size,
+                }))
             }
             _ => Err(bad(&self.path)),
         }
@@ -246,7 +304,10 @@ pub fn clean_path(raw: &Path) -> Result<PathBuf> {
                 if !out.pop() {
                     return Err(Error::new(
                         Kind::Corrupt,
-                        format!("layer entry {:?} points outside the layer", raw.display().to_string()),
+                        format!(
+                            "layer entry {:?} points outside the layer",
+                            raw.display().to_string()
+                        ),
                     ));
                 }
             }
@@ -257,8 +318,12 @@ pub fn clean_path(raw: &Path) -> Result<PathBuf> {
 }
 
 fn open_root(dest: &Path) -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(dest, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::sys("cannot open layer directory", dest, e))?;
+    let fd = nix::fcntl::open(
+        dest,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("cannot open layer directory", dest, e))?;
     // SAFETY: `open` just returned this descriptor and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -274,9 +339,19 @@ fn in_root() -> ResolveFlag {
 
 /// Opens `rel` (a cleaned path) as a directory inside `root`, resolving symlinks in the root.
 /// With `create`, missing directories are made (mode 0755, like tar).
-pub fn open_dir_in(root: BorrowedFd, rel: &Path, create: bool) -> std::result::Result<OwnedFd, Errno> {
-    let how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC).resolve(in_root());
-    let target: &Path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+pub fn open_dir_in(
+    root: BorrowedFd,
+    rel: &Path,
+    create: bool,
+) -> std::result::Result<OwnedFd, Errno> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+        .resolve(in_root());
+    let target: &Path = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     match openat2(root.as_raw_fd(), target, how) {
         Ok(fd) => return Ok(owned(fd)),
         Err(Errno::ENOENT) if create => {}
@@ -289,7 +364,11 @@ pub fn open_dir_in(root: BorrowedFd, rel: &Path, create: bool) -> std::result::R
         match openat2(root.as_raw_fd(), &so_far, how) {
             Ok(fd) => dir = owned(fd),
             Err(Errno::ENOENT) => {
-                match mkdirat(Some(dir.as_raw_fd()), comp.as_os_str(), Mode::from_bits_truncate(0o755)) {
+                match mkdirat(
+                    Some(dir.as_raw_fd()),
+                    comp.as_os_str(),
+                    Mode::from_bits_truncate(0o755),
+                ) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(e),
                 }
@@ -304,7 +383,11 @@ pub fn open_dir_in(root: BorrowedFd, rel: &Path, create: bool) -> std::result::R
 /// Removes whatever is at `name` in `dir` (recursively for a directory) without following
 /// any symlink.
 pub fn remove_at(dir: BorrowedFd, name: &OsStr) -> std::result::Result<(), Errno> {
-    let st = match fstatat(Some(dir.as_raw_fd()), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+    let st = match fstatat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
         Ok(st) => st,
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(e),
@@ -353,13 +436,20 @@ impl LayerWriter<'_> {
     fn fail(&self, what: &str, rel: &Path, e: Errno) -> Error {
         Error::with_source(
             Kind::Io,
-            format!("cannot {what} {} in layer {}", rel.display(), self.dest.display()),
+            format!(
+                "cannot {what} {} in layer {}",
+                rel.display(),
+                self.dest.display()
+            ),
             io::Error::from(e),
         )
     }
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>, shared: &Shared) -> Result<()> {
-        let raw_path = entry.path().map_err(|e| tar_error(self.dest, e))?.into_owned();
+        let raw_path = entry
+            .path()
+            .map_err(|e| tar_error(self.dest, e))?
+            .into_owned();
         let rel = clean_path(&raw_path)?;
         let kind = entry.header().entry_type();
         let meta = self.meta(entry)?;
@@ -368,7 +458,8 @@ impl LayerWriter<'_> {
         if rel.as_os_str().is_empty() {
             // The root directory itself ("./"): take its mode and owner.
             if kind.is_dir() {
-                let fd = open_dir_in(self.root.as_fd(), Path::new(""), false).map_err(|e| self.fail("open", &rel, e))?;
+                let fd = open_dir_in(self.root.as_fd(), Path::new(""), false)
+                    .map_err(|e| self.fail("open", &rel, e))?;
                 let dir = self.reopen(&fd, &rel)?;
                 self.apply(&dir, &rel, &meta)?;
                 self.dir_times.push((rel, meta.mtime));
@@ -376,15 +467,20 @@ impl LayerWriter<'_> {
             return Ok(());
         }
 
-        let name = rel.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        let name = rel
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
         let parent_rel = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-        let parent = open_dir_in(self.root.as_fd(), &parent_rel, true).map_err(|e| self.fail("create directory", &parent_rel, e))?;
+        let parent = open_dir_in(self.root.as_fd(), &parent_rel, true)
+            .map_err(|e| self.fail("create directory", &parent_rel, e))?;
 
         // Whiteouts.
         let name_bytes = name.as_bytes();
         if name_bytes == b".wh..wh..opq" {
             let dir = self.reopen(&parent, &parent_rel)?;
-            return set_xattr(&dir, c"trusted.overlay.opaque", b"y").map_err(|e| self.fail("mark opaque", &parent_rel, e));
+            return set_xattr(&dir, c"trusted.overlay.opaque", b"y")
+                .map_err(|e| self.fail("mark opaque", &parent_rel, e));
         }
         if name_bytes.starts_with(b".wh..wh.") {
             return Ok(()); // aufs bookkeeping (e.g. .wh..wh.plnk): not content
@@ -392,16 +488,32 @@ impl LayerWriter<'_> {
         if let Some(hidden) = name_bytes.strip_prefix(b".wh.") {
             let hidden = OsStr::from_bytes(hidden);
             if hidden.is_empty() {
-                return Err(Error::corrupt(format!("layer entry {} is an empty whiteout", rel.display())));
+                return Err(Error::corrupt(format!(
+                    "layer entry {} is an empty whiteout",
+                    rel.display()
+                )));
             }
             remove_at(parent.as_fd(), hidden).map_err(|e| self.fail("remove", &rel, e))?;
-            mknodat(Some(parent.as_raw_fd()), hidden, SFlag::S_IFCHR, Mode::empty(), libc::makedev(0, 0))
-                .map_err(|e| self.fail("create whiteout", &rel, e))?;
+            mknodat(
+                Some(parent.as_raw_fd()),
+                hidden,
+                SFlag::S_IFCHR,
+                Mode::empty(),
+                libc::makedev(0, 0),
+            )
+            .map_err(|e| self.fail("create whiteout", &rel, e))?;
             return Ok(());
         }
 
-        let existing = fstatat(Some(parent.as_raw_fd()), name.as_os_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).ok();
-        let existing_is_dir = existing.map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR).unwrap_or(false);
+        let existing = fstatat(
+            Some(parent.as_raw_fd()),
+            name.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .ok();
+        let existing_is_dir = existing
+            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .unwrap_or(false);
         if existing.is_some() && !(kind.is_dir() && existing_is_dir) {
             remove_at(parent.as_fd(), &name).map_err(|e| self.fail("replace", &rel, e))?;
         }
@@ -413,8 +525,13 @@ impl LayerWriter<'_> {
                     mkdirat(Some(pfd), name.as_os_str(), Mode::from_bits_truncate(0o700))
                         .map_err(|e| self.fail("create directory", &rel, e))?;
                 }
-                let fd = openat(Some(pfd), name.as_os_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-                    .map_err(|e| self.fail("open directory", &rel, e))?;
+                let fd = openat(
+                    Some(pfd),
+                    name.as_os_str(),
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| self.fail("open directory", &rel, e))?;
                 let dir = File::from(owned(fd));
                 self.apply(&dir, &rel, &meta)?;
                 self.dir_times.push((rel, meta.mtime));
@@ -423,7 +540,11 @@ impl LayerWriter<'_> {
                 let fd = openat(
                     Some(pfd),
                     name.as_os_str(),
-                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
                     Mode::from_bits_truncate(0o600),
                 )
                 .map_err(|e| self.fail("create", &rel, e))?;
@@ -439,41 +560,76 @@ impl LayerWriter<'_> {
                     CopyError::Read(e) => tar_error(self.dest, e),
                     CopyError::Write(e) => Error::with_source(
                         Kind::Io,
-                        format!("cannot write {} in layer {}", rel.display(), self.dest.display()),
+                        format!(
+                            "cannot write {} in layer {}",
+                            rel.display(),
+                            self.dest.display()
+                        ),
                         e,
                     ),
                 })?;
                 if copied != size {
-                    return Err(Error::corrupt(format!("layer entry {} is truncated", rel.display())));
+                    return Err(Error::corrupt(format!(
+                        "layer entry {} is truncated",
+                        rel.display()
+                    )));
                 }
                 self.apply(&file, &rel, &meta)?;
-                futimens(file.as_raw_fd(), &meta.mtime, &meta.mtime).map_err(|e| self.fail("set times of", &rel, e))?;
+                futimens(file.as_raw_fd(), &meta.mtime, &meta.mtime)
+                    .map_err(|e| self.fail("set times of", &rel, e))?;
             }
             T::Symlink => {
                 let target = entry
                     .link_name()
                     .map_err(|e| tar_error(self.dest, e))?
-                    .ok_or_else(|| Error::corrupt(format!("symlink {} has no target", rel.display())))?;
-                symlinkat(target.as_ref(), Some(pfd), name.as_os_str()).map_err(|e| self.fail("create symlink", &rel, e))?;
-                fchownat(Some(pfd), name.as_os_str(), Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .map_err(|e| self.fail("chown", &rel, e))?;
-                utimensat(Some(pfd), name.as_os_str(), &meta.mtime, &meta.mtime, UtimensatFlags::NoFollowSymlink)
-                    .map_err(|e| self.fail("set times of", &rel, e))?;
+                    .ok_or_else(|| {
+                        Error::corrupt(format!("symlink {} has no target", rel.display()))
+                    })?;
+                symlinkat(target.as_ref(), Some(pfd), name.as_os_str())
+                    .map_err(|e| self.fail("create symlink", &rel, e))?;
+                fchownat(
+                    Some(pfd),
+                    name.as_os_str(),
+                    Some(Uid::from_raw(meta.uid)),
+                    Some(Gid::from_raw(meta.gid)),
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| self.fail("chown", &rel, e))?;
+                utimensat(
+                    Some(pfd),
+                    name.as_os_str(),
+                    &meta.mtime,
+                    &meta.mtime,
+                    UtimensatFlags::NoFollowSymlink,
+                )
+                .map_err(|e| self.fail("set times of", &rel, e))?;
             }
             T::Link => {
                 let raw_target = entry
                     .link_name()
                     .map_err(|e| tar_error(self.dest, e))?
-                    .ok_or_else(|| Error::corrupt(format!("hard link {} has no target", rel.display())))?
+                    .ok_or_else(|| {
+                        Error::corrupt(format!("hard link {} has no target", rel.display()))
+                    })?
                     .into_owned();
                 let target = clean_path(&raw_target)?;
-                let tname = target
-                    .file_name()
-                    .ok_or_else(|| Error::corrupt(format!("hard link {} points at the layer root", rel.display())))?;
+                let tname = target.file_name().ok_or_else(|| {
+                    Error::corrupt(format!(
+                        "hard link {} points at the layer root",
+                        rel.display()
+                    ))
+                })?;
                 let tparent_rel = target.parent().map(Path::to_path_buf).unwrap_or_default();
-                let tparent = open_dir_in(self.root.as_fd(), &tparent_rel, false).map_err(|e| self.fail("find link target", &target, e))?;
-                linkat(Some(tparent.as_raw_fd()), tname, Some(pfd), name.as_os_str(), nix::fcntl::AtFlags::empty())
-                    .map_err(|e| self.fail(&format!("link {} to", rel.display()), &target, e))?;
+                let tparent = open_dir_in(self.root.as_fd(), &tparent_rel, false)
+                    .map_err(|e| self.fail("find link target", &target, e))?;
+                linkat(
+                    Some(tparent.as_raw_fd()),
+                    tname,
+                    Some(pfd),
+                    name.as_os_str(),
+                    nix::fcntl::AtFlags::empty(),
+                )
+                .map_err(|e| self.fail(&format!("link {} to", rel.display()), &target, e))?;
             }
             T::Char | T::Block | T::Fifo => {
                 let (flag, dev) = match kind {
@@ -481,11 +637,23 @@ impl LayerWriter<'_> {
                     T::Block => (SFlag::S_IFBLK, dev),
                     _ => (SFlag::S_IFIFO, 0),
                 };
-                mknodat(Some(pfd), name.as_os_str(), flag, Mode::empty(), dev).map_err(|e| self.fail("create node", &rel, e))?;
-                fchownat(Some(pfd), name.as_os_str(), Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .map_err(|e| self.fail("chown", &rel, e))?;
-                fchmodat(Some(pfd), name.as_os_str(), Mode::from_bits_truncate(meta.mode), FchmodatFlags::FollowSymlink)
-                    .map_err(|e| self.fail("chmod", &rel, e))?;
+                mknodat(Some(pfd), name.as_os_str(), flag, Mode::empty(), dev)
+                    .map_err(|e| self.fail("create node", &rel, e))?;
+                fchownat(
+                    Some(pfd),
+                    name.as_os_str(),
+                    Some(Uid::from_raw(meta.uid)),
+                    Some(Gid::from_raw(meta.gid)),
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| self.fail("chown", &rel, e))?;
+                fchmodat(
+                    Some(pfd),
+                    name.as_os_str(),
+                    Mode::from_bits_truncate(meta.mode),
+                    FchmodatFlags::FollowSymlink,
+                )
+                .map_err(|e| self.fail("chmod", &rel, e))?;
             }
             // PAX global headers and unknown types carry no file; the tar reader skips them.
             _ => {}
@@ -495,14 +663,21 @@ impl LayerWriter<'_> {
 
     /// Opens a directory we hold as O_PATH for real, so its metadata can be changed.
     fn reopen(&self, fd: &OwnedFd, rel: &Path) -> Result<File> {
-        let fd = openat(Some(fd.as_raw_fd()), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| self.fail("open directory", rel, e))?;
+        let fd = openat(
+            Some(fd.as_raw_fd()),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.fail("open directory", rel, e))?;
         Ok(File::from(owned(fd)))
     }
 
     fn meta<R: Read>(&self, entry: &mut tar::Entry<R>) -> Result<Meta> {
         let h = entry.header();
-        let bad = |what: &str, e: io::Error| Error::with_source(Kind::Corrupt, format!("layer entry has a bad {what}"), e);
+        let bad = |what: &str, e: io::Error| {
+            Error::with_source(Kind::Corrupt, format!("layer entry has a bad {what}"), e)
+        };
         let mode = h.mode().map_err(|e| bad("mode", e))? & 0o7777;
         let mut uid = h.uid().map_err(|e| bad("uid", e))? as u32;
         let mut gid = h.gid().map_err(|e| bad("gid", e))? as u32;
@@ -537,18 +712,35 @@ impl LayerWriter<'_> {
                 }
             }
         }
-        Ok(Meta { mode, uid, gid, mtime, xattrs })
+        Ok(Meta {
+            mode,
+            uid,
+            gid,
+            mtime,
+            xattrs,
+        })
     }
 
     /// Owner, then mode (chown clears setuid), then xattrs.
     fn apply(&self, file: &File, rel: &Path, meta: &Meta) -> Result<()> {
         let fd = file.as_raw_fd();
-        fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid))).map_err(|e| self.fail("chown", rel, e))?;
+        fchown(
+            fd,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+        )
+        .map_err(|e| self.fail("chown", rel, e))?;
         fchmod(fd, Mode::from_bits_truncate(meta.mode)).map_err(|e| self.fail("chmod", rel, e))?;
         for (name, value) in &meta.xattrs {
             match set_xattr(file, name, value) {
                 Ok(()) | Err(Errno::ENOTSUP) => {}
-                Err(e) => return Err(self.fail(&format!("set xattr {} on", name.to_string_lossy()), rel, e)),
+                Err(e) => {
+                    return Err(self.fail(
+                        &format!("set xattr {} on", name.to_string_lossy()),
+                        rel,
+                        e,
+                    ))
+                }
             }
         }
         Ok(())
@@ -591,9 +783,21 @@ fn parse_pax_time(s: &str) -> Option<TimeSpec> {
     Some(TimeSpec::new(secs, if secs < 0 { -nanos } else { nanos }))
 }
 
-fn set_xattr(file: &impl AsRawFd, name: &std::ffi::CStr, value: &[u8]) -> std::result::Result<(), Errno> {
+fn set_xattr(
+    file: &impl AsRawFd,
+    name: &std::ffi::CStr,
+    value: &[u8],
+) -> std::result::Result<(), Errno> {
     // SAFETY: name is NUL-terminated and value is a valid slice for the call's duration.
-    let rc = unsafe { libc::fsetxattr(file.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    let rc = unsafe {
+        libc::fsetxattr(
+            file.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
     Errno::result(rc).map(drop)
 }
 
@@ -602,7 +806,11 @@ enum CopyError {
     Write(io::Error),
 }
 
-fn copy(from: &mut impl Read, to: &mut File, buf: &mut [u8]) -> std::result::Result<u64, CopyError> {
+fn copy(
+    from: &mut impl Read,
+    to: &mut File,
+    buf: &mut [u8],
+) -> std::result::Result<u64, CopyError> {
     let mut total = 0u64;
     loop {
         let n = match from.read(buf) {

@@ -20,7 +20,12 @@ pub struct Upper<'a> {
 
 /// Mounts `lowers` (bottom layer first, as images list them) at `target`, read-only when no
 /// upper is given. An image with no layers at all gets an empty read-only directory.
-pub fn mount_overlay(lowers: &[PathBuf], upper: Option<Upper>, target: &Path, empty_dir: &Path) -> Result<()> {
+pub fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: Option<Upper>,
+    target: &Path,
+    empty_dir: &Path,
+) -> Result<()> {
     let mut lowers: Vec<PathBuf> = lowers.to_vec();
     // overlayfs needs two lower layers when there is no upper; a read-only mount of a
     // one-layer image gets an empty directory underneath.
@@ -37,19 +42,46 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: Option<Upper>, target: &Path, em
         let f = File::open(dir).map_err(|e| Error::io("cannot open layer", dir, e))?;
         held.push(f);
     }
-    let lowerdir: Vec<String> = held.iter().map(|f| format!("/proc/self/fd/{}", f.as_raw_fd())).collect();
+    let lowerdir: Vec<String> = held
+        .iter()
+        .map(|f| format!("/proc/self/fd/{}", f.as_raw_fd()))
+        .collect();
     let mut data = format!("lowerdir={}", lowerdir.join(":"));
     let mut flags = MsFlags::empty();
     match &upper {
-        Some(u) => data.push_str(&format!(",upperdir={},workdir={}", u.upper.display(), u.work.display())),
+        Some(u) => data.push_str(&format!(
+            ",upperdir={},workdir={}",
+            u.upper.display(),
+            u.work.display()
+        )),
         None => flags |= MsFlags::MS_RDONLY,
     }
     if data.len() >= 4096 {
-        return Err(Error::new(Kind::Unsupported, format!("image has too many layers ({}) to mount", lowers.len())));
+        return Err(Error::new(
+            Kind::Unsupported,
+            format!("image has too many layers ({}) to mount", lowers.len()),
+        ));
     }
-    crate::trace::step(|| format!("mount overlay on {} ({} layers{})", target.display(), lowers.len(), if upper.is_some() { " + writable upper" } else { ", read-only" }));
-    mount(Some("overlay"), target, Some("overlay"), flags, Some(data.as_str()))
-        .map_err(|e| Error::sys("cannot mount overlay on", target, e))?;
+    crate::trace::step(|| {
+        format!(
+            "mount overlay on {} ({} layers{})",
+            target.display(),
+            lowers.len(),
+            if upper.is_some() {
+                " + writable upper"
+            } else {
+                ", read-only"
+            }
+        )
+    });
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        flags,
+        Some(data.as_str()),
+    )
+    .map_err(|e| Error::sys("cannot mount overlay on", target, e))?;
     drop(held);
     Ok(())
 }
@@ -60,7 +92,8 @@ pub fn unmount(target: &Path) -> Result<()> {
         Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
         Err(nix::errno::Errno::EBUSY) => {
             // Someone is still inside: detach now, the kernel frees it when they leave.
-            umount2(target, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW).map_err(|e| Error::sys("cannot unmount", target, e))
+            umount2(target, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW)
+                .map_err(|e| Error::sys("cannot unmount", target, e))
         }
         Err(e) => Err(Error::sys("cannot unmount", target, e)),
     }
@@ -68,11 +101,21 @@ pub fn unmount(target: &Path) -> Result<()> {
 
 /// Whether `path` is a mount point, from /proc/self/mountinfo.
 pub fn is_mounted(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
     let want = path.to_string_lossy();
-    info.lines().any(|l| l.split(' ').nth(4).map(|m| unescape(m) == want).unwrap_or(false))
+    info.lines().any(|l| {
+        l.split(' ')
+            .nth(4)
+            .map(|m| unescape(m) == want)
+            .unwrap_or(false)
+    })
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }

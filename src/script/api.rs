@@ -16,14 +16,20 @@ fn opt_str(opts: &Map, key: &str) -> Res<Option<String>> {
     match opts.get(key) {
         None => Ok(None),
         Some(v) if v.is_unit() => Ok(None),
-        Some(v) => v.clone().into_string().map(Some).map_err(|t| invalid(format!("option {key} must be a string, not {t}"))),
+        Some(v) => v
+            .clone()
+            .into_string()
+            .map(Some)
+            .map_err(|t| invalid(format!("option {key} must be a string, not {t}"))),
     }
 }
 
 fn opt_bool(opts: &Map, key: &str) -> Res<bool> {
     match opts.get(key) {
         None => Ok(false),
-        Some(v) => v.as_bool().map_err(|t| invalid(format!("option {key} must be true or false, not {t}"))),
+        Some(v) => v
+            .as_bool()
+            .map_err(|t| invalid(format!("option {key} must be true or false, not {t}"))),
     }
 }
 
@@ -31,7 +37,10 @@ fn opt_bool(opts: &Map, key: &str) -> Res<bool> {
 fn known_keys(opts: &Map, func: &str, keys: &[&str]) -> Res<()> {
     for k in opts.keys() {
         if !keys.contains(&k.as_str()) {
-            return Err(invalid(format!("{func}: unknown option {k:?} (known: {})", keys.join(", "))));
+            return Err(invalid(format!(
+                "{func}: unknown option {k:?} (known: {})",
+                keys.join(", ")
+            )));
         }
     }
     Ok(())
@@ -49,13 +58,22 @@ fn no_users(_: &str) -> crate::Result<Vec<String>> {
 pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     let pull = move |reference: &str, opts: Map| -> Res<Image> {
-        known_keys(&opts, "pull", &["platform", "username", "password", "quiet"])?;
+        known_keys(
+            &opts,
+            "pull",
+            &["platform", "username", "password", "quiet"],
+        )?;
         let credentials = match (opt_str(&opts, "username")?, opt_str(&opts, "password")?) {
             (Some(username), Some(password)) => Some(Credentials { username, password }),
             (None, None) => None,
             _ => return Err(invalid("pull: username and password go together")),
         };
-        let options = PullOptions { platform: opt_str(&opts, "platform")?, credentials, progress: !opt_bool(&opts, "quiet")?, concurrency: None };
+        let options = PullOptions {
+            platform: opt_str(&opts, "platform")?,
+            credentials,
+            progress: !opt_bool(&opts, "quiet")?,
+            concurrency: None,
+        };
         c.images()?.pull(reference, &options).map_err(script_error)
     };
     let pull2 = pull.clone();
@@ -63,18 +81,27 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("pull", pull);
 
     let c = ctx.clone();
-    engine.register_fn("images", move || -> Res<Array> { c.images()?.images().map(images_array).map_err(script_error) });
+    engine.register_fn("images", move || -> Res<Array> {
+        c.images()?.images().map(images_array).map_err(script_error)
+    });
 
     let c = ctx.clone();
-    engine.register_fn("image", move |spec: &str| -> Res<Image> { c.images()?.image(spec).map_err(script_error) });
+    engine.register_fn("image", move |spec: &str| -> Res<Image> {
+        c.images()?.image(spec).map_err(script_error)
+    });
 
     let c = ctx.clone();
-    engine.register_fn("tag", move |src: &str, dst: &str| -> Res<Image> { c.images()?.tag(src, dst).map_err(script_error) });
+    engine.register_fn("tag", move |src: &str, dst: &str| -> Res<Image> {
+        c.images()?.tag(src, dst).map_err(script_error)
+    });
 
     let c = ctx.clone();
     let rmi = move |spec: &str, opts: Map| -> Res<Dynamic> {
         known_keys(&opts, "rmi", &["force"])?;
-        let report = c.images()?.remove(spec, opt_bool(&opts, "force")?, &no_users).map_err(script_error)?;
+        let report = c
+            .images()?
+            .remove(spec, opt_bool(&opts, "force")?, &no_users)
+            .map_err(script_error)?;
         Ok(to_dynamic(&report))
     };
     let rmi2 = rmi.clone();
@@ -84,7 +111,10 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     let prune = move |opts: Map| -> Res<Array> {
         known_keys(&opts, "prune_images", &["all"])?;
-        let removed = c.images()?.prune(opt_bool(&opts, "all")?, &no_users).map_err(script_error)?;
+        let removed = c
+            .images()?
+            .prune(opt_bool(&opts, "all")?, &no_users)
+            .map_err(script_error)?;
         Ok(removed.into_iter().map(Dynamic::from).collect())
     };
     let prune2 = prune.clone();
@@ -93,30 +123,49 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
 
     let c = ctx.clone();
     engine.register_fn("mount_image", move |spec: &str| -> Res<String> {
-        c.images()?.mount(spec).map(|p| p.display().to_string()).map_err(script_error)
+        c.images()?
+            .mount(spec)
+            .map(|p| p.display().to_string())
+            .map_err(script_error)
     });
     let c = ctx.clone();
-    engine.register_fn("unmount_image", move |spec: &str| -> Res<()> { c.images()?.unmount(spec).map_err(script_error) });
+    engine.register_fn("unmount_image", move |spec: &str| -> Res<()> {
+        c.images()?.unmount(spec).map_err(script_error)
+    });
 
     let c = ctx.clone();
     engine.register_fn("save", move |spec: &str, path: &str| -> Res<()> {
-        crate::image::archive::save(c.images()?, spec, std::path::Path::new(path)).map_err(script_error)
+        crate::image::archive::save(c.images()?, spec, std::path::Path::new(path))
+            .map_err(script_error)
     });
     let c = ctx.clone();
     engine.register_fn("load", move |path: &str| -> Res<Array> {
-        crate::image::archive::load(c.images()?, std::path::Path::new(path)).map(images_array).map_err(script_error)
+        crate::image::archive::load(c.images()?, std::path::Path::new(path))
+            .map(images_array)
+            .map_err(script_error)
     });
 
     // exit(n) ends the script with status n. Rhai's own exit() turns into the script's value,
     // which a runner cannot tell from a last expression; a termination it can.
-    engine.register_fn("exit", |ctx: rhai::NativeCallContext, code: i64| -> Res<()> {
-        Err(Box::new(EvalAltResult::ErrorTerminated(Dynamic::from(code), ctx.call_position())))
-    });
+    engine.register_fn(
+        "exit",
+        |ctx: rhai::NativeCallContext, code: i64| -> Res<()> {
+            Err(Box::new(EvalAltResult::ErrorTerminated(
+                Dynamic::from(code),
+                ctx.call_position(),
+            )))
+        },
+    );
     engine.register_fn("exit", |ctx: rhai::NativeCallContext| -> Res<()> {
-        Err(Box::new(EvalAltResult::ErrorTerminated(Dynamic::from(0_i64), ctx.call_position())))
+        Err(Box::new(EvalAltResult::ErrorTerminated(
+            Dynamic::from(0_i64),
+            ctx.call_position(),
+        )))
     });
     engine.register_fn("trace", |on: bool| crate::trace::set(on));
-    engine.register_fn("help", || super::docs::help_index());
+    engine.register_fn("help", super::docs::help_index);
     engine.register_fn("help", |name: &str| super::docs::help_for(name));
-    engine.register_fn("human_size", |n: i64| super::value::human_size(n.max(0) as u64));
+    engine.register_fn("human_size", |n: i64| {
+        super::value::human_size(n.max(0) as u64)
+    });
 }

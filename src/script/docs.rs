@@ -30,7 +30,11 @@ pub fn help_index() -> String {
             topic = t;
             out.push_str(&format!("\n{topic}:\n"));
         }
-        let first = desc.split(". ").next().unwrap_or(desc).trim_end_matches('.');
+        let first = desc
+            .split(". ")
+            .next()
+            .unwrap_or(desc)
+            .trim_end_matches('.');
         out.push_str(&format!("  {name:<16} {first}\n"));
     }
     out.push_str("\nhelp(\"name\") shows one function with an example.");
@@ -41,11 +45,18 @@ pub fn help_for(name: &str) -> String {
     match DOCS.iter().find(|d| d.1 == name) {
         Some((_, _, sig, desc, example)) => format!("{sig}\n\n  {desc}\n\n  example: {example}"),
         None => {
-            let close: Vec<&str> = DOCS.iter().map(|d| d.1).filter(|n| n.contains(name) || name.contains(n)).collect();
+            let close: Vec<&str> = DOCS
+                .iter()
+                .map(|d| d.1)
+                .filter(|n| n.contains(name) || name.contains(n))
+                .collect();
             if close.is_empty() {
                 format!("no function named {name:?}; help() lists them")
             } else {
-                format!("no function named {name:?}; did you mean {}?", close.join(", "))
+                format!(
+                    "no function named {name:?}; did you mean {}?",
+                    close.join(", ")
+                )
             }
         }
     }
@@ -73,12 +84,20 @@ mod tests {
     fn readme_api_reference_is_generated_from_the_docs() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
         let readme = std::fs::read_to_string(path).expect("README.md");
-        let (head, rest) = readme.split_once("<!-- api:begin -->").expect("api:begin marker");
+        let (head, rest) = readme
+            .split_once("<!-- api:begin -->")
+            .expect("api:begin marker");
         let (_, tail) = rest.split_once("<!-- api:end -->").expect("api:end marker");
-        let want = format!("{head}<!-- api:begin -->\n{}<!-- api:end -->{tail}", super::markdown().trim_start());
+        let want = format!(
+            "{head}<!-- api:begin -->\n{}<!-- api:end -->{tail}",
+            super::markdown().trim_start()
+        );
         if std::env::var_os("GOCKER_WRITE_README").is_some() {
             std::fs::write(path, &want).expect("write README.md");
         }
-        assert!(readme == want, "README.md's API section is stale: run GOCKER_WRITE_README=1 cargo test readme_api");
+        assert!(
+            readme == want,
+            "README.md's API section is stale: run GOCKER_WRITE_README=1 cargo test readme_api"
+        );
     }
 }

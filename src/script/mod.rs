@@ -23,7 +23,10 @@ pub struct Context {
 
 impl Context {
     pub fn new(paths: Paths) -> Rc<Context> {
-        Rc::new(Context { paths, images: OnceCell::new() })
+        Rc::new(Context {
+            paths,
+            images: OnceCell::new(),
+        })
     }
 
     pub fn images(&self) -> Result<&ImageStore, Box<EvalAltResult>> {
@@ -41,7 +44,10 @@ pub fn script_error(e: Error) -> Box<EvalAltResult> {
     let mut m = Map::new();
     m.insert("kind".into(), e.kind().as_str().into());
     m.insert("message".into(), e.chain().into());
-    Box::new(EvalAltResult::ErrorRuntime(Dynamic::from_map(m), Position::NONE))
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from_map(m),
+        Position::NONE,
+    ))
 }
 
 /// An argument error raised by a binding itself.

@@ -16,11 +16,17 @@ pub fn json_to_dynamic(v: serde_json::Value) -> Dynamic {
     match v {
         J::Null => Dynamic::UNIT,
         J::Bool(b) => b.into(),
-        J::Number(n) => n.as_i64().map(Dynamic::from).unwrap_or_else(|| n.as_f64().map(Dynamic::from).unwrap_or(Dynamic::UNIT)),
+        J::Number(n) => n
+            .as_i64()
+            .map(Dynamic::from)
+            .unwrap_or_else(|| n.as_f64().map(Dynamic::from).unwrap_or(Dynamic::UNIT)),
         J::String(s) => s.into(),
         J::Array(a) => Dynamic::from_array(a.into_iter().map(json_to_dynamic).collect()),
         J::Object(o) => {
-            let m: Map = o.into_iter().map(|(k, v)| (k.into(), json_to_dynamic(v))).collect();
+            let m: Map = o
+                .into_iter()
+                .map(|(k, v)| (k.into(), json_to_dynamic(v)))
+                .collect();
             Dynamic::from_map(m)
         }
     }
@@ -36,7 +42,11 @@ pub fn dynamic_to_json(v: &Dynamic) -> serde_json::Value {
         return J::Array(a.iter().map(dynamic_to_json).collect());
     }
     if let Some(m) = v.read_lock::<Map>() {
-        return J::Object(m.iter().map(|(k, v)| (k.to_string(), dynamic_to_json(v))).collect());
+        return J::Object(
+            m.iter()
+                .map(|(k, v)| (k.to_string(), dynamic_to_json(v)))
+                .collect(),
+        );
     }
     if v.is_unit() {
         J::Null
@@ -81,19 +91,38 @@ pub fn register(engine: &mut Engine) {
         .register_get("tags", |i: &mut Image| strings(&i.tags))
         .register_get("digests", |i: &mut Image| strings(&i.digests))
         .register_get("size", |i: &mut Image| i.size as i64)
-        .register_get("created", |i: &mut Image| i.created.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT))
+        .register_get("created", |i: &mut Image| {
+            i.created
+                .clone()
+                .map(Dynamic::from)
+                .unwrap_or(Dynamic::UNIT)
+        })
         .register_get("platform", |i: &mut Image| i.platform.to_string())
         .register_get("config", |i: &mut Image| to_dynamic(&i.config))
         .register_get("layers", |i: &mut Image| to_dynamic(&i.layers))
-        .register_get("env", |i: &mut Image| strings(i.config.env.as_deref().unwrap_or(&[])))
-        .register_get("cmd", |i: &mut Image| strings(i.config.cmd.as_deref().unwrap_or(&[])))
-        .register_get("entrypoint", |i: &mut Image| strings(i.config.entrypoint.as_deref().unwrap_or(&[])))
+        .register_get("env", |i: &mut Image| {
+            strings(i.config.env.as_deref().unwrap_or(&[]))
+        })
+        .register_get("cmd", |i: &mut Image| {
+            strings(i.config.cmd.as_deref().unwrap_or(&[]))
+        })
+        .register_get("entrypoint", |i: &mut Image| {
+            strings(i.config.entrypoint.as_deref().unwrap_or(&[]))
+        })
         .register_fn("to_map", |i: &mut Image| to_dynamic(i))
-        .register_fn("to_json", |v: Dynamic| serde_json::to_string_pretty(&dynamic_to_json(&v)).unwrap_or_default())
+        .register_fn("to_json", |v: Dynamic| {
+            serde_json::to_string_pretty(&dynamic_to_json(&v)).unwrap_or_default()
+        })
         .register_fn("to_string", |i: &mut Image| describe_image(i))
         .register_fn("to_debug", |i: &mut Image| describe_image(i));
 }
 
 fn describe_image(i: &Image) -> String {
-    format!("Image({} {} {} {})", i.name(), i.short_id(), i.platform, human_size(i.size))
+    format!(
+        "Image({} {} {} {})",
+        i.name(),
+        i.short_id(),
+        i.platform,
+        human_size(i.size)
+    )
 }

@@ -46,7 +46,10 @@ fn is_busy(e: &Error) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(c) = cur {
         if let Some(rusqlite::Error::SqliteFailure(f, _)) = c.downcast_ref::<rusqlite::Error>() {
-            return matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked);
+            return matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            );
         }
         cur = c.source();
     }
@@ -76,13 +79,20 @@ impl Db {
     }
 
     fn try_open(path: &Path) -> Result<Db> {
-        let conn = Connection::open(path)
-            .map_err(|e| Error::with_source(Kind::Io, format!("cannot open state database {}", path.display()), e))?;
+        let conn = Connection::open(path).map_err(|e| {
+            Error::with_source(
+                Kind::Io,
+                format!("cannot open state database {}", path.display()),
+                e,
+            )
+        })?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let db = Db { conn: Mutex::new(conn) };
+        let db = Db {
+            conn: Mutex::new(conn),
+        };
         db.migrate()?;
         Ok(db)
     }
@@ -96,7 +106,9 @@ impl Db {
         if version > MIGRATIONS.len() {
             return Err(Error::new(
                 Kind::Unsupported,
-                format!("state database schema {version} is newer than this gocker-script understands"),
+                format!(
+                    "state database schema {version} is newer than this gocker-script understands"
+                ),
             ));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {

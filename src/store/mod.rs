@@ -66,7 +66,14 @@ impl Paths {
 
     /// Creates the directory skeleton (idempotent).
     pub fn ensure(&self) -> Result<()> {
-        for dir in [self.root.clone(), self.layers(), self.locks(), self.image_mounts(), self.containers(), self.tmp()] {
+        for dir in [
+            self.root.clone(),
+            self.layers(),
+            self.locks(),
+            self.image_mounts(),
+            self.containers(),
+            self.tmp(),
+        ] {
             fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create directory", &dir, e))?;
         }
         Ok(())
@@ -79,7 +86,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(
         ".tmp-{}-{}",
         std::process::id(),
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     fs::write(&tmp, data).map_err(|e| Error::io("cannot write", &tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| {

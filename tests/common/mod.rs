@@ -29,7 +29,9 @@ pub struct TestRegistry {
     pub auth: bool,
 }
 
-static KEEP: Mutex<Vec<std::process::ChildStdin>> = Mutex::new(Vec::new());
+/// The registries' shells and their stdin pipes, alive until this process exits: closing the
+/// pipe is what stops a registry, and the shell reaps it.
+static KEEP: Mutex<Vec<(std::process::Child, std::process::ChildStdin)>> = Mutex::new(Vec::new());
 
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -41,7 +43,11 @@ fn start(auth: bool) -> TestRegistry {
         Path::new("/usr/bin/docker-registry").exists(),
         "the tests need Debian's docker-registry package: run scripts/test.sh, which installs it"
     );
-    let dir = tempfile::Builder::new().prefix("gocker-registry-").tempdir().expect("tempdir").keep();
+    let dir = tempfile::Builder::new()
+        .prefix("gocker-registry-")
+        .tempdir()
+        .expect("tempdir")
+        .keep();
     let port = free_port();
     let storage = dir.join("data");
     let mut config = format!(
@@ -50,7 +56,10 @@ fn start(auth: bool) -> TestRegistry {
     );
     if auth {
         std::fs::write(dir.join("htpasswd"), HTPASSWD).expect("write htpasswd");
-        config.push_str(&format!("auth:\n  htpasswd:\n    realm: gocker-test\n    path: {}\n", dir.join("htpasswd").display()));
+        config.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: gocker-test\n    path: {}\n",
+            dir.join("htpasswd").display()
+        ));
     }
     std::fs::write(dir.join("config.yml"), config).expect("write registry config");
     let script = format!(
@@ -66,14 +75,24 @@ fn start(auth: bool) -> TestRegistry {
         .spawn()
         .expect("start docker-registry");
     let stdin = child.stdin.take().expect("registry stdin");
-    KEEP.lock().unwrap_or_else(|p| p.into_inner()).push(stdin);
+    KEEP.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((child, stdin));
     let addr = format!("127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "registry on {addr} did not start: {}", std::fs::read_to_string(dir.join("log")).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "registry on {addr} did not start: {}",
+            std::fs::read_to_string(dir.join("log")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    TestRegistry { addr, storage, auth }
+    TestRegistry {
+        addr,
+        storage,
+        auth,
+    }
 }
 
 /// This test binary's open registry.
@@ -90,7 +109,10 @@ pub fn auth_registry() -> &'static TestRegistry {
 
 /// A fresh GOCKER_ROOT for one test.
 pub fn root() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("gocker-root-").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("gocker-root-")
+        .tempdir()
+        .expect("tempdir")
 }
 
 pub fn sha256(data: &[u8]) -> String {
@@ -190,7 +212,14 @@ impl TarBuilder {
         self
     }
 
-    pub fn file_owned(&mut self, path: &str, data: &[u8], mode: u32, uid: u64, gid: u64) -> &mut Self {
+    pub fn file_owned(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    ) -> &mut Self {
         let mut h = Self::header(tar::EntryType::Regular, mode, data.len() as u64);
         h.set_uid(uid);
         h.set_gid(gid);
@@ -224,7 +253,10 @@ impl TarBuilder {
 
     /// An OCI whiteout hiding `path` of lower layers.
     pub fn whiteout(&mut self, path: &str) -> &mut Self {
-        let (dir, name) = path.rsplit_once('/').map(|(d, n)| (format!("{d}/"), n)).unwrap_or((String::new(), path));
+        let (dir, name) = path
+            .rsplit_once('/')
+            .map(|(d, n)| (format!("{d}/"), n))
+            .unwrap_or((String::new(), path));
         self.file(&format!("{dir}.wh.{name}"), b"", 0o644)
     }
 
@@ -284,9 +316,19 @@ pub struct Pusher {
 
 impl Pusher {
     pub fn new(reg: &TestRegistry) -> Pusher {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let client = Client::new(ClientConfig { protocol: ClientProtocol::Http, ..Default::default() });
-        let auth = if reg.auth { RegistryAuth::Basic(USER.into(), PASSWORD.into()) } else { RegistryAuth::Anonymous };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let client = Client::new(ClientConfig {
+            protocol: ClientProtocol::Http,
+            ..Default::default()
+        });
+        let auth = if reg.auth {
+            RegistryAuth::Basic(USER.into(), PASSWORD.into())
+        } else {
+            RegistryAuth::Anonymous
+        };
         Pusher { rt, client, auth }
     }
 
@@ -298,9 +340,17 @@ impl Pusher {
         let r = self.reference(reference);
         let digest = sha256(data);
         self.rt.block_on(async {
-            self.client.store_auth_if_needed(r.resolve_registry(), &self.auth).await;
-            self.client.auth(&r, &self.auth, oci_client::RegistryOperation::Push).await.expect("auth for push");
-            self.client.push_blob(&r, data.to_vec(), &digest).await.expect("push blob")
+            self.client
+                .store_auth_if_needed(r.resolve_registry(), &self.auth)
+                .await;
+            self.client
+                .auth(&r, &self.auth, oci_client::RegistryOperation::Push)
+                .await
+                .expect("auth for push");
+            self.client
+                .push_blob(&r, data.to_vec(), &digest)
+                .await
+                .expect("push blob")
         });
         digest
     }
@@ -308,10 +358,19 @@ impl Pusher {
     pub fn manifest(&self, reference: &str, body: &[u8], media_type: &str) -> String {
         let r = self.reference(reference);
         self.rt.block_on(async {
-            self.client.store_auth_if_needed(r.resolve_registry(), &self.auth).await;
-            self.client.auth(&r, &self.auth, oci_client::RegistryOperation::Push).await.expect("auth for push");
             self.client
-                .push_manifest_raw(&r, body.to_vec(), http::HeaderValue::from_str(media_type).expect("media type"))
+                .store_auth_if_needed(r.resolve_registry(), &self.auth)
+                .await;
+            self.client
+                .auth(&r, &self.auth, oci_client::RegistryOperation::Push)
+                .await
+                .expect("auth for push");
+            self.client
+                .push_manifest_raw(
+                    &r,
+                    body.to_vec(),
+                    http::HeaderValue::from_str(media_type).expect("media type"),
+                )
                 .await
                 .expect("push manifest")
         });
@@ -320,7 +379,14 @@ impl Pusher {
 
     /// Pushes an image of the given layer tarballs; `config` is merged into the config's
     /// `config` section (Env, Cmd, ...).
-    pub fn image(&self, reference: &str, layers: &[(Vec<u8>, Comp)], format: Format, config: serde_json::Value, arch: &str) -> Pushed {
+    pub fn image(
+        &self,
+        reference: &str,
+        layers: &[(Vec<u8>, Comp)],
+        format: Format,
+        config: serde_json::Value,
+        arch: &str,
+    ) -> Pushed {
         let mut descs = Vec::new();
         let mut diff_ids = Vec::new();
         let mut layer_digests = Vec::new();
@@ -349,8 +415,14 @@ impl Pusher {
         let config_raw = serde_json::to_vec(&config).expect("config json");
         let config_digest = self.blob(reference, &config_raw);
         let (mt, cmt) = match format {
-            Format::Oci => ("application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json"),
-            Format::Docker => ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json"),
+            Format::Oci => (
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.oci.image.config.v1+json",
+            ),
+            Format::Docker => (
+                "application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.docker.container.image.v1+json",
+            ),
         };
         let manifest = serde_json::json!({
             "schemaVersion": 2,
@@ -401,10 +473,15 @@ impl Pusher {
 /// A busybox root filesystem layer from the host's busybox-static: /bin/busybox, applet
 /// symlinks, /etc/passwd and /etc/group.
 pub fn busybox_layer() -> Vec<u8> {
-    let bin = std::fs::read("/bin/busybox").expect("the tests need busybox-static: run scripts/test.sh");
+    let bin =
+        std::fs::read("/bin/busybox").expect("the tests need busybox-static: run scripts/test.sh");
     let mut t = TarBuilder::new();
     t.dir("bin/", 0o755).file("bin/busybox", &bin, 0o755);
-    for applet in ["sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "hostname", "ps", "mount", "env", "wc", "head", "stat", "touch", "mkdir", "rm", "httpd", "wget", "grep", "kill", "ip", "ifconfig", "nslookup", "top", "dd", "sync", "readlink", "pwd", "uname", "test", "["] {
+    for applet in [
+        "sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "hostname", "ps", "mount",
+        "env", "wc", "head", "stat", "touch", "mkdir", "rm", "httpd", "wget", "grep", "kill", "ip",
+        "ifconfig", "nslookup", "top", "dd", "sync", "readlink", "pwd", "uname", "test", "[",
+    ] {
         t.symlink(&format!("bin/{applet}"), "busybox");
     }
     t.dir("etc/", 0o755)
@@ -432,5 +509,9 @@ pub fn push_busybox(reg: &TestRegistry, repo_tag: &str) -> Pushed {
 pub fn mounts_under(root: &Path) -> Vec<String> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let prefix = root.to_string_lossy().to_string();
-    info.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| m.starts_with(&prefix)).map(String::from).collect()
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&prefix))
+        .map(String::from)
+        .collect()
 }
