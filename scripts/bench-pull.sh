@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 scripts/setup.sh
-if ! command -v podman >/dev/null || ! command -v bc >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman fuse-overlayfs bc >/dev/null
+if ! command -v podman >/dev/null || ! command -v bc >/dev/null || [ ! -x /usr/bin/time ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman fuse-overlayfs bc time >/dev/null
 fi
 cargo build --release --locked --quiet
 . scripts/lib.sh
@@ -18,7 +18,7 @@ work=$(mktemp -d /tmp/gocker-bench.XXXXXX)
 port=${BENCH_REGISTRY_PORT:-5858}
 podman_opts=(--root "$work/podman" --runroot "$work/podman-run" --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file)
 cleanup() {
-    [ -n "${REGISTRY_PID:-}" ] && kill "$REGISTRY_PID" 2>/dev/null && wait "$REGISTRY_PID" 2>/dev/null
+    if [ -n "${REGISTRY_PID:-}" ]; then kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null || true; fi
     podman "${podman_opts[@]}" system reset -f >/dev/null 2>&1 || true
     umount -R "$work/podman" 2>/dev/null || true
     rm -rf "$work"
@@ -43,10 +43,11 @@ ref="127.0.0.1:$port/big:latest"
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-: >"$work/t-gocker"; : >"$work/t-podman"; : >"$work/t-tar"
+: >"$work/t-gocker"; : >"$work/t-podman"; : >"$work/t-tar"; : >"$work/rss-gocker"
 for i in $(seq "$RUNS"); do
     rm -rf "$work/groot"
-    s=$(now); target/release/gocker-script --root "$work/groot" pull -q "$ref" >/dev/null; e=$(now)
+    s=$(now); /usr/bin/time -f %M -o "$work/rss" target/release/gocker-script --root "$work/groot" pull -q "$ref" >/dev/null; e=$(now)
+    cat "$work/rss" >>"$work/rss-gocker"
     echo "$e - $s" | bc >>"$work/t-gocker"
     rm -rf "$work/groot"
 
@@ -64,4 +65,5 @@ done
 g=$(median <"$work/t-gocker"); p=$(median <"$work/t-podman"); t=$(median <"$work/t-tar")
 printf 'cold pull of a 400 MB image, median of %s runs\n' "$RUNS"
 printf '  gocker-script pull  %6.2f s\n  podman pull         %6.2f s\n  tar -xzf (layers)   %6.2f s\n' "$g" "$p" "$t"
+printf '  gocker-script peak RSS %s MB (layers stream; nothing is held whole in memory)\n' "$(( $(median <"$work/rss-gocker" | cut -d. -f1) / 1024 ))"
 printf '  gocker/podman = %.2f (goal <= 0.67)   gocker/tar = %.2f (goal <= 1.2)\n' "$(echo "$g / $p" | bc -l)" "$(echo "$g / $t" | bc -l)"

@@ -12,7 +12,7 @@ cargo build --release --locked --quiet
 work=$(mktemp -d /tmp/gocker-demo.XXXXXX)
 port=${DEMO_REGISTRY_PORT:-5757}
 cleanup() {
-    [ -n "${REGISTRY_PID:-}" ] && kill "$REGISTRY_PID" 2>/dev/null && wait "$REGISTRY_PID" 2>/dev/null
+    if [ -n "${REGISTRY_PID:-}" ]; then kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null || true; fi
     GOCKER_ROOT="$work/root" target/release/gocker-script -e 'for i in images() { rmi(i.id, #{ force: true }) }' >/dev/null 2>&1 || true
     rm -rf "$work"
 }

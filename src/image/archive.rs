@@ -354,18 +354,7 @@ fn load_dir(store: &ImageStore, root: &Path) -> Result<Vec<Image>> {
             let config_path = safe_join(root, &e.config)?;
             let config_raw = fs::read(&config_path)
                 .map_err(|err| Error::io("cannot read", &config_path, err))?;
-            let config: ConfigFile = serde_json::from_slice(&config_raw).map_err(|err| {
-                Error::with_source(
-                    Kind::Corrupt,
-                    "image config in the archive is not valid",
-                    err,
-                )
-            })?;
-            if config.rootfs.diff_ids.len() != e.layers.len() {
-                return Err(Error::corrupt(
-                    "manifest.json lists a different number of layers than the config",
-                ));
-            }
+            let config = parse_config(&config_raw, e.layers.len())?;
             let files: Vec<PathBuf> = e
                 .layers
                 .iter()
@@ -422,18 +411,7 @@ fn load_dir(store: &ImageStore, root: &Path) -> Result<Vec<Image>> {
                 }
             };
         let config_raw = read_blob(root, &manifest.config.digest)?;
-        let config: ConfigFile = serde_json::from_slice(&config_raw).map_err(|err| {
-            Error::with_source(
-                Kind::Corrupt,
-                "image config in the archive is not valid",
-                err,
-            )
-        })?;
-        if config.rootfs.diff_ids.len() != manifest.layers.len() {
-            return Err(Error::corrupt(
-                "the manifest lists a different number of layers than the config",
-            ));
-        }
+        let config = parse_config(&config_raw, manifest.layers.len())?;
         let files: Vec<PathBuf> = manifest
             .layers
             .iter()
@@ -449,6 +427,24 @@ fn load_dir(store: &ImageStore, root: &Path) -> Result<Vec<Image>> {
         )?);
     }
     Ok(out)
+}
+
+/// Parses an image config from an archive and checks it lists as many layers as the manifest.
+fn parse_config(raw: &[u8], layers: usize) -> Result<ConfigFile> {
+    let config: ConfigFile = serde_json::from_slice(raw).map_err(|err| {
+        Error::with_source(
+            Kind::Corrupt,
+            "image config in the archive is not valid",
+            err,
+        )
+    })?;
+    if config.rootfs.diff_ids.len() != layers {
+        return Err(Error::corrupt(format!(
+            "the archive's manifest lists {layers} layers but its config lists {}",
+            config.rootfs.diff_ids.len()
+        )));
+    }
+    Ok(config)
 }
 
 fn safe_join(root: &Path, rel: &str) -> Result<PathBuf> {

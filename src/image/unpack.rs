@@ -587,14 +587,7 @@ impl LayerWriter<'_> {
                     })?;
                 symlinkat(target.as_ref(), Some(pfd), name.as_os_str())
                     .map_err(|e| self.fail("create symlink", &rel, e))?;
-                fchownat(
-                    Some(pfd),
-                    name.as_os_str(),
-                    Some(Uid::from_raw(meta.uid)),
-                    Some(Gid::from_raw(meta.gid)),
-                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| self.fail("chown", &rel, e))?;
+                chown_at(pfd, &name, &meta).map_err(|e| self.fail("chown", &rel, e))?;
                 utimensat(
                     Some(pfd),
                     name.as_os_str(),
@@ -639,14 +632,7 @@ impl LayerWriter<'_> {
                 };
                 mknodat(Some(pfd), name.as_os_str(), flag, Mode::empty(), dev)
                     .map_err(|e| self.fail("create node", &rel, e))?;
-                fchownat(
-                    Some(pfd),
-                    name.as_os_str(),
-                    Some(Uid::from_raw(meta.uid)),
-                    Some(Gid::from_raw(meta.gid)),
-                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| self.fail("chown", &rel, e))?;
+                chown_at(pfd, &name, &meta).map_err(|e| self.fail("chown", &rel, e))?;
                 fchmodat(
                     Some(pfd),
                     name.as_os_str(),
@@ -761,6 +747,17 @@ impl LayerWriter<'_> {
         }
         Ok(())
     }
+}
+
+/// Sets the owner of `name` in directory `dir` without following a symlink.
+fn chown_at(dir: i32, name: &OsStr, meta: &Meta) -> std::result::Result<(), Errno> {
+    fchownat(
+        Some(dir),
+        name,
+        Some(Uid::from_raw(meta.uid)),
+        Some(Gid::from_raw(meta.gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
 }
 
 fn device(h: &tar::Header) -> libc::dev_t {
