@@ -108,7 +108,29 @@ fn engine_for(root: Option<PathBuf>, trace: bool) -> Engine {
     script::build_engine(Context::new(paths))
 }
 
+/// The internal entry points the library re-executes this binary for: the container
+/// supervisor and the exec helper. They run before anything else, single-threaded.
+fn internal(args: &[String]) -> Option<ExitCode> {
+    let code = match args.get(1).map(String::as_str) {
+        Some("__shim") if args.len() == 5 => {
+            gocker::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
+            gocker::container::shim::main(std::path::Path::new(&args[2]), &args[3], args[4] == "detach")
+        }
+        Some("__exec") if args.len() == 6 => {
+            gocker::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
+            let pid: i32 = args[4].parse().unwrap_or(0);
+            gocker::container::exec::helper_main(std::path::Path::new(&args[2]), &args[3], pid, &args[5])
+        }
+        _ => return None,
+    };
+    Some(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(code) = internal(&args) {
+        return code;
+    }
     if verb_requested() {
         let cli = VerbCli::parse();
         let engine = engine_for(cli.root, cli.trace);

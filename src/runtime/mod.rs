@@ -1,4 +1,7 @@
 //! The host-side machinery of containers: mounts (overlayfs), and later namespaces, cgroups
 //! and the init process.
 
+pub mod cgroup;
+pub mod init;
 pub mod overlay;
+pub mod security;

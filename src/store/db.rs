@@ -40,6 +40,24 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (image_id, position)
      );
      CREATE INDEX image_layers_chain ON image_layers(chain_id);",
+    // 2: containers.
+    "CREATE TABLE containers (
+        id TEXT PRIMARY KEY,              -- 64 hex digits
+        name TEXT NOT NULL UNIQUE,
+        image TEXT NOT NULL,              -- the reference as given
+        image_id TEXT,                    -- NULL for a directory root filesystem
+        command TEXT NOT NULL,            -- JSON array
+        spec TEXT NOT NULL,               -- JSON Spec
+        status TEXT NOT NULL,             -- created | running | exited
+        pid INTEGER,                      -- the init, on the host, while running
+        shim_pid INTEGER,
+        exit_code INTEGER,
+        oom_killed INTEGER NOT NULL DEFAULT 0,
+        created INTEGER NOT NULL,
+        started INTEGER,
+        finished INTEGER
+     );
+     CREATE INDEX containers_image ON containers(image_id);",
 ];
 
 fn is_busy(e: &Error) -> bool {

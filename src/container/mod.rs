@@ -1,0 +1,581 @@
+//! Containers: creating them from a `Spec`, running them under a supervisor (the shim), and
+//! everything after: listing, waiting, stopping, exec, logs, stats, removal.
+//!
+//! Process model: the caller (REPL, script) never unshares or pivots itself. `start` re-executes
+//! this binary as `__shim`, a fresh single-threaded process that makes the cgroup, clones the
+//! container's init into its namespaces (see `runtime::init`), reports "started" or the error
+//! over a pipe, then reaps the init, records the exit status and tears everything down. A
+//! detached shim double-forks and calls setsid, so the container outlives the script.
+
+pub mod exec;
+pub mod shim;
+pub mod spec;
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Kind, Result};
+use crate::image::ImageStore;
+use crate::runtime::cgroup::{ContainerCgroup, Limits, Stats};
+use crate::store::{remove_tree, write_atomic, Db, Paths};
+use spec::{Launch, Spec, DEFAULT_PATH};
+
+/// A container as the state database knows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub image_id: Option<String>,
+    pub command: Vec<String>,
+    /// created, running or exited.
+    pub status: String,
+    pub pid: Option<i32>,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    pub created: i64,
+    pub started: Option<i64>,
+    pub finished: Option<i64>,
+    pub spec: Spec,
+}
+
+impl Container {
+    pub fn short_id(&self) -> String {
+        self.id.chars().take(12).collect()
+    }
+    /// Docker's status words: "Created", "Up", "Exited (0)".
+    pub fn status_text(&self) -> String {
+        match self.status.as_str() {
+            "running" => "Up".into(),
+            "exited" => format!("Exited ({})", self.exit_code.unwrap_or(-1)),
+            _ => "Created".into(),
+        }
+    }
+}
+
+/// How a started container's stdio is wired.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Attach {
+    /// The caller's stdin, stdout and stderr (a foreground run).
+    Inherit,
+    /// Detached: output goes to the container's log, stdin is /dev/null.
+    Detach,
+}
+
+/// A container that has been started.
+pub struct Started {
+    pub container: Container,
+    /// The supervisor of a foreground container, to wait on.
+    shim: Option<std::process::Child>,
+}
+
+impl Started {
+    /// Waits for a foreground container; returns its exit code (128 + signal for a signal).
+    pub fn wait(&mut self, store: &ContainerStore) -> Result<i64> {
+        match self.shim.take() {
+            Some(mut child) => {
+                let status = wait_child(&mut child)?;
+                Ok(status)
+            }
+            None => store.wait(&self.container.id, None),
+        }
+    }
+}
+
+fn wait_child(child: &mut std::process::Child) -> Result<i64> {
+    // A foreground container gets the terminal's signals itself (the supervisor forwards
+    // them); the caller must not die of a Ctrl-C meant for the container.
+    let _guard = IgnoreInterrupts::new();
+    let status = child.wait().map_err(|e| Error::with_source(Kind::Runtime, "cannot wait for the container supervisor", e))?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match (status.code(), status.signal()) {
+        (Some(c), _) => c as i64,
+        (None, Some(s)) => 128 + s as i64,
+        _ => -1,
+    })
+}
+
+struct IgnoreInterrupts {
+    old: Option<nix::sys::signal::SigAction>,
+}
+
+impl IgnoreInterrupts {
+    fn new() -> IgnoreInterrupts {
+        use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+        let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+        // SAFETY: installing SIG_IGN runs no code in signal context.
+        let old = unsafe { sigaction(Signal::SIGINT, &ignore) }.ok();
+        IgnoreInterrupts { old }
+    }
+}
+
+impl Drop for IgnoreInterrupts {
+    fn drop(&mut self) {
+        if let Some(old) = &self.old {
+            // SAFETY: restoring the previous disposition.
+            unsafe {
+                let _ = nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, old);
+            }
+        }
+    }
+}
+
+/// The containers of one root.
+pub struct ContainerStore {
+    paths: Paths,
+    db: Arc<Db>,
+    /// The binary re-executed as supervisor and exec helper: this one, unless a library
+    /// user (a test binary) points elsewhere.
+    helper: PathBuf,
+}
+
+const COLUMNS: &str = "id, name, image, image_id, command, spec, status, pid, exit_code, oom_killed, created, started, finished";
+
+fn from_row(r: &Row) -> rusqlite::Result<Container> {
+    let command: String = r.get(4)?;
+    let spec: String = r.get(5)?;
+    Ok(Container {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        image: r.get(2)?,
+        image_id: r.get(3)?,
+        command: serde_json::from_str(&command).unwrap_or_default(),
+        spec: serde_json::from_str(&spec).unwrap_or_else(|_| Spec::new("")),
+        status: r.get(6)?,
+        pid: r.get(7)?,
+        exit_code: r.get(8)?,
+        oom_killed: r.get::<_, i64>(9)? != 0,
+        created: r.get(10)?,
+        started: r.get(11)?,
+        finished: r.get(12)?,
+    })
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn random_id() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::io("cannot read", Path::new("/dev/urandom"), e))?;
+    Ok(hex::encode(bytes))
+}
+
+const ADJECTIVES: &[&str] = &["brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nimble", "proud", "quiet", "rapid", "sharp", "tidy", "vivid", "witty", "zesty", "bold"];
+const NOUNS: &[&str] = &["turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra", "liskov", "hamilton", "perlman", "wozniak", "kay", "lamport", "backus", "mccarthy", "shannon", "noether", "curie", "pike"];
+
+impl ContainerStore {
+    pub fn new(paths: Paths, db: Arc<Db>) -> ContainerStore {
+        ContainerStore { paths, db, helper: PathBuf::from("/proc/self/exe") }
+    }
+
+    /// Uses `path` (a gocker-script binary) as supervisor and exec helper.
+    pub fn set_helper(&mut self, path: impl Into<PathBuf>) {
+        self.helper = path.into();
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.paths.containers().join(id)
+    }
+
+    /// Creates a container from a spec: resolves the image and the command, records it, and
+    /// makes its directories. Nothing runs yet.
+    pub fn create(&self, images: &ImageStore, spec: &Spec, argv: Option<Vec<String>>) -> Result<Container> {
+        let mut spec = spec.clone();
+        let (config, layers, image_id) = match &spec.rootfs_dir {
+            Some(dir) => {
+                if !dir.is_dir() {
+                    return Err(Error::not_found(format!("root filesystem directory {} does not exist", dir.display())));
+                }
+                (Default::default(), Vec::new(), None)
+            }
+            None => {
+                let img = images.image(&spec.image)?;
+                let layers = images.layer_dirs(&img)?;
+                (img.config.clone(), layers, Some(img.id.clone()))
+            }
+        };
+        spec.image_id = image_id.clone();
+        // Docker's rules: an entrypoint (the spec's, else the image's) is prefixed to the
+        // command (the one given, else the image's Cmd).
+        let entrypoint = spec.entrypoint.clone().or(config.entrypoint.clone()).unwrap_or_default();
+        let cmd = match argv {
+            Some(a) if !a.is_empty() => a,
+            _ if spec.entrypoint.is_some() => Vec::new(),
+            _ => config.cmd.clone().unwrap_or_default(),
+        };
+        let command: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+        if command.is_empty() {
+            return Err(Error::invalid(format!("no command given and image {} has no default command", spec.image)));
+        }
+        if !spec.has("mount") {
+            return Err(Error::invalid("a container needs its own mount namespace for its root filesystem: keep \"mount\" in unshare"));
+        }
+        if spec.network != "none" && spec.network != "host" {
+            return Err(Error::new(Kind::Unsupported, format!("network {:?} is not available yet: use \"none\" or \"host\"", spec.network)));
+        }
+        if spec.network == "host" {
+            spec.namespaces.retain(|n| n != "net");
+        } else if !spec.has("net") {
+            spec.network = "host".into();
+        }
+        let id = random_id()?;
+        let name = match &spec.name {
+            Some(n) => {
+                if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) || !n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+                    return Err(Error::invalid(format!("invalid container name {n:?}: use letters, digits, '_', '.' and '-'")));
+                }
+                n.clone()
+            }
+            None => {
+                let b = id.as_bytes();
+                format!("{}_{}_{}", ADJECTIVES[b[0] as usize % ADJECTIVES.len()], NOUNS[b[1] as usize % NOUNS.len()], &id[..4])
+            }
+        };
+        let mut env: Vec<String> = config.env.clone().unwrap_or_default();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(0, DEFAULT_PATH.to_string());
+        }
+        for (k, v) in &spec.env {
+            env.retain(|e| e.split_once('=').map(|(ek, _)| ek != k).unwrap_or(true));
+            env.push(format!("{k}={v}"));
+        }
+        let hostname = spec.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+        if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+            env.push(format!("HOSTNAME={hostname}"));
+        }
+        let dir = self.dir(&id);
+        let launch = Launch {
+            id: id.clone(),
+            root: self.paths.root.clone(),
+            layers,
+            dir: spec.rootfs_dir.clone(),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            merged: dir.join("merged"),
+            namespaces: spec.namespaces.clone(),
+            hostname,
+            argv: command.clone(),
+            env,
+            workdir: spec.workdir.clone().or(config.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
+            user: spec.user.clone().or(config.user.clone()).filter(|u| !u.is_empty()),
+            binds: spec.binds.clone(),
+            limits: spec.limits.clone(),
+            network: spec.network.clone(),
+            auto_remove: spec.auto_remove,
+        };
+        for b in &launch.binds {
+            if !b.source.exists() {
+                return Err(Error::not_found(format!("volume source {} does not exist", b.source.display())));
+            }
+        }
+        let spec_json = serde_json::to_string(&spec).map_err(|e| Error::with_source(Kind::Io, "cannot encode spec", e))?;
+        let command_json = serde_json::to_string(&command).map_err(|e| Error::with_source(Kind::Io, "cannot encode command", e))?;
+        {
+            let conn = self.db.lock();
+            let taken: Option<String> = conn.query_row("SELECT id FROM containers WHERE name = ?1", [&name], |r| r.get(0)).optional()?;
+            if let Some(other) = taken {
+                return Err(Error::conflict(format!("the name {name:?} is already used by container {}", &other[..12])));
+            }
+            conn.execute(
+                "INSERT INTO containers (id, name, image, image_id, command, spec, status, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'created', ?7)",
+                params![id, name, spec.image, image_id, command_json, spec_json, now()],
+            )?;
+        }
+        let made = (|| -> Result<()> {
+            for d in [&launch.upper, &launch.work, &launch.merged] {
+                std::fs::create_dir_all(d).map_err(|e| Error::io("cannot create", d, e))?;
+            }
+            let data = serde_json::to_vec_pretty(&launch).map_err(|e| Error::with_source(Kind::Io, "cannot encode launch", e))?;
+            write_atomic(&dir.join("launch.json"), &data)
+        })();
+        if let Err(e) = made {
+            self.forget(&id);
+            return Err(e);
+        }
+        self.get(&id)
+    }
+
+    /// Removes every trace of a container that never ran (or is gone): row and directory.
+    fn forget(&self, id: &str) {
+        let _ = remove_tree(&self.dir(id));
+        let _ = self.db.lock().execute("DELETE FROM containers WHERE id = ?1", [id]);
+    }
+
+    /// Starts a created (or exited) container under a supervisor.
+    pub fn start(&self, id_or_name: &str, attach: Attach) -> Result<Started> {
+        let c = self.get(id_or_name)?;
+        if c.status == "running" {
+            return Err(Error::conflict(format!("container {} is already running", c.name)));
+        }
+        let fresh = c.status == "created";
+        let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot create a pipe for", &self.helper, e))?;
+        let mut cmd = Command::new(&self.helper);
+        cmd.arg("__shim").arg(&self.paths.root).arg(&c.id).arg(if attach == Attach::Detach { "detach" } else { "attach" });
+        if attach == Attach::Detach {
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        if crate::trace::enabled() {
+            cmd.env("GOCKER_TRACE", "1");
+        }
+        let wfd = status_w.as_raw_fd();
+        // SAFETY: between fork and exec only async-signal-safe calls (dup2).
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || {
+                if libc::dup2(wfd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        crate::trace::step(|| format!("exec /proc/self/exe __shim {} (the supervisor; it clones the container's init)", &c.id[..12]));
+        let mut child = cmd.spawn().map_err(|e| Error::with_source(Kind::Runtime, "cannot start the container supervisor", e))?;
+        drop(status_w);
+        let mut report = String::new();
+        let _ = std::fs::File::from(status_r).read_to_string(&mut report);
+        if attach == Attach::Detach {
+            // The intermediate process exits at once; the supervisor lives on.
+            let _ = child.wait();
+        }
+        match report.strip_prefix("started ") {
+            Some(_) => Ok(Started { container: self.get(&c.id)?, shim: (attach == Attach::Inherit).then_some(child) }),
+            None => {
+                if attach == Attach::Inherit {
+                    let _ = child.wait();
+                }
+                if fresh {
+                    self.forget(&c.id);
+                }
+                let message = report.strip_prefix("error ").unwrap_or(&report).trim();
+                let message = if message.is_empty() { "the container supervisor died before starting it" } else { message };
+                let kind = if message.contains("not found") { Kind::NotFound } else if message.contains("refused") { Kind::InvalidArgument } else { Kind::Runtime };
+                Err(Error::new(kind, format!("cannot start container {} ({}): {message}", c.name, c.short_id())))
+            }
+        }
+    }
+
+    /// Creates and starts.
+    pub fn run(&self, images: &ImageStore, spec: &Spec, argv: Option<Vec<String>>, attach: Attach) -> Result<Started> {
+        let c = self.create(images, spec, argv)?;
+        self.start(&c.id, attach)
+    }
+
+    /// Finds a container by name, id or unique id prefix.
+    pub fn get(&self, spec: &str) -> Result<Container> {
+        self.reconcile()?;
+        let conn = self.db.lock();
+        let by_name: Option<Container> = conn.query_row(&format!("SELECT {COLUMNS} FROM containers WHERE name = ?1 OR id = ?1"), [spec], from_row).optional()?;
+        if let Some(c) = by_name {
+            return Ok(c);
+        }
+        if spec.len() >= 3 && spec.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM containers WHERE id LIKE ?1 LIMIT 2"))?;
+            let found: Vec<Container> = stmt.query_map([format!("{spec}%")], from_row)?.collect::<rusqlite::Result<_>>()?;
+            match found.len() {
+                1 => return Ok(found.into_iter().next().ok_or_else(|| Error::not_found("container vanished"))?),
+                2.. => return Err(Error::conflict(format!("container id prefix {spec:?} is ambiguous"))),
+                _ => {}
+            }
+        }
+        Err(Error::not_found(format!("no container named or with id {spec:?}")))
+    }
+
+    /// Every container, newest first.
+    pub fn list(&self) -> Result<Vec<Container>> {
+        self.reconcile()?;
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM containers ORDER BY created DESC, rowid DESC"))?;
+        let v = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    /// Ids and names of the containers using an image (for `rmi`).
+    pub fn users_of(&self, image_id: &str) -> Result<Vec<String>> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare("SELECT name FROM containers WHERE image_id = ?1")?;
+        let v = stmt.query_map([image_id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(v)
+    }
+
+    /// Containers recorded as running whose supervisor is gone (killed, or the machine
+    /// rebooted) are marked exited and their cgroups removed.
+    fn reconcile(&self) -> Result<()> {
+        let stale: Vec<(String, Option<i32>)> = {
+            let conn = self.db.lock();
+            let mut stmt = conn.prepare("SELECT id, shim_pid FROM containers WHERE status = 'running'")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i32>>(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().filter(|(id, shim)| !shim.map(|p| shim_alive(p, id)).unwrap_or(false)).collect()
+        };
+        for (id, _) in stale {
+            let _ = ContainerCgroup::load(&id).destroy();
+            self.db.lock().execute(
+                "UPDATE containers SET status = 'exited', exit_code = COALESCE(exit_code, 137), pid = NULL, shim_pid = NULL, finished = ?2 WHERE id = ?1 AND status = 'running'",
+                params![id, now()],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the container has exited; returns its exit code.
+    pub fn wait(&self, id: &str, timeout: Option<Duration>) -> Result<i64> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(2);
+        loop {
+            let c = self.get(id)?;
+            if c.status == "exited" {
+                return Ok(c.exit_code.unwrap_or(-1));
+            }
+            if c.status == "created" {
+                return Err(Error::conflict(format!("container {} has not been started", c.name)));
+            }
+            if timeout.map(|t| start.elapsed() >= t).unwrap_or(false) {
+                return Err(Error::new(Kind::Runtime, format!("container {} is still running", c.name)));
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends a signal to the container's init.
+    pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
+        let c = self.get(id)?;
+        let pid = match (c.status.as_str(), c.pid) {
+            ("running", Some(p)) => p,
+            _ => return Err(Error::conflict(format!("container {} is not running", c.name))),
+        };
+        let sig = parse_signal(signal)?;
+        crate::trace::step(|| format!("kill({pid}, {sig})"));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).map_err(|e| Error::sys("cannot signal", Path::new(&format!("/proc/{pid}")), e))
+    }
+
+    /// SIGTERM (or the image's stop signal), then SIGKILL after `timeout`.
+    pub fn stop(&self, id: &str, timeout: Duration) -> Result<Container> {
+        let c = self.get(id)?;
+        if c.status != "running" {
+            return Ok(c);
+        }
+        let _ = self.kill(&c.id, "SIGTERM");
+        if self.wait(&c.id, Some(timeout)).is_err() {
+            crate::trace::step(|| format!("{} did not stop in {timeout:?}: kill every process of its cgroup", c.name));
+            let _ = self.kill(&c.id, "SIGKILL");
+            let _ = ContainerCgroup::load(&c.id).destroy();
+            self.wait(&c.id, Some(Duration::from_secs(10)))?;
+        }
+        self.get(&c.id)
+    }
+
+    /// Removes a container; a running one only with `force` (it is killed first).
+    pub fn remove(&self, id: &str, force: bool) -> Result<()> {
+        let c = self.get(id)?;
+        if c.status == "running" {
+            if !force {
+                return Err(Error::conflict(format!("container {} is running: stop it first, or force", c.name)));
+            }
+            let _ = self.kill(&c.id, "SIGKILL");
+            self.wait(&c.id, Some(Duration::from_secs(10)))?;
+        }
+        let _ = ContainerCgroup::load(&c.id).destroy();
+        remove_tree(&self.dir(&c.id))?;
+        self.db.lock().execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
+        Ok(())
+    }
+
+    /// The container's captured output (detached runs), optionally only the last `tail` lines.
+    pub fn logs(&self, id: &str, tail: Option<usize>) -> Result<String> {
+        let c = self.get(id)?;
+        let dir = self.dir(&c.id);
+        let mut text = String::new();
+        for name in ["log.1", "log"] {
+            if let Ok(bytes) = std::fs::read(dir.join(name)) {
+                text.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+        if let Some(n) = tail {
+            let lines: Vec<&str> = text.lines().collect();
+            let start = lines.len().saturating_sub(n);
+            let mut out = lines[start..].join("\n");
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            return Ok(out);
+        }
+        Ok(text)
+    }
+
+    /// Memory, CPU and process figures from the cgroup of a running container.
+    pub fn stats(&self, id: &str) -> Result<Stats> {
+        let c = self.get(id)?;
+        if c.status != "running" {
+            return Err(Error::conflict(format!("container {} is not running", c.name)));
+        }
+        Ok(ContainerCgroup::load(&c.id).stats())
+    }
+
+    /// Changes limits: recorded in the spec, and written to the live cgroup when running.
+    pub fn update_limits(&self, id: &str, limits: &Limits) -> Result<Container> {
+        let c = self.get(id)?;
+        if c.status == "running" {
+            ContainerCgroup::load(&c.id).apply(&c.id, limits)?;
+        }
+        let mut spec = c.spec.clone();
+        spec.limits = limits.clone();
+        let json = serde_json::to_string(&spec).map_err(|e| Error::with_source(Kind::Io, "cannot encode spec", e))?;
+        self.db.lock().execute("UPDATE containers SET spec = ?2 WHERE id = ?1", params![c.id, json])?;
+        let launch_path = self.dir(&c.id).join("launch.json");
+        if let Ok(data) = std::fs::read(&launch_path) {
+            if let Ok(mut launch) = serde_json::from_slice::<Launch>(&data) {
+                launch.limits = limits.clone();
+                if let Ok(out) = serde_json::to_vec_pretty(&launch) {
+                    write_atomic(&launch_path, &out)?;
+                }
+            }
+        }
+        self.get(&c.id)
+    }
+
+    /// Runs a command inside a running container; see `exec`.
+    pub fn exec(&self, id: &str, req: &exec::ExecRequest, capture: bool) -> Result<exec::ExecOutput> {
+        let c = self.get(id)?;
+        let pid = match (c.status.as_str(), c.pid) {
+            ("running", Some(p)) => p,
+            _ => return Err(Error::conflict(format!("container {} is not running", c.name))),
+        };
+        exec::run(&self.helper, &self.paths, &c, pid, req, capture)
+    }
+}
+
+fn shim_alive(pid: i32, id: &str) -> bool {
+    // The pid must still be our supervisor for this container, not a recycled pid.
+    std::fs::read(format!("/proc/{pid}/cmdline")).map(|c| c.split(|b| *b == 0).any(|a| a == id.as_bytes())).unwrap_or(false)
+}
+
+/// "SIGTERM", "TERM", "term" or "15".
+pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
+    use std::str::FromStr;
+    if let Ok(n) = s.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n).map_err(|_| Error::invalid(format!("invalid signal {s:?}")));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    nix::sys::signal::Signal::from_str(&name).map_err(|_| Error::invalid(format!("invalid signal {s:?}")))
+}
+
+/// Wraps a raw descriptor number the shim was handed.
+pub(crate) fn fd_from_raw(fd: i32) -> OwnedFd {
+    // SAFETY: the caller passes a descriptor it owns and nothing else will close.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}

@@ -1,0 +1,263 @@
+//! The per-container supervisor (`gocker-script __shim ROOT ID attach|detach`).
+//!
+//! A fresh, single-threaded process: it makes the cgroup, clones the init into the new
+//! namespaces, reports "started PID" or "error MESSAGE" on descriptor 3, forwards signals,
+//! keeps the log of a detached container, and when the init exits records the exit status
+//! and removes the cgroup (the mount namespace, and with it every mount, dies with the init).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use rusqlite::params;
+
+use super::spec::Launch;
+use super::{fd_from_raw, now};
+use crate::error::{Error, Kind, Result};
+use crate::runtime::cgroup::ContainerCgroup;
+use crate::runtime::init;
+use crate::store::{remove_tree, Db, Paths};
+
+/// Bytes of log kept per file; one older file is kept beside it.
+const LOG_LIMIT: u64 = 10 << 20;
+
+static INIT_PID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = INIT_PID.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// The supervisor's entry point; returns the process exit status.
+pub fn main(root: &Path, id: &str, detach: bool) -> i32 {
+    let mut status = File::from(fd_from_raw(3));
+    if detach {
+        // Double fork: the caller reaps the intermediate at once, and the supervisor, now
+        // an orphan in its own session, outlives the script that started it.
+        // SAFETY: this process is single-threaded (a fresh exec), so fork is safe.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Parent { .. }) => return 0,
+            Ok(nix::unistd::ForkResult::Child) => {
+                let _ = nix::unistd::setsid();
+            }
+            Err(e) => {
+                let _ = write!(status, "error cannot fork the supervisor: {e}");
+                return 125;
+            }
+        }
+    }
+    match supervise(root, id, detach, &mut status) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = write!(status, "error {}", e.chain());
+            125
+        }
+    }
+}
+
+fn read_launch(paths: &Paths, id: &str) -> Result<Launch> {
+    let path = paths.containers().join(id).join("launch.json");
+    let data = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+    serde_json::from_slice(&data).map_err(|e| Error::with_source(Kind::Corrupt, format!("{} is damaged", path.display()), e))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot create a pipe", Path::new("pipe"), e))
+}
+
+fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i32> {
+    let paths = Paths::new(root);
+    let launch = read_launch(&paths, id)?;
+    let db = Db::open(&paths.db())?;
+    let cgroup = ContainerCgroup::create(id, &launch.limits)?;
+
+    let started = start_init(&launch, &cgroup, detach);
+    let (pid, logs) = match started {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = cgroup.destroy();
+            return Err(e);
+        }
+    };
+    INIT_PID.store(pid.as_raw(), Ordering::Relaxed);
+    let handler = SigAction::new(SigHandler::Handler(forward), SaFlags::SA_RESTART, SigSet::empty());
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH] {
+        // SAFETY: the handler only calls kill, which is async-signal-safe.
+        unsafe {
+            let _ = nix::sys::signal::sigaction(sig, &handler);
+        }
+    }
+    db.lock().execute(
+        "UPDATE containers SET status = 'running', pid = ?2, shim_pid = ?3, started = ?4, exit_code = NULL, oom_killed = 0, finished = NULL WHERE id = ?1",
+        params![id, pid.as_raw(), std::process::id() as i64, now()],
+    )?;
+    let _ = write!(status, "started {}", pid.as_raw());
+    drop(std::mem::replace(status, File::from(fd_from_raw(open_devnull()))));
+
+    if let Some((out, err)) = logs {
+        copy_logs(&paths.containers().join(id), out, err);
+    }
+    let code = loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, c)) => break c,
+            Ok(WaitStatus::Signaled(_, s, _)) => break 128 + s as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break 255,
+        }
+    };
+    INIT_PID.store(0, Ordering::Relaxed);
+    let oom = cgroup.oom_killed();
+    let _ = cgroup.destroy();
+    db.lock().execute(
+        "UPDATE containers SET status = 'exited', exit_code = ?2, oom_killed = ?3, pid = NULL, shim_pid = NULL, finished = ?4 WHERE id = ?1",
+        params![id, code, oom as i64, now()],
+    )?;
+    if launch.auto_remove {
+        remove_tree(&paths.containers().join(id))?;
+        db.lock().execute("DELETE FROM containers WHERE id = ?1", [id])?;
+    }
+    Ok(code)
+}
+
+fn open_devnull() -> i32 {
+    // SAFETY: open of a constant path.
+    unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) }
+}
+
+type Logs = Option<(File, File)>;
+
+/// Clones the init, puts it in the cgroup, lets it go and waits for it to exec.
+fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result<(Pid, Logs)> {
+    let mut flags = CloneFlags::empty();
+    for ns in &launch.namespaces {
+        flags |= match ns.as_str() {
+            "pid" => CloneFlags::CLONE_NEWPID,
+            "mount" => CloneFlags::CLONE_NEWNS,
+            "uts" => CloneFlags::CLONE_NEWUTS,
+            "ipc" => CloneFlags::CLONE_NEWIPC,
+            "net" => CloneFlags::CLONE_NEWNET,
+            // The cgroup namespace is unshared by the init once it is in its cgroup.
+            _ => CloneFlags::empty(),
+        };
+    }
+    let (go_r, go_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (stdio, logs, keep) = if detach {
+        let (out_r, out_w) = pipe()?;
+        let (e_r, e_w) = pipe()?;
+        let null = fd_from_raw(open_devnull());
+        let fds = [null.as_raw_fd(), out_w.as_raw_fd(), e_w.as_raw_fd()];
+        (Some(fds), Some((File::from(out_r), File::from(e_r))), vec![null, out_w, e_w])
+    } else {
+        (None, None, Vec::new())
+    };
+    crate::trace::step(|| format!("clone({}) -> the container's init, PID 1 of its namespaces", flag_names(flags)));
+    let go_fd = go_r.as_raw_fd();
+    let err_fd = err_w.as_raw_fd();
+    let mut stack = vec![0u8; 1 << 20];
+    // SAFETY: this process is single-threaded; the child only runs the init, which execs or
+    // exits and never returns into our frames.
+    let pid = unsafe {
+        nix::sched::clone(
+            Box::new(|| {
+                // The child owns its copies of these descriptors.
+                init::child(launch, fd_from_raw(go_fd), fd_from_raw(err_fd), stdio)
+            }),
+            &mut stack,
+            flags,
+            Some(libc::SIGCHLD),
+        )
+    }
+    .map_err(|e| Error::with_source(Kind::Runtime, format!("cannot clone the container's init ({})", flag_names(flags)), std::io::Error::from(e)))?;
+    drop(go_r);
+    drop(err_w);
+    drop(keep);
+    let fail = |e: Error| -> Error {
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        e
+    };
+    if let Err(e) = cgroup.add(pid.as_raw()) {
+        return Err(fail(e));
+    }
+    let mut go = File::from(go_w);
+    if let Err(e) = go.write_all(b"g") {
+        return Err(fail(Error::with_source(Kind::Runtime, "the container's init died before it started", e)));
+    }
+    drop(go);
+    let mut message = String::new();
+    let _ = File::from(err_r).read_to_string(&mut message);
+    if !message.is_empty() {
+        let _ = waitpid(pid, None);
+        return Err(Error::new(Kind::Runtime, message));
+    }
+    Ok((pid, logs))
+}
+
+fn flag_names(f: CloneFlags) -> String {
+    let names = [
+        (CloneFlags::CLONE_NEWPID, "CLONE_NEWPID"),
+        (CloneFlags::CLONE_NEWNS, "CLONE_NEWNS"),
+        (CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS"),
+        (CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC"),
+        (CloneFlags::CLONE_NEWNET, "CLONE_NEWNET"),
+    ];
+    let v: Vec<&str> = names.iter().filter(|(b, _)| f.contains(*b)).map(|(_, n)| *n).collect();
+    v.join("|")
+}
+
+/// Copies the container's stdout and stderr into its log until both close, keeping at most
+/// LOG_LIMIT bytes in `log` and one rotated `log.1`.
+fn copy_logs(dir: &Path, out: File, err: File) {
+    let open = |p: &Path| OpenOptions::new().create(true).append(true).open(p).ok();
+    let log_path = dir.join("log");
+    let Some(mut log) = open(&log_path) else { return };
+    let mut written = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut sources = vec![out, err];
+    let mut buf = vec![0u8; 64 * 1024];
+    while !sources.is_empty() {
+        let mut polls: Vec<libc::pollfd> = sources.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+        // SAFETY: polls is a valid array of pollfd for the call's duration.
+        let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        let mut closed = Vec::new();
+        for (i, p) in polls.iter().enumerate() {
+            if p.revents == 0 {
+                continue;
+            }
+            match sources[i].read(&mut buf) {
+                Ok(0) | Err(_) => closed.push(i),
+                Ok(k) => {
+                    if written + k as u64 > LOG_LIMIT {
+                        let _ = std::fs::rename(&log_path, dir.join("log.1"));
+                        match open(&log_path) {
+                            Some(f) => log = f,
+                            None => return,
+                        }
+                        written = 0;
+                    }
+                    let _ = log.write_all(&buf[..k]);
+                    written += k as u64;
+                }
+            }
+        }
+        for i in closed.into_iter().rev() {
+            sources.remove(i);
+        }
+    }
+}

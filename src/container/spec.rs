@@ -1,0 +1,190 @@
+//! What a script asks for (`Spec`) and what the supervisor is handed to make it real
+//! (`Launch`): the first records intent and touches nothing; the second is fully resolved.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::runtime::cgroup::Limits;
+
+/// The namespaces a container gets unless the script says otherwise: all but user.
+pub const DEFAULT_NAMESPACES: &[&str] = &["pid", "mount", "uts", "ipc", "net", "cgroup"];
+pub const ALL_NAMESPACES: &[&str] = &["pid", "mount", "uts", "ipc", "net", "cgroup", "user"];
+
+/// The PATH Docker sets when an image has none.
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A bind mount of a host path into the container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bind {
+    pub source: PathBuf,
+    pub target: String,
+    pub readonly: bool,
+}
+
+/// A container as the script describes it, before anything exists on the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    /// The image reference as given, and its id once resolved.
+    pub image: String,
+    pub image_id: Option<String>,
+    pub namespaces: Vec<String>,
+    /// A plain directory as the root filesystem instead of the image's layers.
+    pub rootfs_dir: Option<PathBuf>,
+    pub limits: Limits,
+    pub hostname: Option<String>,
+    pub env: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub binds: Vec<Bind>,
+    pub entrypoint: Option<Vec<String>>,
+    pub name: Option<String>,
+    /// "none" (loopback only), "host", or a network name.
+    pub network: String,
+    /// Remove the container when it exits.
+    pub auto_remove: bool,
+}
+
+impl Spec {
+    pub fn new(image: &str) -> Spec {
+        Spec {
+            image: image.to_string(),
+            image_id: None,
+            namespaces: DEFAULT_NAMESPACES.iter().map(|s| s.to_string()).collect(),
+            rootfs_dir: None,
+            limits: Limits::default(),
+            hostname: None,
+            env: BTreeMap::new(),
+            workdir: None,
+            user: None,
+            binds: Vec::new(),
+            entrypoint: None,
+            name: None,
+            network: "none".into(),
+            auto_remove: false,
+        }
+    }
+
+    /// Sets the namespaces, checking their names.
+    pub fn unshare(&mut self, names: &[String]) -> Result<()> {
+        for n in names {
+            if !ALL_NAMESPACES.contains(&n.as_str()) {
+                return Err(Error::invalid(format!("unknown namespace {n:?} (known: {})", ALL_NAMESPACES.join(", "))));
+            }
+        }
+        if names.iter().any(|n| n == "user") {
+            return Err(Error::new(
+                crate::Kind::Unsupported,
+                "user namespaces are not supported yet: containers run as root mapped to root",
+            ));
+        }
+        let mut v: Vec<String> = names.to_vec();
+        v.sort();
+        v.dedup();
+        self.namespaces = v;
+        Ok(())
+    }
+
+    pub fn has(&self, ns: &str) -> bool {
+        self.namespaces.iter().any(|n| n == ns)
+    }
+}
+
+/// Everything the supervisor and the container's init need, resolved and written to
+/// `containers/<id>/launch.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Launch {
+    pub id: String,
+    pub root: PathBuf,
+    /// Image layers, bottom first; empty when `dir` is set.
+    pub layers: Vec<PathBuf>,
+    pub dir: Option<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+    pub namespaces: Vec<String>,
+    pub hostname: String,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: String,
+    pub user: Option<String>,
+    pub binds: Vec<Bind>,
+    pub limits: Limits,
+    pub network: String,
+    pub auto_remove: bool,
+}
+
+/// Parses sizes as Docker does: "64m", "1g", "512k", "100b" or a plain number of bytes.
+pub fn parse_size(text: &str) -> Result<i64> {
+    let t = text.trim().to_ascii_lowercase();
+    let (num, mult) = match t.trim_end_matches('b').chars().last() {
+        Some('k') => (&t[..t.trim_end_matches('b').len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.trim_end_matches('b').len() - 1], 1i64 << 20),
+        Some('g') => (&t[..t.trim_end_matches('b').len() - 1], 1i64 << 30),
+        Some('t') => (&t[..t.trim_end_matches('b').len() - 1], 1i64 << 40),
+        _ => (t.trim_end_matches('b'), 1),
+    };
+    let value: f64 = num.trim().parse().map_err(|_| Error::invalid(format!("invalid size {text:?}: use e.g. 64m, 1g or a number of bytes")))?;
+    if !(value > 0.0) || !value.is_finite() {
+        return Err(Error::invalid(format!("invalid size {text:?}: must be positive")));
+    }
+    Ok((value * mult as f64) as i64)
+}
+
+/// Parses durations: "10s", "500ms", "2m", or seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    let t = text.trim();
+    let bad = || Error::invalid(format!("invalid duration {text:?}: use e.g. 10s, 500ms or 2m"));
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (t, 1.0)
+    };
+    let v: f64 = num.parse().map_err(|_| bad())?;
+    if v < 0.0 || !v.is_finite() {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(v * scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("1.5k").unwrap(), 1536);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert_eq!(parse_size("64MB").unwrap(), 64 << 20);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-5m").is_err());
+        assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap().as_secs(), 10);
+        assert_eq!(parse_duration("500ms").unwrap().as_millis(), 500);
+        assert_eq!(parse_duration("2m").unwrap().as_secs(), 120);
+        assert_eq!(parse_duration("3").unwrap().as_secs(), 3);
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn namespaces_are_checked() {
+        let mut s = Spec::new("busybox");
+        assert!(s.unshare(&["pid".into(), "bogus".into()]).is_err());
+        assert!(s.unshare(&["pid".into(), "mount".into()]).is_ok());
+        assert!(s.has("pid") && !s.has("net"));
+    }
+}
