@@ -1,17 +1,22 @@
-//! The `gocker-script` command: the REPL, the script runner, `-e`, and Docker-like verbs.
+//! The `gocker-script` command: the REPL, the script runner, `-e`, and Docker-like verbs,
+//! each verb a call of its stdlib function.
 
 mod repl;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 
 use clap::{Parser, Subcommand};
-use gocker::script::{self, Context};
+use gocker::script::{self, table::pretty, Context};
 use gocker::store::Paths;
-use rhai::{Dynamic, Engine, EvalAltResult, Scope};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope, AST};
 
 /// The verbs, for telling `gocker-script pull x` from `gocker-script script.rhai`.
-const VERBS: &[&str] = &["pull", "images", "rmi", "tag", "save", "load"];
+const VERBS: &[&str] = &[
+    "pull", "images", "rmi", "tag", "save", "load", "run", "ps", "exec", "logs", "stop", "kill",
+    "rm", "start", "inspect", "prune",
+];
 
 #[derive(Parser)]
 #[command(
@@ -20,14 +25,14 @@ const VERBS: &[&str] = &["pull", "images", "rmi", "tag", "save", "load"];
     about = "A scriptable container host: Linux containers as values in the Rhai language"
 )]
 #[command(
-    after_help = "Docker-like verbs: gocker-script pull|images|rmi|tag|save|load ... (each has --help)\nWith no FILE and no -e: the REPL."
+    after_help = "Docker-like verbs: gocker-script run|ps|exec|logs|stop|kill|rm|start|inspect|prune|pull|images|rmi|tag|save|load ... (each has --help)\nWith no FILE and no -e: the REPL."
 )]
 struct Cli {
     /// State directory (default $GOCKER_ROOT or /var/lib/gocker-script)
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
     /// Print the system-level steps each primitive takes
-    #[arg(long, global = true)]
+    #[arg(long)]
     trace: bool,
     /// Evaluate CODE and print its value
     #[arg(short = 'e', value_name = "CODE")]
@@ -49,24 +54,102 @@ struct VerbCli {
     verb: Verb,
 }
 
-/// Whether the first word after the global options is a verb.
-fn verb_requested() -> bool {
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--root" => {
-                args.next();
-            }
-            "--trace" => {}
-            a if a.starts_with("--root=") => {}
-            a => return VERBS.contains(&a),
-        }
-    }
-    false
-}
-
 #[derive(Subcommand)]
 enum Verb {
+    /// Create and start a container (stdlib `run`)
+    Run {
+        #[arg(long)]
+        name: Option<String>,
+        /// Run in the background and print the container id
+        #[arg(short, long)]
+        detach: bool,
+        /// Remove the container when it exits
+        #[arg(long)]
+        rm: bool,
+        /// Set an environment variable (K=V)
+        #[arg(short, long = "env", value_name = "K=V")]
+        env: Vec<String>,
+        /// Memory limit (e.g. 64m)
+        #[arg(short, long = "memory")]
+        memory: Option<String>,
+        /// CPU limit (e.g. 0.5)
+        #[arg(long)]
+        cpus: Option<f64>,
+        #[arg(long = "pids-limit")]
+        pids_limit: Option<i64>,
+        /// Bind mount /host:/container[:ro]
+        #[arg(short, long = "volume")]
+        volume: Vec<String>,
+        #[arg(short, long)]
+        workdir: Option<String>,
+        #[arg(short, long)]
+        user: Option<String>,
+        #[arg(long)]
+        hostname: Option<String>,
+        /// none or host
+        #[arg(long)]
+        network: Option<String>,
+        #[arg(long)]
+        entrypoint: Option<String>,
+        image: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        cmd: Vec<String>,
+    },
+    /// List containers
+    Ps {
+        #[arg(short, long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command in a running container
+    Exec {
+        #[arg(short, long)]
+        user: Option<String>,
+        #[arg(short, long)]
+        workdir: Option<String>,
+        #[arg(short, long = "env", value_name = "K=V")]
+        env: Vec<String>,
+        container: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Show a container's output
+    Logs {
+        #[arg(long)]
+        tail: Option<i64>,
+        container: String,
+    },
+    /// Stop containers (SIGTERM, then SIGKILL)
+    Stop {
+        #[arg(short, long, default_value_t = 10)]
+        time: i64,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Send a signal to containers
+    Kill {
+        #[arg(short, long, default_value = "SIGKILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove containers
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Start stopped containers again (detached)
+    Start {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Everything about a container or an image, as JSON
+    Inspect { name: String },
+    /// Remove exited containers and dangling images
+    Prune,
     /// Pull an image from a registry
     Pull {
         reference: String,
@@ -102,10 +185,20 @@ enum Verb {
     },
 }
 
-fn engine_for(root: Option<PathBuf>, trace: bool) -> Engine {
-    let paths = root.map(Paths::new).unwrap_or_else(Paths::from_env);
-    gocker::trace::set(trace);
-    script::build_engine(Context::new(paths))
+/// Whether the first word after the global options is a verb.
+fn verb_requested(args: &[String]) -> bool {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--root" => {
+                it.next();
+            }
+            "--trace" => {}
+            a if a.starts_with("--root=") => {}
+            a => return VERBS.contains(&a),
+        }
+    }
+    false
 }
 
 /// The internal entry points the library re-executes this binary for: the container
@@ -114,16 +207,81 @@ fn internal(args: &[String]) -> Option<ExitCode> {
     let code = match args.get(1).map(String::as_str) {
         Some("__shim") if args.len() == 5 => {
             gocker::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
-            gocker::container::shim::main(std::path::Path::new(&args[2]), &args[3], args[4] == "detach")
+            gocker::container::shim::main(
+                std::path::Path::new(&args[2]),
+                &args[3],
+                args[4] == "detach",
+            )
         }
         Some("__exec") if args.len() == 6 => {
             gocker::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
             let pid: i32 = args[4].parse().unwrap_or(0);
-            gocker::container::exec::helper_main(std::path::Path::new(&args[2]), &args[3], pid, &args[5])
+            gocker::container::exec::helper_main(
+                std::path::Path::new(&args[2]),
+                &args[3],
+                pid,
+                &args[5],
+            )
         }
         _ => return None,
     };
     Some(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// The engine, its context and the compiled stdlib.
+struct Host {
+    engine: Engine,
+    ctx: Rc<Context>,
+    stdlib: AST,
+}
+
+impl Host {
+    fn new(root: Option<PathBuf>, trace: bool) -> Result<Host, ExitCode> {
+        let paths = root.map(Paths::new).unwrap_or_else(Paths::from_env);
+        gocker::trace::set(trace);
+        let ctx = Context::new(paths);
+        let engine = script::build_engine(ctx.clone());
+        match script::stdlib(&engine) {
+            Ok(stdlib) => Ok(Host {
+                engine,
+                ctx,
+                stdlib,
+            }),
+            Err(e) => {
+                eprintln!("error: the stdlib does not compile: {e}");
+                Err(ExitCode::from(2))
+            }
+        }
+    }
+
+    /// Compiles `source` over the stdlib and runs it; prints a non-unit value when asked.
+    fn eval(&self, source: &str, name: &str, scope: &mut Scope, print_value: bool) -> ExitCode {
+        let ast = match self.engine.compile_with_scope(scope, source) {
+            Ok(mut ast) => {
+                ast.set_source(name);
+                self.stdlib.merge(&ast)
+            }
+            Err(e) => {
+                repl::print_error(source, name, &EvalAltResult::ErrorParsing(*e.0, e.1));
+                return ExitCode::from(2);
+            }
+        };
+        match self.engine.eval_ast_with_scope::<Dynamic>(scope, &ast) {
+            Ok(v) => {
+                if print_value && !v.is_unit() {
+                    println!("{}", pretty(&self.ctx, &v));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                if let EvalAltResult::ErrorTerminated(v, _) = &*e {
+                    return ExitCode::from(v.as_int().unwrap_or(0).clamp(0, 255) as u8);
+                }
+                repl::print_error(source, name, &e);
+                ExitCode::from(1)
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -131,95 +289,168 @@ fn main() -> ExitCode {
     if let Some(code) = internal(&args) {
         return code;
     }
-    if verb_requested() {
+    if verb_requested(&args) {
         let cli = VerbCli::parse();
-        let engine = engine_for(cli.root, cli.trace);
-        return run_verb(&engine, cli.verb);
-    }
-    let cli = Cli::parse();
-    let engine = engine_for(cli.root, cli.trace);
-    if let Some(code) = cli.eval {
-        let mut scope = Scope::new();
-        return match engine.eval_with_scope::<Dynamic>(&mut scope, &code) {
-            Ok(v) => {
-                if !v.is_unit() {
-                    println!("{}", repl::pretty(&v));
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => exit_for(&e, || repl::print_error(&code, "-e", &e)),
+        return match Host::new(cli.root, cli.trace) {
+            Ok(host) => run_verb(&host, cli.verb),
+            Err(code) => code,
         };
     }
-    if let Some(file) = cli.file {
-        return run_file(&engine, &file, cli.args);
-    }
-    repl::run(&engine)
-}
-
-/// The exit status for a finished script error: `exit(n)` gives n; anything else prints and 1.
-fn exit_for(e: &EvalAltResult, print: impl FnOnce()) -> ExitCode {
-    if let EvalAltResult::ErrorTerminated(v, _) = e {
-        return ExitCode::from(v.as_int().unwrap_or(0).clamp(0, 255) as u8);
-    }
-    print();
-    ExitCode::from(1)
-}
-
-fn run_file(engine: &Engine, file: &std::path::Path, args: Vec<String>) -> ExitCode {
-    let source = match std::fs::read_to_string(file) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", file.display());
-            return ExitCode::from(2);
-        }
+    let cli = Cli::parse();
+    let host = match Host::new(cli.root, cli.trace) {
+        Ok(h) => h,
+        Err(code) => return code,
     };
-    let mut scope = Scope::new();
-    scope.push_constant(
-        "ARGS",
-        args.into_iter().map(Dynamic::from).collect::<rhai::Array>(),
-    );
-    match engine.run_with_scope(&mut scope, &source) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => exit_for(&e, || {
-            repl::print_error(&source, &file.display().to_string(), &e)
-        }),
+    if let Some(code) = cli.eval {
+        return host.eval(&code, "-e", &mut Scope::new(), true);
     }
+    if let Some(file) = cli.file {
+        let source = match std::fs::read_to_string(&file) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", file.display());
+                return ExitCode::from(2);
+            }
+        };
+        let mut scope = Scope::new();
+        scope.push_constant(
+            "ARGS",
+            cli.args.into_iter().map(Dynamic::from).collect::<Array>(),
+        );
+        return host.eval(&source, &file.display().to_string(), &mut scope, false);
+    }
+    repl::run(&host.engine, &host.ctx, host.stdlib.clone())
 }
 
-fn run_verb(engine: &Engine, verb: Verb) -> ExitCode {
-    let q = |s: &str| format!("{s:?}");
+fn strings(v: Vec<String>) -> Dynamic {
+    Dynamic::from_array(v.into_iter().map(Dynamic::from).collect())
+}
+
+/// Each verb calls its stdlib function; values travel in the scope, never pasted into code.
+fn run_verb(host: &Host, verb: Verb) -> ExitCode {
+    let mut scope = Scope::new();
     let code = match verb {
-        Verb::Pull { reference, platform, quiet } => {
-            let mut opts = vec![format!("quiet: {quiet}")];
-            if let Some(p) = platform {
-                opts.push(format!("platform: {}", q(&p)));
+        Verb::Run { name, detach, rm, env, memory, cpus, pids_limit, volume, workdir, user, hostname, network, entrypoint, image, cmd } => {
+            let mut opts = Map::new();
+            let mut put = |k: &str, v: Dynamic| {
+                opts.insert(k.into(), v);
+            };
+            if let Some(v) = name {
+                put("name", v.into());
             }
-            format!("let i = pull({}, #{{ {} }}); print(i.digest); ()", q(&reference), opts.join(", "))
+            put("detach", detach.into());
+            put("rm", rm.into());
+            if !env.is_empty() {
+                put("env", strings(env));
+            }
+            if let Some(v) = memory {
+                put("mem", v.into());
+            }
+            if let Some(v) = cpus {
+                put("cpus", v.into());
+            }
+            if let Some(v) = pids_limit {
+                put("pids", v.into());
+            }
+            if !volume.is_empty() {
+                put("volumes", strings(volume));
+            }
+            for (k, v) in [("workdir", workdir), ("user", user), ("hostname", hostname), ("network", network), ("entrypoint", entrypoint)] {
+                if let Some(v) = v {
+                    put(k, v.into());
+                }
+            }
+            scope.push("image", image).push("cmd", strings(cmd)).push("opts", opts);
+            if detach {
+                "print(run(image, cmd, opts).id)"
+            } else {
+                "exit(run(image, cmd, opts))"
+            }
+        }
+        Verb::Ps { all, json } => {
+            scope.push("all", all);
+            if json {
+                "print(to_json(ps(#{ all: all }).map(|c| c.to_map())))"
+            } else {
+                "print(table(ps(#{ all: all })))"
+            }
+        }
+        Verb::Exec { user, workdir, env, container, cmd } => {
+            let mut opts = Map::new();
+            opts.insert("attach".into(), true.into());
+            if let Some(u) = user {
+                opts.insert("user".into(), u.into());
+            }
+            if let Some(w) = workdir {
+                opts.insert("workdir".into(), w.into());
+            }
+            opts.insert("env".into(), strings(env));
+            scope.push("id", container).push("cmd", strings(cmd)).push("opts", opts);
+            "exit(exec(id, cmd, opts).code)"
+        }
+        Verb::Logs { tail, container } => {
+            scope.push("id", container);
+            match tail {
+                Some(n) => {
+                    scope.push("n", n);
+                    "print(logs(id, #{ tail: n }))"
+                }
+                None => "print(logs(id))",
+            }
+        }
+        Verb::Stop { time, containers } => {
+            scope.push("ids", strings(containers)).push("t", time);
+            "for id in ids { stop(id, t); print(id) }"
+        }
+        Verb::Kill { signal, containers } => {
+            scope.push("ids", strings(containers)).push("sig", signal);
+            "for id in ids { kill(id, sig); print(id) }"
+        }
+        Verb::Rm { force, containers } => {
+            scope.push("ids", strings(containers)).push("force", force);
+            "for id in ids { rm(id, #{ force: force }); print(id) }"
+        }
+        Verb::Start { containers } => {
+            scope.push("ids", strings(containers));
+            "for id in ids { start(id); print(id) }"
+        }
+        Verb::Inspect { name } => {
+            scope.push("id", name);
+            "print(to_json(inspect(id)))"
+        }
+        Verb::Prune => "let r = prune(); for c in r.containers { print(`Deleted container: ${c}`) } for i in r.images { print(`Deleted image: ${i}`) }",
+        Verb::Pull { reference, platform, quiet } => {
+            let mut opts = Map::new();
+            opts.insert("quiet".into(), quiet.into());
+            if let Some(p) = platform {
+                opts.insert("platform".into(), p.into());
+            }
+            scope.push("reference", reference).push("opts", opts);
+            "print(pull(reference, opts).digest)"
         }
         Verb::Images { json } => {
             if json {
-                "print(to_json(images()))".to_string()
+                "print(to_json(images()))"
             } else {
-                "images()".to_string()
+                "print(table(images()))"
             }
         }
-        Verb::Rmi { images, force } => images
-            .iter()
-            .map(|i| format!("let r = rmi({}, #{{ force: {force} }}); for t in r.untagged {{ print(`Untagged: ${{t}}`) }} for d in r.deleted {{ print(`Deleted: ${{d}}`) }}", q(i)))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        Verb::Tag { source, target } => format!("tag({}, {}); ()", q(&source), q(&target)),
-        Verb::Save { image, output } => format!("save({}, {})", q(&image), q(&output)),
-        Verb::Load { input } => format!("for i in load({}) {{ print(`Loaded image: ${{i.name}}`) }}", q(&input)),
+        Verb::Rmi { images, force } => {
+            scope.push("refs", strings(images)).push("force", force);
+            "for r in refs { let out = rmi(r, #{ force: force }); for t in out.untagged { print(`Untagged: ${t}`) } for d in out.deleted { print(`Deleted: ${d}`) } }"
+        }
+        Verb::Tag { source, target } => {
+            scope.push("src", source).push("dst", target);
+            "tag(src, dst);"
+        }
+        Verb::Save { image, output } => {
+            scope.push("image", image).push("out", output);
+            "save(image, out)"
+        }
+        Verb::Load { input } => {
+            scope.push("input", input);
+            "for i in load(input) { print(`Loaded image: ${i.name}`) }"
+        }
     };
-    let mut scope = Scope::new();
-    match engine.eval_with_scope::<Dynamic>(&mut scope, &code) {
-        Ok(v) => {
-            if !v.is_unit() {
-                println!("{}", repl::pretty(&v));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => exit_for(&e, || eprintln!("error: {}", script::describe(&e))),
-    }
+    host.eval(code, "gocker-script", &mut scope, false)
 }

@@ -4,8 +4,7 @@
 use std::borrow::Cow;
 use std::process::ExitCode;
 
-use gocker::image::Image;
-use gocker::script::{self, docs::DOCS, value::human_size};
+use gocker::script::{self, docs::DOCS, table::pretty, Context as ScriptContext};
 use rhai::{Dynamic, Engine, EvalAltResult, ParseErrorType, Position, Scope, AST};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
@@ -82,7 +81,7 @@ fn unfinished(err: &ParseErrorType) -> bool {
     )
 }
 
-pub fn run(engine: &Engine) -> ExitCode {
+pub fn run(engine: &Engine, ctx: &ScriptContext, stdlib: AST) -> ExitCode {
     let mut editor: Editor<ReplHelper, rustyline::history::DefaultHistory> = match Editor::new() {
         Ok(e) => e,
         Err(e) => {
@@ -101,7 +100,7 @@ pub fn run(engine: &Engine) -> ExitCode {
         env!("CARGO_PKG_VERSION")
     );
     let mut scope = Scope::new();
-    let mut functions = AST::empty();
+    let mut functions = stdlib;
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() {
@@ -129,7 +128,7 @@ pub fn run(engine: &Engine) -> ExitCode {
                 let runnable = functions.merge(&ast);
                 match engine.eval_ast_with_scope::<Dynamic>(&mut scope, &runnable) {
                     Ok(v) if v.is_unit() => {}
-                    Ok(v) => println!("{}", pretty(&v)),
+                    Ok(v) => println!("{}", pretty(ctx, &v)),
                     Err(e) => {
                         if let EvalAltResult::ErrorTerminated(..) = *e {
                             break;
@@ -187,76 +186,4 @@ pub fn print_error(source: &str, name: &str, err: &EvalAltResult) {
 
 fn error_position(err: &EvalAltResult) -> Position {
     err.position()
-}
-
-/// Pretty printing of values: images as a table, maps and arrays readably.
-pub fn pretty(v: &Dynamic) -> String {
-    if let Some(arr) = v.read_lock::<rhai::Array>() {
-        if !arr.is_empty() && arr.iter().all(|x| x.is::<Image>()) {
-            let images: Vec<Image> = arr
-                .iter()
-                .filter_map(|x| x.clone().try_cast::<Image>())
-                .collect();
-            return image_table(&images);
-        }
-        if arr.is_empty() {
-            return "[]".into();
-        }
-    }
-    if let Some(img) = v.read_lock::<Image>() {
-        return image_table(std::slice::from_ref(&*img));
-    }
-    if v.is_map() || v.is_array() {
-        return format!("{v:#?}").replace("Map(", "(");
-    }
-    v.to_string()
-}
-
-fn image_table(images: &[Image]) -> String {
-    let mut rows = vec![[
-        "REPOSITORY".to_string(),
-        "TAG".into(),
-        "IMAGE ID".into(),
-        "PLATFORM".into(),
-        "SIZE".into(),
-    ]];
-    for i in images {
-        let names: Vec<(String, String)> = if i.tags.is_empty() {
-            vec![("<none>".into(), "<none>".into())]
-        } else {
-            i.tags
-                .iter()
-                .map(|t| {
-                    t.rsplit_once(':')
-                        .filter(|(r, _)| !r.is_empty() && !t[r.len()..].contains('/'))
-                        .map(|(r, t)| (r.to_string(), t.to_string()))
-                        .unwrap_or((t.clone(), String::new()))
-                })
-                .collect()
-        };
-        for (repo, tag) in names {
-            rows.push([
-                repo,
-                tag,
-                i.short_id(),
-                i.platform.to_string(),
-                human_size(i.size),
-            ]);
-        }
-    }
-    let widths: Vec<usize> = (0..5)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    rows.iter()
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .map(|(c, s)| format!("{s:<w$}", w = widths[c]))
-                .collect::<Vec<_>>()
-                .join("   ")
-                .trim_end()
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }

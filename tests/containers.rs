@@ -30,10 +30,17 @@ fn env() -> Env {
     paths.ensure().unwrap();
     let db = Arc::new(Db::open(&paths.db()).unwrap());
     let images = ImageStore::with_db(paths.clone(), db.clone()).unwrap();
-    images.pull(image, &PullOptions::default()).expect("pull busybox");
+    images
+        .pull(image, &PullOptions::default())
+        .expect("pull busybox");
     let mut containers = ContainerStore::new(paths, db);
     containers.set_helper(env!("CARGO_BIN_EXE_gocker-script"));
-    Env { _root: root, images, containers, image: image.clone() }
+    Env {
+        _root: root,
+        images,
+        containers,
+        image: image.clone(),
+    }
 }
 
 fn sh(script: &str) -> Option<Vec<String>> {
@@ -44,7 +51,15 @@ fn sh(script: &str) -> Option<Vec<String>> {
 fn exit_codes_and_logs_of_a_detached_container() {
     let e = env();
     let spec = Spec::new(&e.image);
-    let mut started = e.containers.run(&e.images, &spec, sh("echo out; echo err >&2; exit 3"), Attach::Detach).expect("run");
+    let mut started = e
+        .containers
+        .run(
+            &e.images,
+            &spec,
+            sh("echo out; echo err >&2; exit 3"),
+            Attach::Detach,
+        )
+        .expect("run");
     let code = started.wait(&e.containers).expect("wait");
     assert_eq!(code, 3);
     let c = e.containers.get(&started.container.id).unwrap();
@@ -62,27 +77,53 @@ fn exec_sees_the_container() {
     let mut spec = Spec::new(&e.image);
     spec.hostname = Some("boxhost".into());
     spec.env.insert("GREETING".into(), "hello".into());
-    let started = e.containers.run(&e.images, &spec, sh("sleep 30"), Attach::Detach).expect("run");
+    let started = e
+        .containers
+        .run(&e.images, &spec, sh("sleep 30"), Attach::Detach)
+        .expect("run");
     let id = started.container.id.clone();
-    let out = e.containers.exec(&id, &ExecRequest { argv: vec!["sh".into(), "-c".into(), "hostname; echo $GREETING; cat /proc/1/cmdline | tr '\\0' ' '; ls /".into()], ..Default::default() }, true).expect("exec");
+    let out = e
+        .containers
+        .exec(
+            &id,
+            &ExecRequest {
+                argv: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "hostname; echo $GREETING; cat /proc/1/cmdline | tr '\\0' ' '; ls /".into(),
+                ],
+                ..Default::default()
+            },
+            true,
+        )
+        .expect("exec");
     assert_eq!(out.code, 0, "{out:?}");
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "boxhost");
     assert_eq!(lines[1], "hello");
-    assert!(lines[2].contains("sleep 30"), "PID 1 is the container's command: {out:?}");
-    e.containers.stop(&id, std::time::Duration::from_secs(1)).unwrap();
+    assert!(
+        lines[2].contains("sleep 30"),
+        "PID 1 is the container's command: {out:?}"
+    );
+    e.containers
+        .stop(&id, std::time::Duration::from_secs(1))
+        .unwrap();
     e.containers.remove(&id, false).unwrap();
 }
 
 fn cgroup_file(controller: &str, id: &str, file: &str) -> Option<String> {
-    std::fs::read_to_string(format!("/sys/fs/cgroup/{controller}/gocker-script/{id}/{file}"))
-        .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/gocker-script/{id}/{file}")))
-        .ok()
-        .map(|s| s.trim().to_string())
+    std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/{controller}/gocker-script/{id}/{file}"
+    ))
+    .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/gocker-script/{id}/{file}")))
+    .ok()
+    .map(|s| s.trim().to_string())
 }
 
 fn cgroup_exists(id: &str) -> bool {
-    ["memory", "cpu", "pids", "cpuacct", ""].iter().any(|c| std::path::Path::new(&format!("/sys/fs/cgroup/{c}/gocker-script/{id}")).exists())
+    ["memory", "cpu", "pids", "cpuacct", ""]
+        .iter()
+        .any(|c| std::path::Path::new(&format!("/sys/fs/cgroup/{c}/gocker-script/{id}")).exists())
 }
 
 #[test]
@@ -90,10 +131,23 @@ fn memory_limit_oom_kills_with_137() {
     let e = env();
     let mut spec = Spec::new(&e.image);
     spec.limits.memory = Some(16 << 20);
-    let mut s = e.containers.run(&e.images, &spec, sh("x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived ${#x}"), Attach::Detach).expect("run");
+    let mut s = e
+        .containers
+        .run(
+            &e.images,
+            &spec,
+            sh("x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived ${#x}"),
+            Attach::Detach,
+        )
+        .expect("run");
     let code = s.wait(&e.containers).unwrap();
     let c = e.containers.get(&s.container.id).unwrap();
-    assert_eq!(code, 137, "logs: {}", e.containers.logs(&c.id, None).unwrap());
+    assert_eq!(
+        code,
+        137,
+        "logs: {}",
+        e.containers.logs(&c.id, None).unwrap()
+    );
     assert!(c.oom_killed, "oom_killed is reported");
     assert!(!cgroup_exists(&c.id), "cgroup removed after exit");
     e.containers.remove(&c.id, false).unwrap();
@@ -106,18 +160,44 @@ fn limits_are_written_and_can_change_live() {
     spec.limits.memory = Some(64 << 20);
     spec.limits.cpus = Some(0.5);
     spec.limits.pids = Some(8);
-    let s = e.containers.run(&e.images, &spec, sh("sleep 30"), Attach::Detach).expect("run");
+    let s = e
+        .containers
+        .run(&e.images, &spec, sh("sleep 30"), Attach::Detach)
+        .expect("run");
     let id = s.container.id.clone();
-    assert_eq!(cgroup_file("memory", &id, "memory.limit_in_bytes").as_deref(), Some("67108864"));
-    assert_eq!(cgroup_file("cpu", &id, "cpu.cfs_quota_us").as_deref(), Some("50000"));
+    assert_eq!(
+        cgroup_file("memory", &id, "memory.limit_in_bytes").as_deref(),
+        Some("67108864")
+    );
+    assert_eq!(
+        cgroup_file("cpu", &id, "cpu.cfs_quota_us").as_deref(),
+        Some("50000")
+    );
     assert_eq!(cgroup_file("pids", &id, "pids.max").as_deref(), Some("8"));
     // Fork beyond the pids limit fails inside.
-    let out = e.containers.exec(&id, &ExecRequest { argv: vec!["sh".into(), "-c".into(), "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 10 & done; wait".into()], ..Default::default() }, true).unwrap();
+    let out = e
+        .containers
+        .exec(
+            &id,
+            &ExecRequest {
+                argv: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 10 & done; wait".into(),
+                ],
+                ..Default::default()
+            },
+            true,
+        )
+        .unwrap();
     assert!(out.stderr.contains("fork") || out.code != 0, "{out:?}");
     let mut limits = spec.limits.clone();
     limits.memory = Some(128 << 20);
     e.containers.update_limits(&id, &limits).unwrap();
-    assert_eq!(cgroup_file("memory", &id, "memory.limit_in_bytes").as_deref(), Some("134217728"));
+    assert_eq!(
+        cgroup_file("memory", &id, "memory.limit_in_bytes").as_deref(),
+        Some("134217728")
+    );
     let stats = e.containers.stats(&id).unwrap();
     assert!(stats.pids >= 1 && stats.memory > 0, "{stats:?}");
     e.containers.remove(&id, true).unwrap();
@@ -129,25 +209,60 @@ fn limits_are_written_and_can_change_live() {
 fn a_failed_spawn_leaves_nothing_behind() {
     let e = env();
     let spec = Spec::new(&e.image);
-    let err = e.containers.run(&e.images, &spec, Some(vec!["no-such-binary".into()]), Attach::Detach).err().expect("missing binary");
+    let err = e
+        .containers
+        .run(
+            &e.images,
+            &spec,
+            Some(vec!["no-such-binary".into()]),
+            Attach::Detach,
+        )
+        .err()
+        .expect("missing binary");
     assert_eq!(err.kind(), gocker::Kind::NotFound, "{}", err.chain());
-    assert!(err.message().contains("no-such-binary"), "{}", err.message());
+    assert!(
+        err.message().contains("no-such-binary"),
+        "{}",
+        err.message()
+    );
     assert!(e.containers.list().unwrap().is_empty());
-    let dirs: Vec<_> = std::fs::read_dir(e._root.path().join("containers")).unwrap().flatten().collect();
+    let dirs: Vec<_> = std::fs::read_dir(e._root.path().join("containers"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert!(dirs.is_empty(), "{dirs:?}");
     assert!(mounts_under(e._root.path()).is_empty());
     // A limit the host refuses: no cgroup, no container.
     let mut spec = Spec::new(&e.image);
     spec.limits.cpus = Some(0.0001);
-    let err = e.containers.run(&e.images, &spec, sh("true"), Attach::Detach).err().expect("refused limit");
+    let err = e
+        .containers
+        .run(&e.images, &spec, sh("true"), Attach::Detach)
+        .err()
+        .expect("refused limit");
     assert!(err.chain().contains("cpus"), "{}", err.chain());
     assert!(e.containers.list().unwrap().is_empty());
-    let short = err.message().split(['(', ')']).nth(1).expect("the message names the container id").to_string();
+    let short = err
+        .message()
+        .split(['(', ')'])
+        .nth(1)
+        .expect("the message names the container id")
+        .to_string();
     assert_eq!(short.len(), 12);
     for controller in ["memory", "cpu", "cpuacct", "pids", ""] {
         let dir = format!("/sys/fs/cgroup/{controller}/gocker-script");
-        let left: Vec<String> = std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(&short)).collect()).unwrap_or_default();
-        assert!(left.is_empty(), "cgroup of the failed container left in {dir}: {left:?}");
+        let left: Vec<String> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(&short))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "cgroup of the failed container left in {dir}: {left:?}"
+        );
     }
 }
 
@@ -156,24 +271,65 @@ fn isolation_capabilities_masks_and_no_leaks() {
     let e = env();
     let spec = Spec::new(&e.image);
     let script = "grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status; ls /proc/self/fd | wc -l; cat /proc/keys /proc/timer_list 2>/dev/null | wc -c; (echo 1 > /proc/sys/kernel/hostname) 2>&1 | grep -c 'Read-only'; ls /sys/firmware | wc -l; cat /proc/self/mountinfo; ls -l /proc/*/exe 2>/dev/null";
-    let mut s = e.containers.run(&e.images, &spec, sh(script), Attach::Detach).expect("run");
+    let mut s = e
+        .containers
+        .run(&e.images, &spec, sh(script), Attach::Detach)
+        .expect("run");
     assert_eq!(s.wait(&e.containers).unwrap(), 0);
     let logs = e.containers.logs(&s.container.id, None).unwrap();
-    assert!(logs.contains("CapBnd:\t00000000a80425fb"), "Docker's default bounding set: {logs}");
+    assert!(
+        logs.contains("CapBnd:\t00000000a80425fb"),
+        "Docker's default bounding set: {logs}"
+    );
     assert!(logs.contains("CapEff:\t00000000a80425fb"), "{logs}");
     assert!(logs.contains("NoNewPrivs:\t1"), "{logs}");
     let lines: Vec<&str> = logs.lines().collect();
-    assert_eq!(lines[3], "4", "only stdio and ls's own directory are open: {logs}");
-    assert_eq!(lines[4], "0", "/proc/keys and /proc/timer_list are masked: {logs}");
+    assert_eq!(
+        lines[3], "4",
+        "only stdio and ls's own directory are open: {logs}"
+    );
+    assert_eq!(
+        lines[4], "0",
+        "/proc/keys and /proc/timer_list are masked: {logs}"
+    );
     assert_eq!(lines[5], "1", "/proc/sys is read-only: {logs}");
     assert_eq!(lines[6], "0", "/sys/firmware is masked: {logs}");
     // (overlayfs names its upper directory in the options, as under Docker; that is a name,
     // not a way in: what counts is which mount points exist.)
-    let allowed = ["/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/proc/acpi", "/proc/keys", "/proc/timer_list", "/proc/kcore", "/proc/latency_stats", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+    let allowed = [
+        "/",
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/sys",
+        "/proc/acpi",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/kcore",
+        "/proc/latency_stats",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+        "/proc/bus",
+        "/proc/fs",
+        "/proc/irq",
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+    ];
     for line in logs.lines().filter(|l| l.contains(" - ")) {
         let point = line.split(' ').nth(4).unwrap_or("");
-        assert!(allowed.contains(&point), "unexpected mount {point} in the container: {line}");
+        assert!(
+            allowed.contains(&point),
+            "unexpected mount {point} in the container: {line}"
+        );
     }
-    assert!(!logs.contains("gocker-script"), "the host binary is not reachable: {logs}");
+    assert!(
+        !logs.contains("gocker-script"),
+        "the host binary is not reachable: {logs}"
+    );
     e.containers.remove(&s.container.id, false).unwrap();
 }

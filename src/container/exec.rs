@@ -39,24 +39,51 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
-pub(crate) fn run(helper: &Path, paths: &Paths, c: &Container, pid: i32, req: &ExecRequest, capture: bool) -> Result<ExecOutput> {
+pub(crate) fn run(
+    helper: &Path,
+    paths: &Paths,
+    c: &Container,
+    pid: i32,
+    req: &ExecRequest,
+    capture: bool,
+) -> Result<ExecOutput> {
     if req.argv.is_empty() {
         return Err(Error::invalid("exec needs a command"));
     }
-    let json = serde_json::to_string(req).map_err(|e| Error::with_source(Kind::Io, "cannot encode exec request", e))?;
+    let json = serde_json::to_string(req)
+        .map_err(|e| Error::with_source(Kind::Io, "cannot encode exec request", e))?;
     let mut cmd = Command::new(helper);
-    cmd.arg("__exec").arg(&paths.root).arg(&c.id).arg(pid.to_string()).arg(json);
+    cmd.arg("__exec")
+        .arg(&paths.root)
+        .arg(&c.id)
+        .arg(pid.to_string())
+        .arg(json);
     if crate::trace::enabled() {
         cmd.env("GOCKER_TRACE", "1");
     }
-    crate::trace::step(|| format!("exec /proc/self/exe __exec: setns into the namespaces of PID {pid}, join its cgroup, fork, execve {:?}", req.argv));
+    crate::trace::step(|| {
+        format!("exec /proc/self/exe __exec: setns into the namespaces of PID {pid}, join its cgroup, fork, execve {:?}", req.argv)
+    });
     if capture {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let out = cmd.output().map_err(|e| Error::with_source(Kind::Runtime, "cannot start the exec helper", e))?;
-        Ok(ExecOutput { code: code_of(out.status), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() })
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = cmd
+            .output()
+            .map_err(|e| Error::with_source(Kind::Runtime, "cannot start the exec helper", e))?;
+        Ok(ExecOutput {
+            code: code_of(out.status),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
     } else {
-        let status = cmd.status().map_err(|e| Error::with_source(Kind::Runtime, "cannot start the exec helper", e))?;
-        Ok(ExecOutput { code: code_of(status), ..Default::default() })
+        let status = cmd
+            .status()
+            .map_err(|e| Error::with_source(Kind::Runtime, "cannot start the exec helper", e))?;
+        Ok(ExecOutput {
+            code: code_of(status),
+            ..Default::default()
+        })
     }
 }
 
@@ -86,15 +113,25 @@ pub fn helper_main(root: &Path, id: &str, pid: i32, request: &str) -> i32 {
 
 fn join_and_exec(root: &Path, id: &str, pid: i32, request: &str) -> Result<i32> {
     security::non_dumpable()?;
-    let req: ExecRequest = serde_json::from_str(request).map_err(|e| Error::with_source(Kind::InvalidArgument, "bad exec request", e))?;
+    let req: ExecRequest = serde_json::from_str(request)
+        .map_err(|e| Error::with_source(Kind::InvalidArgument, "bad exec request", e))?;
     let paths = Paths::new(root);
     let launch_path = paths.containers().join(id).join("launch.json");
-    let data = std::fs::read(&launch_path).map_err(|e| Error::io("cannot read", &launch_path, e))?;
-    let launch: Launch = serde_json::from_slice(&data).map_err(|e| Error::with_source(Kind::Corrupt, "launch.json is damaged", e))?;
+    let data =
+        std::fs::read(&launch_path).map_err(|e| Error::io("cannot read", &launch_path, e))?;
+    let launch: Launch = serde_json::from_slice(&data)
+        .map_err(|e| Error::with_source(Kind::Corrupt, "launch.json is damaged", e))?;
 
     ContainerCgroup::load(id).add(std::process::id() as i32)?;
     // Open them all first: after joining the mount namespace, /proc is the container's.
-    let order = [("cgroup", CloneFlags::CLONE_NEWCGROUP), ("ipc", CloneFlags::CLONE_NEWIPC), ("uts", CloneFlags::CLONE_NEWUTS), ("net", CloneFlags::CLONE_NEWNET), ("pid", CloneFlags::CLONE_NEWPID), ("mnt", CloneFlags::CLONE_NEWNS)];
+    let order = [
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ];
     let mut fds = Vec::new();
     for (name, flag) in order {
         let ns_name = if name == "mnt" { "mount" } else { name };
@@ -102,12 +139,14 @@ fn join_and_exec(root: &Path, id: &str, pid: i32, request: &str) -> Result<i32> 
             continue;
         }
         let path = format!("/proc/{pid}/ns/{name}");
-        let f = std::fs::File::open(&path).map_err(|e| Error::io("cannot open namespace", Path::new(&path), e))?;
+        let f = std::fs::File::open(&path)
+            .map_err(|e| Error::io("cannot open namespace", Path::new(&path), e))?;
         fds.push((f, flag, path));
     }
     for (f, flag, path) in &fds {
         crate::trace::step(|| format!("setns({path})"));
-        setns(f.as_fd(), *flag).map_err(|e| Error::sys("cannot join namespace", Path::new(path), e))?;
+        setns(f.as_fd(), *flag)
+            .map_err(|e| Error::sys("cannot join namespace", Path::new(path), e))?;
     }
     drop(fds);
     let mut env = launch.env.clone();
@@ -117,11 +156,16 @@ fn join_and_exec(root: &Path, id: &str, pid: i32, request: &str) -> Result<i32> 
         }
         env.push(kv.clone());
     }
-    let workdir = req.workdir.clone().unwrap_or_else(|| launch.workdir.clone());
+    let workdir = req
+        .workdir
+        .clone()
+        .unwrap_or_else(|| launch.workdir.clone());
     let user = req.user.clone().or(launch.user.clone());
     // A fork puts the child in the PID namespace we joined.
     // SAFETY: single-threaded process.
-    match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("cannot fork into", Path::new(id), e))? {
+    match unsafe { nix::unistd::fork() }
+        .map_err(|e| Error::sys("cannot fork into", Path::new(id), e))?
+    {
         nix::unistd::ForkResult::Child => {
             let err = match init::exec_as(&req.argv, &env, &workdir, user.as_deref()) {
                 Ok(never) => match never {},
@@ -129,7 +173,13 @@ fn join_and_exec(root: &Path, id: &str, pid: i32, request: &str) -> Result<i32> 
             };
             eprintln!("gocker-script exec: {}", err.chain());
             // SAFETY: leaving the forked child without running the parent's destructors.
-            unsafe { libc::_exit(if err.kind() == Kind::NotFound { 127 } else { 126 }) }
+            unsafe {
+                libc::_exit(if err.kind() == Kind::NotFound {
+                    127
+                } else {
+                    126
+                })
+            }
         }
         nix::unistd::ForkResult::Parent { child } => loop {
             match waitpid(child, None) {

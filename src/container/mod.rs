@@ -93,7 +93,9 @@ fn wait_child(child: &mut std::process::Child) -> Result<i64> {
     // A foreground container gets the terminal's signals itself (the supervisor forwards
     // them); the caller must not die of a Ctrl-C meant for the container.
     let _guard = IgnoreInterrupts::new();
-    let status = child.wait().map_err(|e| Error::with_source(Kind::Runtime, "cannot wait for the container supervisor", e))?;
+    let status = child.wait().map_err(|e| {
+        Error::with_source(Kind::Runtime, "cannot wait for the container supervisor", e)
+    })?;
     use std::os::unix::process::ExitStatusExt;
     Ok(match (status.code(), status.signal()) {
         (Some(c), _) => c as i64,
@@ -159,7 +161,10 @@ fn from_row(r: &Row) -> rusqlite::Result<Container> {
 }
 
 pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn random_id() -> Result<String> {
@@ -170,12 +175,23 @@ fn random_id() -> Result<String> {
     Ok(hex::encode(bytes))
 }
 
-const ADJECTIVES: &[&str] = &["brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nimble", "proud", "quiet", "rapid", "sharp", "tidy", "vivid", "witty", "zesty", "bold"];
-const NOUNS: &[&str] = &["turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra", "liskov", "hamilton", "perlman", "wozniak", "kay", "lamport", "backus", "mccarthy", "shannon", "noether", "curie", "pike"];
+const ADJECTIVES: &[&str] = &[
+    "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
+    "nimble", "proud", "quiet", "rapid", "sharp", "tidy", "vivid", "witty", "zesty", "bold",
+];
+const NOUNS: &[&str] = &[
+    "turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra",
+    "liskov", "hamilton", "perlman", "wozniak", "kay", "lamport", "backus", "mccarthy", "shannon",
+    "noether", "curie", "pike",
+];
 
 impl ContainerStore {
     pub fn new(paths: Paths, db: Arc<Db>) -> ContainerStore {
-        ContainerStore { paths, db, helper: PathBuf::from("/proc/self/exe") }
+        ContainerStore {
+            paths,
+            db,
+            helper: PathBuf::from("/proc/self/exe"),
+        }
     }
 
     /// Uses `path` (a gocker-script binary) as supervisor and exec helper.
@@ -193,17 +209,25 @@ impl ContainerStore {
 
     /// Creates a container from a spec: resolves the image and the command, records it, and
     /// makes its directories. Nothing runs yet.
-    pub fn create(&self, images: &ImageStore, spec: &Spec, argv: Option<Vec<String>>) -> Result<Container> {
+    pub fn create(
+        &self,
+        images: &ImageStore,
+        spec: &Spec,
+        argv: Option<Vec<String>>,
+    ) -> Result<Container> {
         let mut spec = spec.clone();
         let (config, layers, image_id) = match &spec.rootfs_dir {
             Some(dir) => {
                 if !dir.is_dir() {
-                    return Err(Error::not_found(format!("root filesystem directory {} does not exist", dir.display())));
+                    return Err(Error::not_found(format!(
+                        "root filesystem directory {} does not exist",
+                        dir.display()
+                    )));
                 }
                 (Default::default(), Vec::new(), None)
             }
             None => {
-                let img = images.image(&spec.image)?;
+                let img = images.image(spec.image_id.as_deref().unwrap_or(&spec.image))?;
                 let layers = images.layer_dirs(&img)?;
                 (img.config.clone(), layers, Some(img.id.clone()))
             }
@@ -211,7 +235,11 @@ impl ContainerStore {
         spec.image_id = image_id.clone();
         // Docker's rules: an entrypoint (the spec's, else the image's) is prefixed to the
         // command (the one given, else the image's Cmd).
-        let entrypoint = spec.entrypoint.clone().or(config.entrypoint.clone()).unwrap_or_default();
+        let entrypoint = spec
+            .entrypoint
+            .clone()
+            .or(config.entrypoint.clone())
+            .unwrap_or_default();
         let cmd = match argv {
             Some(a) if !a.is_empty() => a,
             _ if spec.entrypoint.is_some() => Vec::new(),
@@ -219,13 +247,22 @@ impl ContainerStore {
         };
         let command: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
         if command.is_empty() {
-            return Err(Error::invalid(format!("no command given and image {} has no default command", spec.image)));
+            return Err(Error::invalid(format!(
+                "no command given and image {} has no default command",
+                spec.image
+            )));
         }
         if !spec.has("mount") {
             return Err(Error::invalid("a container needs its own mount namespace for its root filesystem: keep \"mount\" in unshare"));
         }
         if spec.network != "none" && spec.network != "host" {
-            return Err(Error::new(Kind::Unsupported, format!("network {:?} is not available yet: use \"none\" or \"host\"", spec.network)));
+            return Err(Error::new(
+                Kind::Unsupported,
+                format!(
+                    "network {:?} is not available yet: use \"none\" or \"host\"",
+                    spec.network
+                ),
+            ));
         }
         if spec.network == "host" {
             spec.namespaces.retain(|n| n != "net");
@@ -235,14 +272,26 @@ impl ContainerStore {
         let id = random_id()?;
         let name = match &spec.name {
             Some(n) => {
-                if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) || !n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
-                    return Err(Error::invalid(format!("invalid container name {n:?}: use letters, digits, '_', '.' and '-'")));
+                if n.is_empty()
+                    || !n
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                    || !n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                {
+                    return Err(Error::invalid(format!(
+                        "invalid container name {n:?}: use letters, digits, '_', '.' and '-'"
+                    )));
                 }
                 n.clone()
             }
             None => {
                 let b = id.as_bytes();
-                format!("{}_{}_{}", ADJECTIVES[b[0] as usize % ADJECTIVES.len()], NOUNS[b[1] as usize % NOUNS.len()], &id[..4])
+                format!(
+                    "{}_{}_{}",
+                    ADJECTIVES[b[0] as usize % ADJECTIVES.len()],
+                    NOUNS[b[1] as usize % NOUNS.len()],
+                    &id[..4]
+                )
             }
         };
         let mut env: Vec<String> = config.env.clone().unwrap_or_default();
@@ -253,7 +302,10 @@ impl ContainerStore {
             env.retain(|e| e.split_once('=').map(|(ek, _)| ek != k).unwrap_or(true));
             env.push(format!("{k}={v}"));
         }
-        let hostname = spec.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+        let hostname = spec
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id[..12].to_string());
         if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
             env.push(format!("HOSTNAME={hostname}"));
         }
@@ -270,8 +322,17 @@ impl ContainerStore {
             hostname,
             argv: command.clone(),
             env,
-            workdir: spec.workdir.clone().or(config.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
-            user: spec.user.clone().or(config.user.clone()).filter(|u| !u.is_empty()),
+            workdir: spec
+                .workdir
+                .clone()
+                .or(config.working_dir.clone())
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into()),
+            user: spec
+                .user
+                .clone()
+                .or(config.user.clone())
+                .filter(|u| !u.is_empty()),
             binds: spec.binds.clone(),
             limits: spec.limits.clone(),
             network: spec.network.clone(),
@@ -279,16 +340,28 @@ impl ContainerStore {
         };
         for b in &launch.binds {
             if !b.source.exists() {
-                return Err(Error::not_found(format!("volume source {} does not exist", b.source.display())));
+                return Err(Error::not_found(format!(
+                    "volume source {} does not exist",
+                    b.source.display()
+                )));
             }
         }
-        let spec_json = serde_json::to_string(&spec).map_err(|e| Error::with_source(Kind::Io, "cannot encode spec", e))?;
-        let command_json = serde_json::to_string(&command).map_err(|e| Error::with_source(Kind::Io, "cannot encode command", e))?;
+        let spec_json = serde_json::to_string(&spec)
+            .map_err(|e| Error::with_source(Kind::Io, "cannot encode spec", e))?;
+        let command_json = serde_json::to_string(&command)
+            .map_err(|e| Error::with_source(Kind::Io, "cannot encode command", e))?;
         {
             let conn = self.db.lock();
-            let taken: Option<String> = conn.query_row("SELECT id FROM containers WHERE name = ?1", [&name], |r| r.get(0)).optional()?;
+            let taken: Option<String> = conn
+                .query_row("SELECT id FROM containers WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
             if let Some(other) = taken {
-                return Err(Error::conflict(format!("the name {name:?} is already used by container {}", &other[..12])));
+                return Err(Error::conflict(format!(
+                    "the name {name:?} is already used by container {}",
+                    &other[..12]
+                )));
             }
             conn.execute(
                 "INSERT INTO containers (id, name, image, image_id, command, spec, status, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'created', ?7)",
@@ -299,7 +372,8 @@ impl ContainerStore {
             for d in [&launch.upper, &launch.work, &launch.merged] {
                 std::fs::create_dir_all(d).map_err(|e| Error::io("cannot create", d, e))?;
             }
-            let data = serde_json::to_vec_pretty(&launch).map_err(|e| Error::with_source(Kind::Io, "cannot encode launch", e))?;
+            let data = serde_json::to_vec_pretty(&launch)
+                .map_err(|e| Error::with_source(Kind::Io, "cannot encode launch", e))?;
             write_atomic(&dir.join("launch.json"), &data)
         })();
         if let Err(e) = made {
@@ -312,21 +386,37 @@ impl ContainerStore {
     /// Removes every trace of a container that never ran (or is gone): row and directory.
     fn forget(&self, id: &str) {
         let _ = remove_tree(&self.dir(id));
-        let _ = self.db.lock().execute("DELETE FROM containers WHERE id = ?1", [id]);
+        let _ = self
+            .db
+            .lock()
+            .execute("DELETE FROM containers WHERE id = ?1", [id]);
     }
 
     /// Starts a created (or exited) container under a supervisor.
     pub fn start(&self, id_or_name: &str, attach: Attach) -> Result<Started> {
         let c = self.get(id_or_name)?;
         if c.status == "running" {
-            return Err(Error::conflict(format!("container {} is already running", c.name)));
+            return Err(Error::conflict(format!(
+                "container {} is already running",
+                c.name
+            )));
         }
         let fresh = c.status == "created";
-        let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot create a pipe for", &self.helper, e))?;
+        let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::sys("cannot create a pipe for", &self.helper, e))?;
         let mut cmd = Command::new(&self.helper);
-        cmd.arg("__shim").arg(&self.paths.root).arg(&c.id).arg(if attach == Attach::Detach { "detach" } else { "attach" });
+        cmd.arg("__shim")
+            .arg(&self.paths.root)
+            .arg(&c.id)
+            .arg(if attach == Attach::Detach {
+                "detach"
+            } else {
+                "attach"
+            });
         if attach == Attach::Detach {
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
         }
         if crate::trace::enabled() {
             cmd.env("GOCKER_TRACE", "1");
@@ -342,8 +432,15 @@ impl ContainerStore {
                 Ok(())
             });
         }
-        crate::trace::step(|| format!("exec /proc/self/exe __shim {} (the supervisor; it clones the container's init)", &c.id[..12]));
-        let mut child = cmd.spawn().map_err(|e| Error::with_source(Kind::Runtime, "cannot start the container supervisor", e))?;
+        crate::trace::step(|| {
+            format!(
+                "exec /proc/self/exe __shim {} (the supervisor; it clones the container's init)",
+                &c.id[..12]
+            )
+        });
+        let mut child = cmd.spawn().map_err(|e| {
+            Error::with_source(Kind::Runtime, "cannot start the container supervisor", e)
+        })?;
         drop(status_w);
         let mut report = String::new();
         let _ = std::fs::File::from(status_r).read_to_string(&mut report);
@@ -352,7 +449,10 @@ impl ContainerStore {
             let _ = child.wait();
         }
         match report.strip_prefix("started ") {
-            Some(_) => Ok(Started { container: self.get(&c.id)?, shim: (attach == Attach::Inherit).then_some(child) }),
+            Some(_) => Ok(Started {
+                container: self.get(&c.id)?,
+                shim: (attach == Attach::Inherit).then_some(child),
+            }),
             None => {
                 if attach == Attach::Inherit {
                     let _ = child.wait();
@@ -361,15 +461,38 @@ impl ContainerStore {
                     self.forget(&c.id);
                 }
                 let message = report.strip_prefix("error ").unwrap_or(&report).trim();
-                let message = if message.is_empty() { "the container supervisor died before starting it" } else { message };
-                let kind = if message.contains("not found") { Kind::NotFound } else if message.contains("refused") { Kind::InvalidArgument } else { Kind::Runtime };
-                Err(Error::new(kind, format!("cannot start container {} ({}): {message}", c.name, c.short_id())))
+                let message = if message.is_empty() {
+                    "the container supervisor died before starting it"
+                } else {
+                    message
+                };
+                let kind = if message.contains("not found") {
+                    Kind::NotFound
+                } else if message.contains("refused") {
+                    Kind::InvalidArgument
+                } else {
+                    Kind::Runtime
+                };
+                Err(Error::new(
+                    kind,
+                    format!(
+                        "cannot start container {} ({}): {message}",
+                        c.name,
+                        c.short_id()
+                    ),
+                ))
             }
         }
     }
 
     /// Creates and starts.
-    pub fn run(&self, images: &ImageStore, spec: &Spec, argv: Option<Vec<String>>, attach: Attach) -> Result<Started> {
+    pub fn run(
+        &self,
+        images: &ImageStore,
+        spec: &Spec,
+        argv: Option<Vec<String>>,
+        attach: Attach,
+    ) -> Result<Started> {
         let c = self.create(images, spec, argv)?;
         self.start(&c.id, attach)
     }
@@ -378,28 +501,49 @@ impl ContainerStore {
     pub fn get(&self, spec: &str) -> Result<Container> {
         self.reconcile()?;
         let conn = self.db.lock();
-        let by_name: Option<Container> = conn.query_row(&format!("SELECT {COLUMNS} FROM containers WHERE name = ?1 OR id = ?1"), [spec], from_row).optional()?;
+        let by_name: Option<Container> = conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM containers WHERE name = ?1 OR id = ?1"),
+                [spec],
+                from_row,
+            )
+            .optional()?;
         if let Some(c) = by_name {
             return Ok(c);
         }
         if spec.len() >= 3 && spec.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM containers WHERE id LIKE ?1 LIMIT 2"))?;
-            let found: Vec<Container> = stmt.query_map([format!("{spec}%")], from_row)?.collect::<rusqlite::Result<_>>()?;
-            match found.len() {
-                1 => return Ok(found.into_iter().next().ok_or_else(|| Error::not_found("container vanished"))?),
-                2.. => return Err(Error::conflict(format!("container id prefix {spec:?} is ambiguous"))),
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM containers WHERE id LIKE ?1 LIMIT 2"
+            ))?;
+            let found: Vec<Container> = stmt
+                .query_map([format!("{spec}%")], from_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut found = found.into_iter();
+            match (found.next(), found.next()) {
+                (Some(one), None) => return Ok(one),
+                (Some(_), Some(_)) => {
+                    return Err(Error::conflict(format!(
+                        "container id prefix {spec:?} is ambiguous"
+                    )))
+                }
                 _ => {}
             }
         }
-        Err(Error::not_found(format!("no container named or with id {spec:?}")))
+        Err(Error::not_found(format!(
+            "no container named or with id {spec:?}"
+        )))
     }
 
     /// Every container, newest first.
     pub fn list(&self) -> Result<Vec<Container>> {
         self.reconcile()?;
         let conn = self.db.lock();
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM containers ORDER BY created DESC, rowid DESC"))?;
-        let v = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM containers ORDER BY created DESC, rowid DESC"
+        ))?;
+        let v = stmt
+            .query_map([], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
     }
 
@@ -407,7 +551,9 @@ impl ContainerStore {
     pub fn users_of(&self, image_id: &str) -> Result<Vec<String>> {
         let conn = self.db.lock();
         let mut stmt = conn.prepare("SELECT name FROM containers WHERE image_id = ?1")?;
-        let v = stmt.query_map([image_id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        let v = stmt
+            .query_map([image_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(v)
     }
 
@@ -416,9 +562,16 @@ impl ContainerStore {
     fn reconcile(&self) -> Result<()> {
         let stale: Vec<(String, Option<i32>)> = {
             let conn = self.db.lock();
-            let mut stmt = conn.prepare("SELECT id, shim_pid FROM containers WHERE status = 'running'")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i32>>(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().filter(|(id, shim)| !shim.map(|p| shim_alive(p, id)).unwrap_or(false)).collect()
+            let mut stmt =
+                conn.prepare("SELECT id, shim_pid FROM containers WHERE status = 'running'")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<i32>>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .filter(|(id, shim)| !shim.map(|p| shim_alive(p, id)).unwrap_or(false))
+                .collect()
         };
         for (id, _) in stale {
             let _ = ContainerCgroup::load(&id).destroy();
@@ -440,10 +593,16 @@ impl ContainerStore {
                 return Ok(c.exit_code.unwrap_or(-1));
             }
             if c.status == "created" {
-                return Err(Error::conflict(format!("container {} has not been started", c.name)));
+                return Err(Error::conflict(format!(
+                    "container {} has not been started",
+                    c.name
+                )));
             }
             if timeout.map(|t| start.elapsed() >= t).unwrap_or(false) {
-                return Err(Error::new(Kind::Runtime, format!("container {} is still running", c.name)));
+                return Err(Error::new(
+                    Kind::Runtime,
+                    format!("container {} is still running", c.name),
+                ));
             }
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_millis(50));
@@ -455,11 +614,17 @@ impl ContainerStore {
         let c = self.get(id)?;
         let pid = match (c.status.as_str(), c.pid) {
             ("running", Some(p)) => p,
-            _ => return Err(Error::conflict(format!("container {} is not running", c.name))),
+            _ => {
+                return Err(Error::conflict(format!(
+                    "container {} is not running",
+                    c.name
+                )))
+            }
         };
         let sig = parse_signal(signal)?;
         crate::trace::step(|| format!("kill({pid}, {sig})"));
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).map_err(|e| Error::sys("cannot signal", Path::new(&format!("/proc/{pid}")), e))
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
+            .map_err(|e| Error::sys("cannot signal", Path::new(&format!("/proc/{pid}")), e))
     }
 
     /// SIGTERM (or the image's stop signal), then SIGKILL after `timeout`.
@@ -470,7 +635,12 @@ impl ContainerStore {
         }
         let _ = self.kill(&c.id, "SIGTERM");
         if self.wait(&c.id, Some(timeout)).is_err() {
-            crate::trace::step(|| format!("{} did not stop in {timeout:?}: kill every process of its cgroup", c.name));
+            crate::trace::step(|| {
+                format!(
+                    "{} did not stop in {timeout:?}: kill every process of its cgroup",
+                    c.name
+                )
+            });
             let _ = self.kill(&c.id, "SIGKILL");
             let _ = ContainerCgroup::load(&c.id).destroy();
             self.wait(&c.id, Some(Duration::from_secs(10)))?;
@@ -483,14 +653,19 @@ impl ContainerStore {
         let c = self.get(id)?;
         if c.status == "running" {
             if !force {
-                return Err(Error::conflict(format!("container {} is running: stop it first, or force", c.name)));
+                return Err(Error::conflict(format!(
+                    "container {} is running: stop it first, or force",
+                    c.name
+                )));
             }
             let _ = self.kill(&c.id, "SIGKILL");
             self.wait(&c.id, Some(Duration::from_secs(10)))?;
         }
         let _ = ContainerCgroup::load(&c.id).destroy();
         remove_tree(&self.dir(&c.id))?;
-        self.db.lock().execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
+        self.db
+            .lock()
+            .execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
         Ok(())
     }
 
@@ -520,7 +695,10 @@ impl ContainerStore {
     pub fn stats(&self, id: &str) -> Result<Stats> {
         let c = self.get(id)?;
         if c.status != "running" {
-            return Err(Error::conflict(format!("container {} is not running", c.name)));
+            return Err(Error::conflict(format!(
+                "container {} is not running",
+                c.name
+            )));
         }
         Ok(ContainerCgroup::load(&c.id).stats())
     }
@@ -533,8 +711,12 @@ impl ContainerStore {
         }
         let mut spec = c.spec.clone();
         spec.limits = limits.clone();
-        let json = serde_json::to_string(&spec).map_err(|e| Error::with_source(Kind::Io, "cannot encode spec", e))?;
-        self.db.lock().execute("UPDATE containers SET spec = ?2 WHERE id = ?1", params![c.id, json])?;
+        let json = serde_json::to_string(&spec)
+            .map_err(|e| Error::with_source(Kind::Io, "cannot encode spec", e))?;
+        self.db.lock().execute(
+            "UPDATE containers SET spec = ?2 WHERE id = ?1",
+            params![c.id, json],
+        )?;
         let launch_path = self.dir(&c.id).join("launch.json");
         if let Ok(data) = std::fs::read(&launch_path) {
             if let Ok(mut launch) = serde_json::from_slice::<Launch>(&data) {
@@ -548,11 +730,21 @@ impl ContainerStore {
     }
 
     /// Runs a command inside a running container; see `exec`.
-    pub fn exec(&self, id: &str, req: &exec::ExecRequest, capture: bool) -> Result<exec::ExecOutput> {
+    pub fn exec(
+        &self,
+        id: &str,
+        req: &exec::ExecRequest,
+        capture: bool,
+    ) -> Result<exec::ExecOutput> {
         let c = self.get(id)?;
         let pid = match (c.status.as_str(), c.pid) {
             ("running", Some(p)) => p,
-            _ => return Err(Error::conflict(format!("container {} is not running", c.name))),
+            _ => {
+                return Err(Error::conflict(format!(
+                    "container {} is not running",
+                    c.name
+                )))
+            }
         };
         exec::run(&self.helper, &self.paths, &c, pid, req, capture)
     }
@@ -560,18 +752,26 @@ impl ContainerStore {
 
 fn shim_alive(pid: i32, id: &str) -> bool {
     // The pid must still be our supervisor for this container, not a recycled pid.
-    std::fs::read(format!("/proc/{pid}/cmdline")).map(|c| c.split(|b| *b == 0).any(|a| a == id.as_bytes())).unwrap_or(false)
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| c.split(|b| *b == 0).any(|a| a == id.as_bytes()))
+        .unwrap_or(false)
 }
 
 /// "SIGTERM", "TERM", "term" or "15".
 pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
     use std::str::FromStr;
     if let Ok(n) = s.parse::<i32>() {
-        return nix::sys::signal::Signal::try_from(n).map_err(|_| Error::invalid(format!("invalid signal {s:?}")));
+        return nix::sys::signal::Signal::try_from(n)
+            .map_err(|_| Error::invalid(format!("invalid signal {s:?}")));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    nix::sys::signal::Signal::from_str(&name).map_err(|_| Error::invalid(format!("invalid signal {s:?}")))
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    nix::sys::signal::Signal::from_str(&name)
+        .map_err(|_| Error::invalid(format!("invalid signal {s:?}")))
 }
 
 /// Wraps a raw descriptor number the shim was handed.

@@ -67,11 +67,13 @@ pub fn main(root: &Path, id: &str, detach: bool) -> i32 {
 fn read_launch(paths: &Paths, id: &str) -> Result<Launch> {
     let path = paths.containers().join(id).join("launch.json");
     let data = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-    serde_json::from_slice(&data).map_err(|e| Error::with_source(Kind::Corrupt, format!("{} is damaged", path.display()), e))
+    serde_json::from_slice(&data)
+        .map_err(|e| Error::with_source(Kind::Corrupt, format!("{} is damaged", path.display()), e))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot create a pipe", Path::new("pipe"), e))
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Error::sys("cannot create a pipe", Path::new("pipe"), e))
 }
 
 fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i32> {
@@ -89,8 +91,20 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i
         }
     };
     INIT_PID.store(pid.as_raw(), Ordering::Relaxed);
-    let handler = SigAction::new(SigHandler::Handler(forward), SaFlags::SA_RESTART, SigSet::empty());
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH] {
+    let handler = SigAction::new(
+        SigHandler::Handler(forward),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ] {
         // SAFETY: the handler only calls kill, which is async-signal-safe.
         unsafe {
             let _ = nix::sys::signal::sigaction(sig, &handler);
@@ -101,7 +115,10 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i
         params![id, pid.as_raw(), std::process::id() as i64, now()],
     )?;
     let _ = write!(status, "started {}", pid.as_raw());
-    drop(std::mem::replace(status, File::from(fd_from_raw(open_devnull()))));
+    drop(std::mem::replace(
+        status,
+        File::from(fd_from_raw(open_devnull())),
+    ));
 
     if let Some((out, err)) = logs {
         copy_logs(&paths.containers().join(id), out, err);
@@ -124,7 +141,8 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i
     )?;
     if launch.auto_remove {
         remove_tree(&paths.containers().join(id))?;
-        db.lock().execute("DELETE FROM containers WHERE id = ?1", [id])?;
+        db.lock()
+            .execute("DELETE FROM containers WHERE id = ?1", [id])?;
     }
     Ok(code)
 }
@@ -157,11 +175,20 @@ fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result
         let (e_r, e_w) = pipe()?;
         let null = fd_from_raw(open_devnull());
         let fds = [null.as_raw_fd(), out_w.as_raw_fd(), e_w.as_raw_fd()];
-        (Some(fds), Some((File::from(out_r), File::from(e_r))), vec![null, out_w, e_w])
+        (
+            Some(fds),
+            Some((File::from(out_r), File::from(e_r))),
+            vec![null, out_w, e_w],
+        )
     } else {
         (None, None, Vec::new())
     };
-    crate::trace::step(|| format!("clone({}) -> the container's init, PID 1 of its namespaces", flag_names(flags)));
+    crate::trace::step(|| {
+        format!(
+            "clone({}) -> the container's init, PID 1 of its namespaces",
+            flag_names(flags)
+        )
+    });
     let go_fd = go_r.as_raw_fd();
     let err_fd = err_w.as_raw_fd();
     let mut stack = vec![0u8; 1 << 20];
@@ -178,7 +205,13 @@ fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result
             Some(libc::SIGCHLD),
         )
     }
-    .map_err(|e| Error::with_source(Kind::Runtime, format!("cannot clone the container's init ({})", flag_names(flags)), std::io::Error::from(e)))?;
+    .map_err(|e| {
+        Error::with_source(
+            Kind::Runtime,
+            format!("cannot clone the container's init ({})", flag_names(flags)),
+            std::io::Error::from(e),
+        )
+    })?;
     drop(go_r);
     drop(err_w);
     drop(keep);
@@ -192,7 +225,11 @@ fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result
     }
     let mut go = File::from(go_w);
     if let Err(e) = go.write_all(b"g") {
-        return Err(fail(Error::with_source(Kind::Runtime, "the container's init died before it started", e)));
+        return Err(fail(Error::with_source(
+            Kind::Runtime,
+            "the container's init died before it started",
+            e,
+        )));
     }
     drop(go);
     let mut message = String::new();
@@ -212,7 +249,11 @@ fn flag_names(f: CloneFlags) -> String {
         (CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC"),
         (CloneFlags::CLONE_NEWNET, "CLONE_NEWNET"),
     ];
-    let v: Vec<&str> = names.iter().filter(|(b, _)| f.contains(*b)).map(|(_, n)| *n).collect();
+    let v: Vec<&str> = names
+        .iter()
+        .filter(|(b, _)| f.contains(*b))
+        .map(|(_, n)| *n)
+        .collect();
     v.join("|")
 }
 
@@ -221,12 +262,21 @@ fn flag_names(f: CloneFlags) -> String {
 fn copy_logs(dir: &Path, out: File, err: File) {
     let open = |p: &Path| OpenOptions::new().create(true).append(true).open(p).ok();
     let log_path = dir.join("log");
-    let Some(mut log) = open(&log_path) else { return };
+    let Some(mut log) = open(&log_path) else {
+        return;
+    };
     let mut written = log.metadata().map(|m| m.len()).unwrap_or(0);
     let mut sources = vec![out, err];
     let mut buf = vec![0u8; 64 * 1024];
     while !sources.is_empty() {
-        let mut polls: Vec<libc::pollfd> = sources.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+        let mut polls: Vec<libc::pollfd> = sources
+            .iter()
+            .map(|f| libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
         // SAFETY: polls is a valid array of pollfd for the call's duration.
         let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, -1) };
         if n < 0 {

@@ -71,7 +71,10 @@ impl Spec {
     pub fn unshare(&mut self, names: &[String]) -> Result<()> {
         for n in names {
             if !ALL_NAMESPACES.contains(&n.as_str()) {
-                return Err(Error::invalid(format!("unknown namespace {n:?} (known: {})", ALL_NAMESPACES.join(", "))));
+                return Err(Error::invalid(format!(
+                    "unknown namespace {n:?} (known: {})",
+                    ALL_NAMESPACES.join(", ")
+                )));
             }
         }
         if names.iter().any(|n| n == "user") {
@@ -126,9 +129,15 @@ pub fn parse_size(text: &str) -> Result<i64> {
         Some('t') => (&t[..t.trim_end_matches('b').len() - 1], 1i64 << 40),
         _ => (t.trim_end_matches('b'), 1),
     };
-    let value: f64 = num.trim().parse().map_err(|_| Error::invalid(format!("invalid size {text:?}: use e.g. 64m, 1g or a number of bytes")))?;
-    if !(value > 0.0) || !value.is_finite() {
-        return Err(Error::invalid(format!("invalid size {text:?}: must be positive")));
+    let value: f64 = num.trim().parse().map_err(|_| {
+        Error::invalid(format!(
+            "invalid size {text:?}: use e.g. 64m, 1g or a number of bytes"
+        ))
+    })?;
+    if value.is_nan() || value <= 0.0 || !value.is_finite() {
+        return Err(Error::invalid(format!(
+            "invalid size {text:?}: must be positive"
+        )));
     }
     Ok((value * mult as f64) as i64)
 }
@@ -136,7 +145,11 @@ pub fn parse_size(text: &str) -> Result<i64> {
 /// Parses durations: "10s", "500ms", "2m", or seconds.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
     let t = text.trim();
-    let bad = || Error::invalid(format!("invalid duration {text:?}: use e.g. 10s, 500ms or 2m"));
+    let bad = || {
+        Error::invalid(format!(
+            "invalid duration {text:?}: use e.g. 10s, 500ms or 2m"
+        ))
+    };
     let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
         (n, 0.001)
     } else if let Some(n) = t.strip_suffix('s') {

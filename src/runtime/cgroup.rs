@@ -43,7 +43,11 @@ fn rel(id: &str) -> String {
 }
 
 fn cg_err(what: &str, id: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::with_source(Kind::Io, format!("cannot {what} cgroup of container {id}"), e)
+    Error::with_source(
+        Kind::Io,
+        format!("cannot {what} cgroup of container {id}"),
+        e,
+    )
 }
 
 impl ContainerCgroup {
@@ -51,15 +55,33 @@ impl ContainerCgroup {
     pub fn create(id: &str, limits: &Limits) -> Result<ContainerCgroup> {
         let hier = hierarchies::auto();
         let v2 = hier.v2();
-        let present: Vec<String> = hier.subsystems().iter().map(|s| s.controller_name()).collect();
+        let present: Vec<String> = hier
+            .subsystems()
+            .iter()
+            .map(|s| s.controller_name())
+            .collect();
         for c in CONTROLLERS.iter().filter(|c| !v2 || **c != "cpuacct") {
             if !present.iter().any(|p| p == c) {
-                return Err(Error::new(Kind::Unsupported, format!("the {c} cgroup controller is not available on this host")));
+                return Err(Error::new(
+                    Kind::Unsupported,
+                    format!("the {c} cgroup controller is not available on this host"),
+                ));
             }
         }
-        trace::step(|| format!("create cgroup {} ({})", rel(id), if v2 { "cgroup v2" } else { "cgroup v1: memory, cpu, cpuacct, pids" }));
+        trace::step(|| {
+            format!(
+                "create cgroup {} ({})",
+                rel(id),
+                if v2 {
+                    "cgroup v2"
+                } else {
+                    "cgroup v1: memory, cpu, cpuacct, pids"
+                }
+            )
+        });
         let controllers: Vec<String> = CONTROLLERS.iter().map(|s| s.to_string()).collect();
-        let cg = Cgroup::new_with_specified_controllers(hier, rel(id), Some(controllers)).map_err(|e| cg_err("create", id, e))?;
+        let cg = Cgroup::new_with_specified_controllers(hier, rel(id), Some(controllers))
+            .map_err(|e| cg_err("create", id, e))?;
         let this = ContainerCgroup { cg, path: rel(id) };
         if let Err(e) = this.apply(id, limits) {
             let _ = this.cg.delete();
@@ -80,34 +102,70 @@ impl ContainerCgroup {
         let v2 = self.cg.v2();
         if let Some(mem) = l.memory {
             let m: &MemController = self.controller(id, "memory")?;
-            trace::step(|| format!("write {} = {mem} ({})", if v2 { "memory.max" } else { "memory.limit_in_bytes" }, self.path));
-            m.set_limit(mem).map_err(|e| limit_err(id, "memory", mem.to_string(), e))?;
+            trace::step(|| {
+                format!(
+                    "write {} = {mem} ({})",
+                    if v2 {
+                        "memory.max"
+                    } else {
+                        "memory.limit_in_bytes"
+                    },
+                    self.path
+                )
+            });
+            m.set_limit(mem)
+                .map_err(|e| limit_err(id, "memory", mem.to_string(), e))?;
             // As Docker: swap defaults to as much again as the memory limit.
             let swap = l.memory_swap.unwrap_or(mem * 2);
-            trace::step(|| format!("write {} = {swap}", if v2 { "memory.swap.max" } else { "memory.memsw.limit_in_bytes" }));
+            trace::step(|| {
+                format!(
+                    "write {} = {swap}",
+                    if v2 {
+                        "memory.swap.max"
+                    } else {
+                        "memory.memsw.limit_in_bytes"
+                    }
+                )
+            });
             match m.set_memswap_limit(swap) {
                 Ok(()) => {}
                 // Kernels without swap accounting have no memsw files: memory alone still limits.
-                Err(e) if l.memory_swap.is_none() => trace::step(|| format!("swap limit not available: {e}")),
+                Err(e) if l.memory_swap.is_none() => {
+                    trace::step(|| format!("swap limit not available: {e}"))
+                }
                 Err(e) => return Err(limit_err(id, "memory swap", swap.to_string(), e)),
             }
         }
         if let Some(cpus) = l.cpus {
             let c: &CpuController = self.controller(id, "cpu")?;
             let quota = (cpus * PERIOD_US as f64).round() as i64;
-            trace::step(|| format!("write {} = {quota} per {PERIOD_US} us", if v2 { "cpu.max" } else { "cpu.cfs_quota_us" }));
-            c.set_cfs_period(PERIOD_US).map_err(|e| limit_err(id, "cpu period", PERIOD_US.to_string(), e))?;
-            c.set_cfs_quota(quota).map_err(|e| limit_err(id, "cpus", cpus.to_string(), e))?;
+            trace::step(|| {
+                format!(
+                    "write {} = {quota} per {PERIOD_US} us",
+                    if v2 { "cpu.max" } else { "cpu.cfs_quota_us" }
+                )
+            });
+            c.set_cfs_period(PERIOD_US)
+                .map_err(|e| limit_err(id, "cpu period", PERIOD_US.to_string(), e))?;
+            c.set_cfs_quota(quota)
+                .map_err(|e| limit_err(id, "cpus", cpus.to_string(), e))?;
         }
         if let Some(shares) = l.cpu_shares {
             let c: &CpuController = self.controller(id, "cpu")?;
-            trace::step(|| format!("write {} = {shares}", if v2 { "cpu.weight" } else { "cpu.shares" }));
-            c.set_shares(shares).map_err(|e| limit_err(id, "cpu shares", shares.to_string(), e))?;
+            trace::step(|| {
+                format!(
+                    "write {} = {shares}",
+                    if v2 { "cpu.weight" } else { "cpu.shares" }
+                )
+            });
+            c.set_shares(shares)
+                .map_err(|e| limit_err(id, "cpu shares", shares.to_string(), e))?;
         }
         if let Some(pids) = l.pids {
             let p: &PidController = self.controller(id, "pids")?;
             trace::step(|| format!("write pids.max = {pids}"));
-            p.set_pid_max(MaxValue::Value(pids)).map_err(|e| limit_err(id, "pids", pids.to_string(), e))?;
+            p.set_pid_max(MaxValue::Value(pids))
+                .map_err(|e| limit_err(id, "pids", pids.to_string(), e))?;
         }
         Ok(())
     }
@@ -117,29 +175,43 @@ impl ContainerCgroup {
         &'a T: From<&'a cgroups_rs::Subsystem>,
         T: cgroups_rs::Controller + cgroups_rs::ControllIdentifier,
     {
-        self.cg
-            .controller_of::<T>()
-            .ok_or_else(|| Error::new(Kind::Unsupported, format!("the {name} cgroup controller is not available for container {id}")))
+        self.cg.controller_of::<T>().ok_or_else(|| {
+            Error::new(
+                Kind::Unsupported,
+                format!("the {name} cgroup controller is not available for container {id}"),
+            )
+        })
     }
 
     /// Moves a process into the cgroup.
     pub fn add(&self, pid: i32) -> Result<()> {
         trace::step(|| format!("write {pid} to cgroup.procs of {}", self.path));
-        self.cg.add_task_by_tgid(CgroupPid::from(pid as u64)).map_err(|e| cg_err("join", &self.path, e))
+        self.cg
+            .add_task_by_tgid(CgroupPid::from(pid as u64))
+            .map_err(|e| cg_err("join", &self.path, e))
     }
 
     /// Whether the memory controller saw an OOM kill.
     pub fn oom_killed(&self) -> bool {
         if self.cg.v2() {
             // v2 counts kills in memory.events, which cgroups-rs does not read.
-            let events = std::path::Path::new(hierarchies::UNIFIED_MOUNTPOINT).join(&self.path).join("memory.events");
+            let events = std::path::Path::new(hierarchies::UNIFIED_MOUNTPOINT)
+                .join(&self.path)
+                .join("memory.events");
             return std::fs::read_to_string(events)
                 .ok()
-                .and_then(|t| t.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|v| v.trim().parse::<u64>().ok()))
+                .and_then(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix("oom_kill "))
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                })
                 .map(|n| n > 0)
                 .unwrap_or(false);
         }
-        self.cg.controller_of::<MemController>().map(|m| m.memory_stat().oom_control.oom_kill > 0).unwrap_or(false)
+        self.cg
+            .controller_of::<MemController>()
+            .map(|m| m.memory_stat().oom_control.oom_kill > 0)
+            .unwrap_or(false)
     }
 
     /// Memory in use, its limit, CPU time used (ns) and processes.
@@ -184,11 +256,23 @@ impl ContainerCgroup {
 }
 
 fn parse_usage_usec(stat: &str) -> u64 {
-    stat.lines().find_map(|l| l.strip_prefix("usage_usec ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    stat.lines()
+        .find_map(|l| l.strip_prefix("usage_usec "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
-fn limit_err(id: &str, what: &str, value: String, e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::with_source(Kind::InvalidArgument, format!("the host refused {what} limit {value} for container {id}"), e)
+fn limit_err(
+    id: &str,
+    what: &str,
+    value: String,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::with_source(
+        Kind::InvalidArgument,
+        format!("the host refused {what} limit {value} for container {id}"),
+        e,
+    )
 }
 
 /// A cgroup's usage figures.

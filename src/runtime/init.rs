@@ -25,7 +25,9 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{mknod, Mode, SFlag};
-use nix::unistd::{chdir, execve, pivot_root, sethostname, setgroups, setresgid, setresuid, Gid, Uid};
+use nix::unistd::{
+    chdir, execve, pivot_root, setgroups, sethostname, setresgid, setresuid, Gid, Uid,
+};
 
 use super::{overlay, security};
 use crate::container::spec::Launch;
@@ -61,12 +63,16 @@ fn setup_and_exec(l: &Launch, stdio: Option<[i32; 3]>) -> Result<std::convert::I
     security::non_dumpable()?;
     if let Some(fds) = stdio {
         for (i, fd) in fds.iter().enumerate() {
-            nix::unistd::dup2(*fd, i as i32).map_err(|e| Error::sys("cannot set up stdio", Path::new("/dev/stdio"), e))?;
+            nix::unistd::dup2(*fd, i as i32)
+                .map_err(|e| Error::sys("cannot set up stdio", Path::new("/dev/stdio"), e))?;
         }
     }
     if l.namespaces.iter().any(|n| n == "cgroup") {
-        trace::step(|| "unshare(CLONE_NEWCGROUP): the container sees its own cgroup as the root".to_string());
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).map_err(sys("cannot unshare the cgroup namespace of", &l.merged))?;
+        trace::step(|| {
+            "unshare(CLONE_NEWCGROUP): the container sees its own cgroup as the root".to_string()
+        });
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(sys("cannot unshare the cgroup namespace of", &l.merged))?;
     }
     if l.namespaces.iter().any(|n| n == "net") {
         loopback_up()?;
@@ -83,7 +89,12 @@ fn setup_and_exec(l: &Launch, stdio: Option<[i32; 3]>) -> Result<std::convert::I
 
 /// The last stage of every container process, the init and `exec`'s alike: working
 /// directory, user, capabilities, no_new_privs, no inherited descriptors, execve.
-pub fn exec_as(argv: &[String], env: &[String], workdir: &str, user: Option<&str>) -> Result<std::convert::Infallible> {
+pub fn exec_as(
+    argv: &[String],
+    env: &[String],
+    workdir: &str,
+    user: Option<&str>,
+) -> Result<std::convert::Infallible> {
     let (uid, gid, groups, home) = resolve_user(user)?;
     let mut env = env.to_vec();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
@@ -91,16 +102,21 @@ pub fn exec_as(argv: &[String], env: &[String], workdir: &str, user: Option<&str
     }
     let workdir = Path::new(workdir);
     if !workdir.exists() {
-        std::fs::create_dir_all(workdir).map_err(|e| Error::io("cannot create working directory", workdir, e))?;
+        std::fs::create_dir_all(workdir)
+            .map_err(|e| Error::io("cannot create working directory", workdir, e))?;
     }
     chdir(workdir).map_err(sys("cannot enter working directory", workdir))?;
-    let first = argv.first().ok_or_else(|| Error::invalid("empty command"))?;
+    let first = argv
+        .first()
+        .ok_or_else(|| Error::invalid("empty command"))?;
     let program = find_program(first, &env)?;
 
     // Identity and privileges, in this order: the bounding set shrinks while we still hold
     // CAP_SETPCAP, the identity changes while we still hold CAP_SETUID/SETGID.
     security::drop_capabilities()?;
-    trace::step(|| format!("setgroups, setgid({gid}), setuid({uid}); capabilities: Docker's default set; no_new_privs"));
+    trace::step(|| {
+        format!("setgroups, setgid({gid}), setuid({uid}); capabilities: Docker's default set; no_new_privs")
+    });
     setgroups(&groups).map_err(sys("cannot set groups", Path::new("/etc/group")))?;
     setresgid(gid, gid, gid).map_err(sys("cannot set group id", Path::new("/etc/group")))?;
     setresuid(uid, uid, uid).map_err(sys("cannot set user id", Path::new("/etc/passwd")))?;
@@ -110,10 +126,17 @@ pub fn exec_as(argv: &[String], env: &[String], workdir: &str, user: Option<&str
     let args: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
     let envp: Vec<CString> = env.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
     trace::step(|| format!("execve({}, {argv:?})", program.display()));
-    let prog = CString::new(program.as_os_str().as_bytes()).map_err(|_| Error::invalid("program path has a NUL byte"))?;
-    let e = execve(&prog, &args, &envp).err().unwrap_or(nix::errno::Errno::EINVAL);
+    let prog = CString::new(program.as_os_str().as_bytes())
+        .map_err(|_| Error::invalid("program path has a NUL byte"))?;
+    let e = execve(&prog, &args, &envp)
+        .err()
+        .unwrap_or(nix::errno::Errno::EINVAL);
     Err(Error::with_source(
-        if e == nix::errno::Errno::ENOENT { Kind::NotFound } else { Kind::Runtime },
+        if e == nix::errno::Errno::ENOENT {
+            Kind::NotFound
+        } else {
+            Kind::Runtime
+        },
         format!("cannot run {first:?} in the container"),
         std::io::Error::from(e),
     ))
@@ -131,7 +154,11 @@ pub fn find_program(name: &str, env: &[String]) -> Result<PathBuf> {
     if name.contains('/') {
         return Ok(PathBuf::from(name));
     }
-    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let candidate = Path::new(dir).join(name);
         if let Ok(meta) = std::fs::metadata(&candidate) {
@@ -141,26 +168,45 @@ pub fn find_program(name: &str, env: &[String]) -> Result<PathBuf> {
             }
         }
     }
-    Err(Error::not_found(format!("executable {name:?} not found in the container's PATH ({path})")))
+    Err(Error::not_found(format!(
+        "executable {name:?} not found in the container's PATH ({path})"
+    )))
 }
 
 /// "uid[:gid]" or "name[:group]" against the container's /etc/passwd and /etc/group.
 fn resolve_user(user: Option<&str>) -> Result<(Uid, Gid, Vec<Gid>, String)> {
     let Some(spec) = user.filter(|u| !u.is_empty()) else {
-        return Ok((Uid::from_raw(0), Gid::from_raw(0), vec![Gid::from_raw(0)], "/root".into()));
+        return Ok((
+            Uid::from_raw(0),
+            Gid::from_raw(0),
+            vec![Gid::from_raw(0)],
+            "/root".into(),
+        ));
     };
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let entry = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() >= 7 && (f[0] == u || f[2] == u));
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 7 && (f[0] == u || f[2] == u));
     let uid: u32 = match (&entry, u.parse::<u32>()) {
         (_, Ok(n)) => n,
-        (Some(f), _) => f[2].parse().map_err(|_| Error::corrupt(format!("bad uid for {u} in /etc/passwd")))?,
-        (None, _) => return Err(Error::not_found(format!("user {u:?} not found in the container's /etc/passwd"))),
+        (Some(f), _) => f[2]
+            .parse()
+            .map_err(|_| Error::corrupt(format!("bad uid for {u} in /etc/passwd")))?,
+        (None, _) => {
+            return Err(Error::not_found(format!(
+                "user {u:?} not found in the container's /etc/passwd"
+            )))
+        }
     };
-    let home = entry.as_ref().map(|f| f[5].to_string()).unwrap_or_else(|| "/".into());
+    let home = entry
+        .as_ref()
+        .map(|f| f[5].to_string())
+        .unwrap_or_else(|| "/".into());
     let group_file = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let gid: u32 = match g {
         Some(g) => match g.parse::<u32>() {
@@ -170,11 +216,23 @@ fn resolve_user(user: Option<&str>) -> Result<(Uid, Gid, Vec<Gid>, String)> {
                 .map(|l| l.split(':').collect::<Vec<_>>())
                 .find(|f| f.len() >= 3 && f[0] == g)
                 .and_then(|f| f[2].parse().ok())
-                .ok_or_else(|| Error::not_found(format!("group {g:?} not found in the container's /etc/group")))?,
+                .ok_or_else(|| {
+                    Error::not_found(format!(
+                        "group {g:?} not found in the container's /etc/group"
+                    ))
+                })?,
         },
-        None => entry.as_ref().and_then(|f| f[3].parse().ok()).unwrap_or(uid),
+        None => entry
+            .as_ref()
+            .and_then(|f| f[3].parse().ok())
+            .unwrap_or(uid),
     };
-    Ok((Uid::from_raw(uid), Gid::from_raw(gid), vec![Gid::from_raw(gid)], home))
+    Ok((
+        Uid::from_raw(uid),
+        Gid::from_raw(gid),
+        vec![Gid::from_raw(gid)],
+        home,
+    ))
 }
 
 /// Brings the loopback interface of a new network namespace up.
@@ -184,7 +242,11 @@ fn loopback_up() -> Result<()> {
     unsafe {
         let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         if sock < 0 {
-            return Err(Error::with_source(Kind::Runtime, "cannot open a socket to bring up lo", std::io::Error::last_os_error()));
+            return Err(Error::with_source(
+                Kind::Runtime,
+                "cannot open a socket to bring up lo",
+                std::io::Error::last_os_error(),
+            ));
         }
         let sock = OwnedFd::from_raw_fd(sock);
         let mut req: libc::ifreq = std::mem::zeroed();
@@ -192,11 +254,19 @@ fn loopback_up() -> Result<()> {
             req.ifr_name[i] = *b as libc::c_char;
         }
         if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
-            return Err(Error::with_source(Kind::Runtime, "cannot read flags of lo", std::io::Error::last_os_error()));
+            return Err(Error::with_source(
+                Kind::Runtime,
+                "cannot read flags of lo",
+                std::io::Error::last_os_error(),
+            ));
         }
         req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
         if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
-            return Err(Error::with_source(Kind::Runtime, "cannot bring lo up", std::io::Error::last_os_error()));
+            return Err(Error::with_source(
+                Kind::Runtime,
+                "cannot bring lo up",
+                std::io::Error::last_os_error(),
+            ));
         }
     }
     Ok(())
@@ -214,19 +284,47 @@ const MASKED: &[&str] = &[
     "/sys/firmware",
     "/sys/devices/virtual/powercap",
 ];
-const READONLY: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const READONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// Builds the container's filesystem in its mount namespace and makes it the root.
 fn prepare_rootfs(l: &Launch) -> Result<()> {
     let root = &l.merged;
     trace::step(|| "mount --make-rprivate / (nothing propagates back to the host)".to_string());
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).map_err(sys("cannot make / private", Path::new("/")))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(sys("cannot make / private", Path::new("/")))?;
     match &l.dir {
         Some(dir) => {
             trace::step(|| format!("mount --rbind {} {}", dir.display(), root.display()));
-            mount(Some(dir.as_path()), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(sys("cannot bind the root directory on", root))?;
+            mount(
+                Some(dir.as_path()),
+                root,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(sys("cannot bind the root directory on", root))?;
         }
-        None => overlay::mount_overlay(&l.layers, Some(overlay::Upper { upper: &l.upper, work: &l.work }), root, &l.root.join("empty"))?,
+        None => overlay::mount_overlay(
+            &l.layers,
+            Some(overlay::Upper {
+                upper: &l.upper,
+                work: &l.work,
+            }),
+            root,
+            &l.root.join("empty"),
+        )?,
     }
     let root_dir = File::open(root).map_err(|e| Error::io("cannot open", root, e))?;
     if l.dir.is_none() {
@@ -234,45 +332,119 @@ fn prepare_rootfs(l: &Launch) -> Result<()> {
     }
     for b in &l.binds {
         let target = mountpoint(&root_dir, &b.target, b.source.is_dir())?;
-        trace::step(|| format!("mount --rbind {} {}{}", b.source.display(), b.target, if b.readonly { " (read-only)" } else { "" }));
-        mount(Some(b.source.as_path()), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(sys("cannot bind-mount", &b.source))?;
+        trace::step(|| {
+            format!(
+                "mount --rbind {} {}{}",
+                b.source.display(),
+                b.target,
+                if b.readonly { " (read-only)" } else { "" }
+            )
+        });
+        mount(
+            Some(b.source.as_path()),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(sys("cannot bind-mount", &b.source))?;
         if b.readonly {
-            mount(None::<&str>, &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC, None::<&str>)
-                .map_err(sys("cannot make read-only", &b.source))?;
+            mount(
+                None::<&str>,
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(sys("cannot make read-only", &b.source))?;
         }
     }
     let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let proc_dir = mountpoint(&root_dir, "/proc", true)?;
     trace::step(|| "mount -t proc proc /proc (a fresh view of the new PID namespace)".to_string());
-    mount(Some("proc"), &proc_dir, Some("proc"), nosuid_nodev_noexec, None::<&str>).map_err(sys("cannot mount /proc in", root))?;
+    mount(
+        Some("proc"),
+        &proc_dir,
+        Some("proc"),
+        nosuid_nodev_noexec,
+        None::<&str>,
+    )
+    .map_err(sys("cannot mount /proc in", root))?;
     setup_dev(&root_dir)?;
     let sys_dir = mountpoint(&root_dir, "/sys", true)?;
     if l.namespaces.iter().any(|n| n == "net") {
         trace::step(|| "mount -t sysfs -o ro sysfs /sys".to_string());
-        mount(Some("sysfs"), &sys_dir, Some("sysfs"), nosuid_nodev_noexec | MsFlags::MS_RDONLY, None::<&str>).map_err(sys("cannot mount /sys in", root))?;
+        mount(
+            Some("sysfs"),
+            &sys_dir,
+            Some("sysfs"),
+            nosuid_nodev_noexec | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(sys("cannot mount /sys in", root))?;
     } else {
-        trace::step(|| "mount --rbind -o ro /sys /sys (host network: the host's sysfs, read-only)".to_string());
-        mount(Some("/sys"), &sys_dir, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(sys("cannot bind /sys in", root))?;
-        mount(None::<&str>, &sys_dir, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC, None::<&str>)
-            .map_err(sys("cannot make /sys read-only in", root))?;
+        trace::step(|| {
+            "mount --rbind -o ro /sys /sys (host network: the host's sysfs, read-only)".to_string()
+        });
+        mount(
+            Some("/sys"),
+            &sys_dir,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(sys("cannot bind /sys in", root))?;
+        mount(
+            None::<&str>,
+            &sys_dir,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(sys("cannot make /sys read-only in", root))?;
     }
     drop(root_dir);
 
-    trace::step(|| format!("pivot_root {} (the old root is detached: no host mount stays reachable)", root.display()));
+    trace::step(|| {
+        format!(
+            "pivot_root {} (the old root is detached: no host mount stays reachable)",
+            root.display()
+        )
+    });
     chdir(root).map_err(sys("cannot enter", root))?;
     pivot_root(".", ".").map_err(sys("cannot pivot_root to", root))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(sys("cannot detach the old root from", root))?;
     chdir("/").map_err(sys("cannot enter", Path::new("/")))?;
 
-    trace::step(|| format!("mask {} ; read-only {}", MASKED.join(" "), READONLY.join(" ")));
+    trace::step(|| {
+        format!(
+            "mask {} ; read-only {}",
+            MASKED.join(" "),
+            READONLY.join(" ")
+        )
+    });
     for p in MASKED {
         let path = Path::new(p);
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => {
-                mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).map_err(sys("cannot mask", path))?;
+                mount(
+                    Some("tmpfs"),
+                    path,
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    None::<&str>,
+                )
+                .map_err(sys("cannot mask", path))?;
             }
             Ok(_) => {
-                mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(sys("cannot mask", path))?;
+                mount(
+                    Some("/dev/null"),
+                    path,
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(sys("cannot mask", path))?;
             }
             Err(_) => {}
         }
@@ -280,9 +452,26 @@ fn prepare_rootfs(l: &Launch) -> Result<()> {
     for p in READONLY {
         let path = Path::new(p);
         if path.exists() {
-            mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(sys("cannot bind", path))?;
-            mount(None::<&str>, path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | nosuid_nodev_noexec, None::<&str>)
-                .map_err(sys("cannot make read-only", path))?;
+            mount(
+                Some(path),
+                path,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(sys("cannot bind", path))?;
+            mount(
+                None::<&str>,
+                path,
+                None::<&str>,
+                MsFlags::MS_BIND
+                    | MsFlags::MS_REMOUNT
+                    | MsFlags::MS_RDONLY
+                    | MsFlags::MS_REC
+                    | nosuid_nodev_noexec,
+                None::<&str>,
+            )
+            .map_err(sys("cannot make read-only", path))?;
         }
     }
     Ok(())
@@ -293,22 +482,37 @@ fn mountpoint(root: &File, target: &str, dir: bool) -> Result<PathBuf> {
     use crate::image::unpack::{clean_path, open_dir_in};
     let rel = clean_path(Path::new(target))?;
     let fd = if dir {
-        open_dir_in(root.as_fd(), &rel, true).map_err(|e| Error::sys("cannot create mount point", Path::new(target), e))?
+        open_dir_in(root.as_fd(), &rel, true)
+            .map_err(|e| Error::sys("cannot create mount point", Path::new(target), e))?
     } else {
         let parent = rel.parent().unwrap_or(Path::new(""));
         let name = rel.file_name().unwrap_or(OsStr::new("."));
-        let pfd = open_dir_in(root.as_fd(), parent, true).map_err(|e| Error::sys("cannot create mount point", Path::new(target), e))?;
-        let f = nix::fcntl::openat(Some(pfd.as_raw_fd()), name, nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644))
+        let pfd = open_dir_in(root.as_fd(), parent, true)
             .map_err(|e| Error::sys("cannot create mount point", Path::new(target), e))?;
+        let f = nix::fcntl::openat(
+            Some(pfd.as_raw_fd()),
+            name,
+            nix::fcntl::OFlag::O_CREAT
+                | nix::fcntl::OFlag::O_WRONLY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map_err(|e| Error::sys("cannot create mount point", Path::new(target), e))?;
         // SAFETY: openat just returned it.
         unsafe { OwnedFd::from_raw_fd(f) }
     };
     // The kernel resolved the path inside the root; its real name is what we mount on. No
     // other process runs in this fresh mount namespace, so it cannot change in between.
-    let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|e| Error::io("cannot resolve mount point", Path::new(target), e))?;
-    let base = std::fs::read_link(format!("/proc/self/fd/{}", root.as_raw_fd())).map_err(|e| Error::io("cannot resolve root", Path::new(target), e))?;
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|e| Error::io("cannot resolve mount point", Path::new(target), e))?;
+    let base = std::fs::read_link(format!("/proc/self/fd/{}", root.as_raw_fd()))
+        .map_err(|e| Error::io("cannot resolve root", Path::new(target), e))?;
     if !real.starts_with(&base) {
-        return Err(Error::new(Kind::Permission, format!("mount point {target} resolves outside the container")));
+        return Err(Error::new(
+            Kind::Permission,
+            format!("mount point {target} resolves outside the container"),
+        ));
     }
     Ok(real)
 }
@@ -317,10 +521,21 @@ fn mountpoint(root: &File, target: &str, dir: bool) -> Result<PathBuf> {
 /// resolv.conf. Written into the writable layer; a symlink there is left alone.
 fn write_etc_files(root: &File, l: &Launch) {
     use crate::image::unpack::open_dir_in;
-    let Ok(etc) = open_dir_in(root.as_fd(), Path::new("etc"), true) else { return };
+    let Ok(etc) = open_dir_in(root.as_fd(), Path::new("etc"), true) else {
+        return;
+    };
     let put = |name: &str, data: &[u8]| {
-        let flags = nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_TRUNC | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
-        if let Ok(fd) = nix::fcntl::openat(Some(etc.as_raw_fd()), name, flags, Mode::from_bits_truncate(0o644)) {
+        let flags = nix::fcntl::OFlag::O_CREAT
+            | nix::fcntl::OFlag::O_TRUNC
+            | nix::fcntl::OFlag::O_WRONLY
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC;
+        if let Ok(fd) = nix::fcntl::openat(
+            Some(etc.as_raw_fd()),
+            name,
+            flags,
+            Mode::from_bits_truncate(0o644),
+        ) {
             // SAFETY: openat just returned it.
             let mut f = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
             let _ = f.write_all(data);
@@ -332,7 +547,14 @@ fn write_etc_files(root: &File, l: &Launch) {
             put("hosts", &hosts);
         }
     } else {
-        put("hosts", format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n", l.hostname).as_bytes());
+        put(
+            "hosts",
+            format!(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
+                l.hostname
+            )
+            .as_bytes(),
+        );
     }
     if let Ok(resolv) = std::fs::read("/etc/resolv.conf") {
         put("resolv.conf", &resolv);
@@ -342,23 +564,74 @@ fn write_etc_files(root: &File, l: &Launch) {
 /// A /dev with only the standard devices.
 fn setup_dev(root: &File) -> Result<()> {
     let dev = mountpoint(root, "/dev", true)?;
-    trace::step(|| "mount -t tmpfs tmpfs /dev; mknod null zero full random urandom tty; devpts, shm, mqueue".to_string());
-    mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k")).map_err(sys("cannot mount /dev", Path::new("/dev")))?;
+    trace::step(|| {
+        "mount -t tmpfs tmpfs /dev; mknod null zero full random urandom tty; devpts, shm, mqueue"
+            .to_string()
+    });
+    mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )
+    .map_err(sys("cannot mount /dev", Path::new("/dev")))?;
     let devdir = PathBuf::from(&dev);
-    for (name, major, minor) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
         let p = devdir.join(name);
-        mknod(&p, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), libc::makedev(major, minor)).map_err(sys("cannot create", &p))?;
+        mknod(
+            &p,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            libc::makedev(major, minor),
+        )
+        .map_err(sys("cannot create", &p))?;
         // mknod's mode is filtered by the umask.
-        nix::sys::stat::fchmodat(None, &p, Mode::from_bits_truncate(0o666), nix::sys::stat::FchmodatFlags::FollowSymlink).map_err(sys("cannot chmod", &p))?;
+        nix::sys::stat::fchmodat(
+            None,
+            &p,
+            Mode::from_bits_truncate(0o666),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .map_err(sys("cannot chmod", &p))?;
     }
-    for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")] {
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+        ("core", "/proc/kcore"),
+    ] {
         let p = devdir.join(name);
         std::os::unix::fs::symlink(target, &p).map_err(|e| Error::io("cannot create", &p, e))?;
     }
     for (name, fstype, flags, data) in [
-        ("pts", "devpts", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"),
-        ("shm", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, "mode=1777,size=65536k"),
-        ("mqueue", "mqueue", MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, ""),
+        (
+            "pts",
+            "devpts",
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620,gid=5",
+        ),
+        (
+            "shm",
+            "tmpfs",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            "mode=1777,size=65536k",
+        ),
+        (
+            "mqueue",
+            "mqueue",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            "",
+        ),
     ] {
         let p = devdir.join(name);
         std::fs::create_dir(&p).map_err(|e| Error::io("cannot create", &p, e))?;

@@ -37,10 +37,13 @@ pub fn drop_capabilities() -> Result<()> {
             let _ = caps::drop(None, CapSet::Bounding, cap);
         }
     }
-    caps::set(None, CapSet::Inheritable, &CapsHashSet::new()).map_err(|e| caps_err("clear inheritable capabilities", e))?;
+    caps::set(None, CapSet::Inheritable, &CapsHashSet::new())
+        .map_err(|e| caps_err("clear inheritable capabilities", e))?;
     let _ = caps::clear(None, CapSet::Ambient);
-    caps::set(None, CapSet::Effective, &keep).map_err(|e| caps_err("set effective capabilities", e))?;
-    caps::set(None, CapSet::Permitted, &keep).map_err(|e| caps_err("set permitted capabilities", e))?;
+    caps::set(None, CapSet::Effective, &keep)
+        .map_err(|e| caps_err("set effective capabilities", e))?;
+    caps::set(None, CapSet::Permitted, &keep)
+        .map_err(|e| caps_err("set permitted capabilities", e))?;
     Ok(())
 }
 
@@ -49,7 +52,11 @@ pub fn no_new_privs() -> Result<()> {
     // SAFETY: prctl with integer arguments.
     let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
     if rc != 0 {
-        return Err(Error::with_source(Kind::Permission, "cannot set no_new_privs", std::io::Error::last_os_error()));
+        return Err(Error::with_source(
+            Kind::Permission,
+            "cannot set no_new_privs",
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -62,7 +69,11 @@ pub fn non_dumpable() -> Result<()> {
     // SAFETY: prctl with integer arguments.
     let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     if rc != 0 {
-        return Err(Error::with_source(Kind::Permission, "cannot make the process non-dumpable", std::io::Error::last_os_error()));
+        return Err(Error::with_source(
+            Kind::Permission,
+            "cannot make the process non-dumpable",
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -71,7 +82,14 @@ pub fn non_dumpable() -> Result<()> {
 /// container (CVE-2024-21626 leaked a host directory descriptor as the cwd).
 pub fn close_inherited_fds() -> Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as u32) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if rc == 0 {
         return Ok(());
     }

@@ -9,10 +9,10 @@ use super::value::to_dynamic;
 use super::{invalid, script_error, Context};
 use crate::image::{Credentials, Image, PullOptions};
 
-type Res<T> = Result<T, Box<EvalAltResult>>;
+pub(crate) type Res<T> = Result<T, Box<EvalAltResult>>;
 
 /// Reads an optional string option.
-fn opt_str(opts: &Map, key: &str) -> Res<Option<String>> {
+pub(crate) fn opt_str(opts: &Map, key: &str) -> Res<Option<String>> {
     match opts.get(key) {
         None => Ok(None),
         Some(v) if v.is_unit() => Ok(None),
@@ -24,7 +24,7 @@ fn opt_str(opts: &Map, key: &str) -> Res<Option<String>> {
     }
 }
 
-fn opt_bool(opts: &Map, key: &str) -> Res<bool> {
+pub(crate) fn opt_bool(opts: &Map, key: &str) -> Res<bool> {
     match opts.get(key) {
         None => Ok(false),
         Some(v) => v
@@ -34,7 +34,7 @@ fn opt_bool(opts: &Map, key: &str) -> Res<bool> {
 }
 
 /// Refuses option keys the function does not know, so a typo is not silently ignored.
-fn known_keys(opts: &Map, func: &str, keys: &[&str]) -> Res<()> {
+pub(crate) fn known_keys(opts: &Map, func: &str, keys: &[&str]) -> Res<()> {
     for k in opts.keys() {
         if !keys.contains(&k.as_str()) {
             return Err(invalid(format!(
@@ -50,9 +50,12 @@ fn images_array(v: Vec<Image>) -> Array {
     v.into_iter().map(Dynamic::from).collect()
 }
 
-/// The containers using an image; none until containers exist in the store.
-fn no_users(_: &str) -> crate::Result<Vec<String>> {
-    Ok(Vec::new())
+/// The names of the containers using an image, for `rmi` and `prune_images`.
+fn users(ctx: &Context, image_id: &str) -> crate::Result<Vec<String>> {
+    match ctx.containers() {
+        Ok(store) => store.users_of(image_id),
+        Err(e) => Err(crate::Error::new(crate::Kind::Io, super::describe(&e))),
+    }
 }
 
 pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
@@ -100,7 +103,7 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
         known_keys(&opts, "rmi", &["force"])?;
         let report = c
             .images()?
-            .remove(spec, opt_bool(&opts, "force")?, &no_users)
+            .remove(spec, opt_bool(&opts, "force")?, &|id| users(&c, id))
             .map_err(script_error)?;
         Ok(to_dynamic(&report))
     };
@@ -113,7 +116,7 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
         known_keys(&opts, "prune_images", &["all"])?;
         let removed = c
             .images()?
-            .prune(opt_bool(&opts, "all")?, &no_users)
+            .prune(opt_bool(&opts, "all")?, &|id| users(&c, id))
             .map_err(script_error)?;
         Ok(removed.into_iter().map(Dynamic::from).collect())
     };

@@ -2,40 +2,118 @@
 //! error conversion), loads the stdlib, and runs code for the REPL and the script runner.
 
 pub mod api;
+pub mod containers;
 pub mod docs;
+pub mod table;
 pub mod value;
 
 use std::cell::OnceCell;
+use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, AST};
 
+use crate::container::ContainerStore;
 use crate::error::Error;
 use crate::image::ImageStore;
-use crate::store::Paths;
+use crate::store::{Db, Paths};
+
+/// The stdlib: Docker-like commands written in Rhai over the primitives, shipped inside
+/// the binary. `GOCKER_STDLIB=dir` loads `dir/*.rhai` instead, to try changes.
+pub const STDLIB: &[(&str, &str)] = &[(
+    "containers.rhai",
+    include_str!("../../stdlib/containers.rhai"),
+)];
 
 /// What every script function can reach: the root and the stores, opened on first use so
 /// that `help()` or arithmetic in the REPL never touches the disk.
 pub struct Context {
     pub paths: Paths,
-    images: OnceCell<ImageStore>,
+    stores: OnceCell<(ImageStore, ContainerStore)>,
+    helper: Option<PathBuf>,
 }
 
 impl Context {
     pub fn new(paths: Paths) -> Rc<Context> {
         Rc::new(Context {
             paths,
-            images: OnceCell::new(),
+            stores: OnceCell::new(),
+            helper: None,
         })
     }
 
-    pub fn images(&self) -> Result<&ImageStore, Box<EvalAltResult>> {
-        if let Some(s) = self.images.get() {
+    /// A context whose containers are supervised by `helper` (a gocker-script binary),
+    /// for programs that embed the library.
+    pub fn with_helper(paths: Paths, helper: PathBuf) -> Rc<Context> {
+        Rc::new(Context {
+            paths,
+            stores: OnceCell::new(),
+            helper: Some(helper),
+        })
+    }
+
+    fn stores(&self) -> Result<&(ImageStore, ContainerStore), Box<EvalAltResult>> {
+        if let Some(s) = self.stores.get() {
             return Ok(s);
         }
-        let store = ImageStore::open(self.paths.clone()).map_err(script_error)?;
-        Ok(self.images.get_or_init(|| store))
+        let open = || -> crate::Result<(ImageStore, ContainerStore)> {
+            self.paths.ensure()?;
+            let db = Arc::new(Db::open(&self.paths.db())?);
+            let images = ImageStore::with_db(self.paths.clone(), db.clone())?;
+            let mut containers = ContainerStore::new(self.paths.clone(), db);
+            if let Some(h) = &self.helper {
+                containers.set_helper(h);
+            }
+            Ok((images, containers))
+        };
+        let pair = open().map_err(script_error)?;
+        Ok(self.stores.get_or_init(|| pair))
     }
+
+    pub fn images(&self) -> Result<&ImageStore, Box<EvalAltResult>> {
+        Ok(&self.stores()?.0)
+    }
+
+    pub fn containers(&self) -> Result<&ContainerStore, Box<EvalAltResult>> {
+        Ok(&self.stores()?.1)
+    }
+}
+
+/// The stdlib compiled once, to merge under every script and REPL line.
+pub fn stdlib(engine: &Engine) -> Result<AST, String> {
+    let sources: Vec<(String, String)> = match std::env::var_os("GOCKER_STDLIB") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(|e| format!("cannot read GOCKER_STDLIB {}: {e}", dir.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().map(|x| x == "rhai").unwrap_or(false))
+                .collect();
+            files.sort();
+            let mut out = Vec::new();
+            for p in files {
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                out.push((p.display().to_string(), text));
+            }
+            out
+        }
+        None => STDLIB
+            .iter()
+            .map(|(n, s)| (format!("stdlib/{n}"), s.to_string()))
+            .collect(),
+    };
+    let mut ast = AST::empty();
+    for (name, source) in sources {
+        let mut part = engine
+            .compile(&source)
+            .map_err(|e| format!("{name}: {e}"))?;
+        part.set_source(name);
+        ast = ast.merge(&part);
+    }
+    Ok(ast)
 }
 
 /// A library error as a script error: a map with `kind` and `message`, so scripts can
@@ -59,8 +137,20 @@ pub fn invalid(message: impl Into<String>) -> Box<EvalAltResult> {
 pub fn build_engine(ctx: Rc<Context>) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(256, 256);
+    // Rhai reserves `spawn` for a future keyword; here it is the design's name for starting a
+    // container, so the tokenizer hands it to the parser as a plain identifier.
+    #[allow(deprecated)]
+    engine.on_parse_token(|token, _, _| match token {
+        rhai::Token::Reserved(s) if s.as_str() == "spawn" => rhai::Token::Identifier(s),
+        other => other,
+    });
     value::register(&mut engine);
-    api::register(&mut engine, ctx);
+    api::register(&mut engine, ctx.clone());
+    let c = ctx.clone();
+    engine.register_fn("table", move |v: Dynamic| {
+        table::table(&c, &v).unwrap_or_else(|| table::pretty(&c, &v))
+    });
+    containers::register(&mut engine, ctx);
     engine
 }
 

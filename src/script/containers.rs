@@ -1,0 +1,562 @@
+//! Script bindings for containers: the `Spec` builder, `spawn`, and the lifecycle of a
+//! `Container`. Each converts its arguments, calls `container::ContainerStore`, maps errors.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
+
+use super::api::{known_keys, opt_bool, opt_str, Res};
+use super::value::to_dynamic;
+use super::{invalid, script_error, Context};
+use crate::container::exec::ExecRequest;
+use crate::container::spec::{parse_duration, parse_size, Bind, Spec};
+use crate::container::{Attach, Container, Started};
+use crate::image::Image;
+
+/// A Spec shared by all copies of the script value, so `set_x(c, ...)` and `c.set_x(...)`
+/// both change the same container description.
+#[derive(Clone)]
+pub struct SpecRef(pub Rc<RefCell<Spec>>);
+
+/// A container, by id; its getters read the live state.
+#[derive(Clone)]
+pub struct ContainerRef {
+    pub id: String,
+}
+
+/// A started process: the container's init, and for a foreground run its supervisor.
+#[derive(Clone)]
+pub struct Process {
+    pub id: String,
+    pub pid: i64,
+    started: Rc<RefCell<Option<Started>>>,
+    exit: Rc<RefCell<Option<i64>>>,
+}
+
+fn strings(a: Array, what: &str) -> Res<Vec<String>> {
+    a.into_iter()
+        .map(|v| {
+            v.into_string()
+                .map_err(|t| invalid(format!("{what} must be strings, not {t}")))
+        })
+        .collect()
+}
+
+/// A size from "64m" or a number of bytes.
+fn size(v: &Dynamic, what: &str) -> Res<i64> {
+    if let Ok(n) = v.as_int() {
+        if n <= 0 {
+            return Err(invalid(format!("{what} must be positive, not {n}")));
+        }
+        return Ok(n);
+    }
+    match v.clone().into_string() {
+        Ok(s) => parse_size(&s).map_err(script_error),
+        Err(t) => Err(invalid(format!(
+            "{what} must be a size like \"64m\" or a number of bytes, not {t}"
+        ))),
+    }
+}
+
+fn number(v: &Dynamic, what: &str) -> Res<f64> {
+    v.as_float()
+        .or_else(|_| v.as_int().map(|i| i as f64))
+        .map_err(|t| invalid(format!("{what} must be a number, not {t}")))
+}
+
+fn duration(v: &Dynamic) -> Res<Duration> {
+    if let Ok(n) = v.as_int() {
+        return Ok(Duration::from_secs(n.max(0) as u64));
+    }
+    if let Ok(f) = v.as_float() {
+        return Ok(Duration::from_secs_f64(f.max(0.0)));
+    }
+    match v.clone().into_string() {
+        Ok(s) => parse_duration(&s).map_err(script_error),
+        Err(t) => Err(invalid(format!(
+            "a duration must be like \"10s\" or seconds, not {t}"
+        ))),
+    }
+}
+
+fn container_id(v: &Dynamic) -> Res<String> {
+    if let Some(c) = v.read_lock::<ContainerRef>() {
+        return Ok(c.id.clone());
+    }
+    if let Some(p) = v.read_lock::<Process>() {
+        return Ok(p.id.clone());
+    }
+    v.clone()
+        .into_string()
+        .map_err(|t| invalid(format!("expected a container (or its name or id), not {t}")))
+}
+
+pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
+    register_spec(engine, ctx.clone());
+    register_container(engine, ctx.clone());
+    register_process(engine, ctx);
+}
+
+fn with_spec(s: &mut SpecRef, f: impl FnOnce(&mut Spec) -> Res<()>) -> Res<SpecRef> {
+    f(&mut s.0.borrow_mut())?;
+    Ok(s.clone())
+}
+
+fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
+    engine.register_type_with_name::<SpecRef>("Spec");
+    engine.register_fn("container", |img: Image| {
+        let mut spec = Spec::new(&img.name());
+        spec.image_id = Some(img.id.clone());
+        SpecRef(Rc::new(RefCell::new(spec)))
+    });
+    engine.register_fn("container", |reference: &str| {
+        SpecRef(Rc::new(RefCell::new(Spec::new(reference))))
+    });
+    engine.register_fn("unshare", |s: &mut SpecRef, names: Array| -> Res<SpecRef> {
+        let names = strings(names, "namespaces")?;
+        with_spec(s, |sp| sp.unshare(&names).map_err(script_error))
+    });
+    engine.register_fn("mount_rootfs", |s: &mut SpecRef| -> Res<SpecRef> {
+        crate::trace::step(|| "mount_rootfs: the image's layers as overlay lower dirs plus a private upper (made at spawn)".into());
+        with_spec(s, |sp| {
+            sp.rootfs_dir = None;
+            Ok(())
+        })
+    });
+    engine.register_fn(
+        "mount_rootfs",
+        |s: &mut SpecRef, dir: &str| -> Res<SpecRef> {
+            with_spec(s, |sp| {
+                sp.rootfs_dir = Some(PathBuf::from(dir));
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn(
+        "set_memory_limit",
+        |s: &mut SpecRef, v: Dynamic| -> Res<SpecRef> {
+            let n = size(&v, "memory limit")?;
+            with_spec(s, |sp| {
+                sp.limits.memory = Some(n);
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn(
+        "set_memory_swap",
+        |s: &mut SpecRef, v: Dynamic| -> Res<SpecRef> {
+            let n = if v.as_int() == Ok(-1) {
+                -1
+            } else {
+                size(&v, "memory+swap limit")?
+            };
+            with_spec(s, |sp| {
+                sp.limits.memory_swap = Some(n);
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn(
+        "set_cpu_limit",
+        |s: &mut SpecRef, v: Dynamic| -> Res<SpecRef> {
+            let cpus = number(&v, "cpu limit")?;
+            if cpus <= 0.0 {
+                return Err(invalid(format!("cpu limit must be positive, not {cpus}")));
+            }
+            with_spec(s, |sp| {
+                sp.limits.cpus = Some(cpus);
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn(
+        "set_cpu_shares",
+        |s: &mut SpecRef, n: i64| -> Res<SpecRef> {
+            if n < 2 {
+                return Err(invalid(format!("cpu shares must be at least 2, not {n}")));
+            }
+            with_spec(s, |sp| {
+                sp.limits.cpu_shares = Some(n as u64);
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn(
+        "set_pids_limit",
+        |s: &mut SpecRef, n: i64| -> Res<SpecRef> {
+            if n < 1 {
+                return Err(invalid(format!("pids limit must be at least 1, not {n}")));
+            }
+            with_spec(s, |sp| {
+                sp.limits.pids = Some(n);
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn("set_hostname", |s: &mut SpecRef, h: &str| -> Res<SpecRef> {
+        if h.is_empty() || h.len() > 64 {
+            return Err(invalid(format!("invalid hostname {h:?}")));
+        }
+        with_spec(s, |sp| {
+            sp.hostname = Some(h.to_string());
+            Ok(())
+        })
+    });
+    engine.register_fn(
+        "set_env",
+        |s: &mut SpecRef, k: &str, v: &str| -> Res<SpecRef> {
+            if k.is_empty() || k.contains('=') {
+                return Err(invalid(format!("invalid environment variable name {k:?}")));
+            }
+            with_spec(s, |sp| {
+                sp.env.insert(k.to_string(), v.to_string());
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn("set_workdir", |s: &mut SpecRef, d: &str| -> Res<SpecRef> {
+        if !d.starts_with('/') {
+            return Err(invalid(format!(
+                "working directory must be absolute, not {d:?}"
+            )));
+        }
+        with_spec(s, |sp| {
+            sp.workdir = Some(d.to_string());
+            Ok(())
+        })
+    });
+    engine.register_fn("set_user", |s: &mut SpecRef, u: &str| -> Res<SpecRef> {
+        with_spec(s, |sp| {
+            sp.user = Some(u.to_string());
+            Ok(())
+        })
+    });
+    engine.register_fn("set_name", |s: &mut SpecRef, n: &str| -> Res<SpecRef> {
+        with_spec(s, |sp| {
+            sp.name = Some(n.to_string());
+            Ok(())
+        })
+    });
+    engine.register_fn(
+        "set_entrypoint",
+        |s: &mut SpecRef, a: Array| -> Res<SpecRef> {
+            let a = strings(a, "entrypoint")?;
+            with_spec(s, |sp| {
+                sp.entrypoint = Some(a);
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn("set_network", |s: &mut SpecRef, n: &str| -> Res<SpecRef> {
+        with_spec(s, |sp| {
+            sp.network = n.to_string();
+            Ok(())
+        })
+    });
+    engine.register_fn(
+        "set_auto_remove",
+        |s: &mut SpecRef, on: bool| -> Res<SpecRef> {
+            with_spec(s, |sp| {
+                sp.auto_remove = on;
+                Ok(())
+            })
+        },
+    );
+    let bind = |s: &mut SpecRef, host: &str, target: &str, opts: Map| -> Res<SpecRef> {
+        known_keys(&opts, "bind", &["readonly"])?;
+        if !target.starts_with('/') {
+            return Err(invalid(format!(
+                "bind target must be absolute, not {target:?}"
+            )));
+        }
+        let readonly = opt_bool(&opts, "readonly")?;
+        with_spec(s, |sp| {
+            sp.binds.push(Bind {
+                source: PathBuf::from(host),
+                target: target.to_string(),
+                readonly,
+            });
+            Ok(())
+        })
+    };
+    engine.register_fn("bind", move |s: &mut SpecRef, host: &str, target: &str| {
+        bind(s, host, target, Map::new())
+    });
+    engine.register_fn("bind", bind);
+    engine.register_fn("to_map", |s: &mut SpecRef| to_dynamic(&*s.0.borrow()));
+    engine.register_fn("to_string", |s: &mut SpecRef| {
+        format!("Spec({})", s.0.borrow().image)
+    });
+    engine.register_fn("to_debug", |s: &mut SpecRef| {
+        format!("Spec({})", s.0.borrow().image)
+    });
+
+    let c = ctx.clone();
+    let spawn = move |s: &mut SpecRef, argv: Array, opts: Map| -> Res<Process> {
+        known_keys(&opts, "spawn", &["detach"])?;
+        let argv = strings(argv, "command")?;
+        let attach = if opt_bool(&opts, "detach")? {
+            Attach::Detach
+        } else {
+            Attach::Inherit
+        };
+        let spec = s.0.borrow().clone();
+        let started = c
+            .containers()?
+            .run(c.images()?, &spec, Some(argv), attach)
+            .map_err(script_error)?;
+        Ok(Process {
+            id: started.container.id.clone(),
+            pid: started.container.pid.unwrap_or(0) as i64,
+            started: Rc::new(RefCell::new(Some(started))),
+            exit: Rc::new(RefCell::new(None)),
+        })
+    };
+    let spawn2 = spawn.clone();
+    let spawn3 = spawn.clone();
+    engine.register_fn("spawn", move |s: &mut SpecRef| {
+        spawn3(s, Array::new(), Map::new())
+    });
+    engine.register_fn("spawn", move |s: &mut SpecRef, argv: Array| {
+        spawn2(s, argv, Map::new())
+    });
+    engine.register_fn("spawn", spawn);
+}
+
+fn register_process(engine: &mut Engine, ctx: Rc<Context>) {
+    engine.register_type_with_name::<Process>("Process");
+    engine.register_get("pid", |p: &mut Process| p.pid);
+    engine.register_get("id", |p: &mut Process| p.id.clone());
+    engine.register_get("container", |p: &mut Process| ContainerRef {
+        id: p.id.clone(),
+    });
+    let c = ctx.clone();
+    engine.register_fn("wait", move |p: &mut Process| -> Res<i64> {
+        if let Some(code) = *p.exit.borrow() {
+            return Ok(code);
+        }
+        let started = p.started.borrow_mut().take();
+        let code = match started {
+            Some(mut s) => s.wait(c.containers()?).map_err(script_error)?,
+            None => c.containers()?.wait(&p.id, None).map_err(script_error)?,
+        };
+        *p.exit.borrow_mut() = Some(code);
+        Ok(code)
+    });
+    engine.register_fn("to_string", |p: &mut Process| {
+        format!("Process({} pid {})", &p.id[..12.min(p.id.len())], p.pid)
+    });
+    engine.register_fn("to_debug", |p: &mut Process| {
+        format!("Process({} pid {})", &p.id[..12.min(p.id.len())], p.pid)
+    });
+}
+
+fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
+    engine.register_type_with_name::<ContainerRef>("Container");
+    macro_rules! getter {
+        ($name:literal, |$c:ident| $body:expr) => {{
+            let cx = ctx.clone();
+            engine.register_get($name, move |r: &mut ContainerRef| -> Res<Dynamic> {
+                let $c: Container = cx.containers()?.get(&r.id).map_err(script_error)?;
+                Ok($body)
+            });
+        }};
+    }
+    getter!("name", |c| c.name.into());
+    getter!("status", |c| c.status.into());
+    getter!("status_text", |c| c.status_text().into());
+    getter!("pid", |c| c
+        .pid
+        .map(|p| Dynamic::from(p as i64))
+        .unwrap_or(Dynamic::UNIT));
+    getter!("exit_code", |c| c
+        .exit_code
+        .map(Dynamic::from)
+        .unwrap_or(Dynamic::UNIT));
+    getter!("oom_killed", |c| c.oom_killed.into());
+    getter!("image", |c| c.image.into());
+    getter!("command", |c| to_dynamic(&c.command));
+    getter!("created", |c| c.created.into());
+    getter!("ip", |c| if c.spec.network == "host" {
+        Dynamic::from("host")
+    } else {
+        Dynamic::UNIT
+    });
+    engine.register_get("id", |r: &mut ContainerRef| r.id.clone());
+    engine.register_get("short_id", |r: &mut ContainerRef| {
+        r.id.chars().take(12).collect::<String>()
+    });
+    engine.register_fn("to_string", |r: &mut ContainerRef| {
+        format!("Container({})", &r.id[..12.min(r.id.len())])
+    });
+    engine.register_fn("to_debug", |r: &mut ContainerRef| {
+        format!("Container({})", &r.id[..12.min(r.id.len())])
+    });
+
+    let c = ctx.clone();
+    engine.register_fn("containers", move || -> Res<Array> {
+        Ok(c.containers()?
+            .list()
+            .map_err(script_error)?
+            .into_iter()
+            .map(|x| Dynamic::from(ContainerRef { id: x.id }))
+            .collect())
+    });
+    let c = ctx.clone();
+    engine.register_fn("find_container", move |name: &str| -> Res<ContainerRef> {
+        Ok(ContainerRef {
+            id: c.containers()?.get(name).map_err(script_error)?.id,
+        })
+    });
+    let c = ctx.clone();
+    engine.register_fn("to_map", move |r: &mut ContainerRef| -> Res<Dynamic> {
+        Ok(to_dynamic(
+            &c.containers()?.get(&r.id).map_err(script_error)?,
+        ))
+    });
+
+    // Lifecycle functions take a Container, a Process, or a name or id.
+    let c = ctx.clone();
+    engine.register_fn("wait", move |v: Dynamic| -> Res<i64> {
+        c.containers()?
+            .wait(&container_id(&v)?, None)
+            .map_err(script_error)
+    });
+    let c = ctx.clone();
+    let kill = move |v: Dynamic, sig: &str| -> Res<()> {
+        c.containers()?
+            .kill(&container_id(&v)?, sig)
+            .map_err(script_error)
+    };
+    let kill2 = kill.clone();
+    engine.register_fn("kill", move |v: Dynamic| kill2(v, "SIGKILL"));
+    engine.register_fn("kill", kill);
+    let c = ctx.clone();
+    let stop = move |v: Dynamic, t: Dynamic| -> Res<ContainerRef> {
+        let id = c
+            .containers()?
+            .stop(&container_id(&v)?, duration(&t)?)
+            .map_err(script_error)?
+            .id;
+        Ok(ContainerRef { id })
+    };
+    let stop2 = stop.clone();
+    engine.register_fn("stop", move |v: Dynamic| stop2(v, Dynamic::from(10_i64)));
+    engine.register_fn("stop", stop);
+    let c = ctx.clone();
+    engine.register_fn("start", move |v: Dynamic| -> Res<ContainerRef> {
+        let s = c
+            .containers()?
+            .start(&container_id(&v)?, Attach::Detach)
+            .map_err(script_error)?;
+        Ok(ContainerRef { id: s.container.id })
+    });
+    let c = ctx.clone();
+    let remove = move |v: Dynamic, opts: Map| -> Res<()> {
+        known_keys(&opts, "remove", &["force"])?;
+        c.containers()?
+            .remove(&container_id(&v)?, opt_bool(&opts, "force")?)
+            .map_err(script_error)
+    };
+    let remove2 = remove.clone();
+    engine.register_fn("remove", move |v: Dynamic| remove2(v, Map::new()));
+    engine.register_fn("remove", remove);
+    let c = ctx.clone();
+    let logs = move |v: Dynamic, opts: Map| -> Res<String> {
+        known_keys(&opts, "logs", &["tail"])?;
+        let tail = match opts.get("tail") {
+            Some(t) => Some(
+                t.as_int()
+                    .map_err(|_| invalid("logs: tail must be a number of lines"))?
+                    .max(0) as usize,
+            ),
+            None => None,
+        };
+        c.containers()?
+            .logs(&container_id(&v)?, tail)
+            .map_err(script_error)
+    };
+    let logs2 = logs.clone();
+    engine.register_fn("logs", move |v: Dynamic| logs2(v, Map::new()));
+    engine.register_fn("logs", logs);
+    let c = ctx.clone();
+    engine.register_fn("stats", move |v: Dynamic| -> Res<Dynamic> {
+        Ok(to_dynamic(
+            &c.containers()?
+                .stats(&container_id(&v)?)
+                .map_err(script_error)?,
+        ))
+    });
+
+    let c = ctx.clone();
+    let exec = move |v: Dynamic, argv: Array, opts: Map| -> Res<Dynamic> {
+        known_keys(&opts, "exec", &["user", "workdir", "env", "attach"])?;
+        let env = match opts.get("env") {
+            Some(e) if e.is_map() => e
+                .clone()
+                .cast::<Map>()
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+            Some(e) if e.is_array() => strings(e.clone().cast::<Array>(), "env")?,
+            Some(_) => return Err(invalid("exec: env must be a map or an array of \"K=V\"")),
+            None => Vec::new(),
+        };
+        let req = ExecRequest {
+            argv: strings(argv, "command")?,
+            env,
+            workdir: opt_str(&opts, "workdir")?,
+            user: opt_str(&opts, "user")?,
+        };
+        let out = c
+            .containers()?
+            .exec(&container_id(&v)?, &req, !opt_bool(&opts, "attach")?)
+            .map_err(script_error)?;
+        Ok(to_dynamic(&out))
+    };
+    let exec2 = exec.clone();
+    engine.register_fn("exec", move |v: Dynamic, argv: Array| {
+        exec2(v, argv, Map::new())
+    });
+    engine.register_fn("exec", exec);
+
+    // Limits on a running (or stopped) container change its cgroup live.
+    let live = |ctx: &Rc<Context>,
+                r: &ContainerRef,
+                f: &dyn Fn(&mut crate::runtime::cgroup::Limits) -> Res<()>|
+     -> Res<ContainerRef> {
+        let store = ctx.containers()?;
+        let mut limits = store.get(&r.id).map_err(script_error)?.spec.limits;
+        f(&mut limits)?;
+        store.update_limits(&r.id, &limits).map_err(script_error)?;
+        Ok(r.clone())
+    };
+    let c = ctx.clone();
+    engine.register_fn(
+        "set_memory_limit",
+        move |r: &mut ContainerRef, v: Dynamic| {
+            live(&c, r, &|l| {
+                l.memory = Some(size(&v, "memory limit")?);
+                Ok(())
+            })
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn("set_cpu_limit", move |r: &mut ContainerRef, v: Dynamic| {
+        live(&c, r, &|l| {
+            l.cpus = Some(number(&v, "cpu limit")?);
+            Ok(())
+        })
+    });
+    let c = ctx;
+    engine.register_fn("set_pids_limit", move |r: &mut ContainerRef, n: i64| {
+        live(&c, r, &|l| {
+            l.pids = Some(n);
+            Ok(())
+        })
+    });
+    let _ = |_: NativeCallContext| -> Result<(), Box<EvalAltResult>> { Ok(()) };
+}

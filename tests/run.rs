@@ -1,0 +1,265 @@
+//! The container verbs through the real binary: foreground and detached runs, exit codes,
+//! signals, exec, logs, stop, rm, supervisor loss, and cleanup.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use common::*;
+
+fn image() -> &'static str {
+    static IMG: OnceLock<String> = OnceLock::new();
+    IMG.get_or_init(|| {
+        let reg = registry();
+        push_busybox(reg, "run/busybox:1");
+        format!("{}/run/busybox:1", reg.addr)
+    })
+}
+
+fn gocker(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("run gocker-script")
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn no_leftovers(root: &Path) {
+    assert!(
+        mounts_under(root).is_empty(),
+        "mounts left: {:?}",
+        mounts_under(root)
+    );
+}
+
+#[test]
+fn foreground_runs_pass_output_and_exit_codes() {
+    let root = root();
+    let r = root.path();
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--rm",
+            image(),
+            "sh",
+            "-c",
+            "echo hello; echo oops >&2; exit 3",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    assert_eq!(out(&o), "hello\n");
+    assert_eq!(err(&o), "oops\n");
+    // A signal gives 128 + its number. (PID 1 of a namespace is immune to its own
+    // namespace's signals, as under Docker, so the signal comes from the host.)
+    let o = gocker(
+        r,
+        &["run", "-d", "--name", "victim", image(), "sleep", "60"],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let o = gocker(r, &["kill", "-s", "KILL", "victim"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = gocker(r, &["-e", "wait(\"victim\")"]);
+    assert_eq!(out(&o).trim(), "137");
+    gocker(r, &["rm", "victim"]);
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--rm",
+            "-e",
+            "A=1",
+            "-w",
+            "/tmp",
+            "--hostname",
+            "hal",
+            "-u",
+            "1000:1000",
+            image(),
+            "sh",
+            "-c",
+            "echo $A $(pwd) $(hostname) $(id -u):$(id -g)",
+        ],
+    );
+    assert_eq!(out(&o), "1 /tmp hal 1000:1000\n", "{}", err(&o));
+    let o = gocker(r, &["run", "--rm", "-u", "nobody", image(), "id", "-un"]);
+    assert_eq!(out(&o), "nobody\n", "{}", err(&o));
+    // The image's default command is sh; with no command it runs and reads stdin (none here).
+    let o = gocker(r, &["run", "--rm", image()]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let o = gocker(r, &["ps", "-a", "--json"]);
+    assert_eq!(out(&o).trim(), "[]", "--rm removed them");
+    let o = gocker(r, &["run", "--rm", image(), "no-such-command"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(err(&o).contains("no-such-command"), "{}", err(&o));
+    assert_eq!(
+        out(&gocker(r, &["ps", "-a", "--json"])).trim(),
+        "[]",
+        "a failed start leaves no container"
+    );
+    no_leftovers(r);
+}
+
+#[test]
+fn detached_containers_outlive_the_script_and_are_managed_by_name() {
+    let root = root();
+    let r = root.path();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("start.rhai");
+    std::fs::write(&script, format!("let c = run({:?}, [\"sh\", \"-c\", \"echo started; sleep 60\"], #{{ detach: true, name: \"sleeper\", mem: \"64m\" }});\nprint(c.name);\n", image())).unwrap();
+    let o = gocker(r, &[script.to_str().unwrap()]);
+    assert_eq!(out(&o).trim(), "sleeper", "{}", err(&o));
+    // The script has exited; the container runs on.
+    let o = gocker(r, &["ps"]);
+    assert!(
+        out(&o).contains("sleeper") && out(&o).contains("Up"),
+        "{}",
+        out(&o)
+    );
+    let o = gocker(r, &["exec", "sleeper", "cat", "/proc/1/cmdline"]);
+    assert!(out(&o).contains("sleep"), "{}{}", out(&o), err(&o));
+    let o = gocker(r, &["exec", "sleeper", "sh", "-c", "exit 5"]);
+    assert_eq!(o.status.code(), Some(5));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let o = gocker(r, &["logs", "sleeper"]);
+    assert_eq!(out(&o), "started\n\n", "{}", err(&o));
+    let o = gocker(r, &["-e", "stats(\"sleeper\").memory > 0"]);
+    assert_eq!(out(&o).trim(), "true", "{}", err(&o));
+    // A second container may not take the name.
+    let o = gocker(r, &["run", "-d", "--name", "sleeper", image(), "true"]);
+    assert!(
+        err(&o).contains("conflict") && err(&o).contains("already used"),
+        "{}",
+        err(&o)
+    );
+    // Running containers are not removed without force; the image is not removed while used.
+    let o = gocker(r, &["rm", "sleeper"]);
+    assert!(err(&o).contains("running"), "{}", err(&o));
+    let o = gocker(r, &["rmi", image()]);
+    assert!(
+        err(&o).contains("sleeper"),
+        "rmi names the user of the image: {}",
+        err(&o)
+    );
+    let o = gocker(r, &["stop", "-t", "1", "sleeper"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = gocker(
+        r,
+        &[
+            "-e",
+            "let c = find_container(\"sleeper\"); [c.status, c.exit_code]",
+        ],
+    );
+    assert!(
+        out(&o).contains("exited") && out(&o).contains("137"),
+        "PID 1 ignores SIGTERM, so SIGKILL after the timeout: {}",
+        out(&o)
+    );
+    // start again, then remove by force.
+    let o = gocker(r, &["start", "sleeper"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(out(&gocker(r, &["ps"])).contains("sleeper"));
+    let o = gocker(r, &["rm", "-f", "sleeper"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(out(&gocker(r, &["ps", "-a", "--json"])).trim(), "[]");
+    no_leftovers(r);
+}
+
+#[test]
+fn out_of_memory_is_reported() {
+    let root = root();
+    let r = root.path();
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--name",
+            "hog",
+            "-m",
+            "16m",
+            image(),
+            "sh",
+            "-c",
+            "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(137), "{}", err(&o));
+    let o = gocker(r, &["inspect", "hog"]);
+    let v: serde_json::Value = serde_json::from_str(&out(&o)).expect("inspect is JSON");
+    assert_eq!(v["oom_killed"], true);
+    assert_eq!(v["exit_code"], 137);
+    assert_eq!(v["spec"]["limits"]["memory"], 16 << 20);
+    gocker(r, &["rm", "hog"]);
+    no_leftovers(r);
+}
+
+#[test]
+fn killing_the_supervisor_takes_the_container_down_and_leaves_nothing() {
+    let root = root();
+    let r = root.path();
+    let o = gocker(
+        r,
+        &["run", "-d", "--name", "orphan", image(), "sleep", "60"],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let id = out(&o).trim().to_string();
+    let db = rusqlite::Connection::open(r.join("db.sqlite")).unwrap();
+    let (pid, shim): (i64, i64) = db
+        .query_row(
+            "SELECT pid, shim_pid FROM containers WHERE id = ?1",
+            [&id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // The init dies with its supervisor (PDEATHSIG).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container's init survived its supervisor"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let o = gocker(r, &["ps", "-a"]);
+    assert!(out(&o).contains("Exited"), "{}", out(&o));
+    for c in ["memory", "cpu", "pids"] {
+        assert!(
+            !Path::new(&format!("/sys/fs/cgroup/{c}/gocker-script/{id}")).exists(),
+            "cgroup left in {c}"
+        );
+    }
+    gocker(r, &["rm", "orphan"]);
+    assert!(!r.join("containers").join(&id).exists());
+    no_leftovers(r);
+}
+
+#[test]
+fn trace_mode_explains_the_steps() {
+    let root = root();
+    let o = gocker(root.path(), &["--trace", "run", "--rm", image(), "true"]);
+    let e = err(&o);
+    for step in [
+        "clone(CLONE_NEWPID",
+        "mount overlay",
+        "pivot_root",
+        "cgroup.procs",
+        "execve(/bin/true",
+    ] {
+        assert!(e.contains(step), "trace shows {step}: {e}");
+    }
+}
