@@ -146,7 +146,8 @@ impl ImageStore {
 
     /// Pulls `reference` from its registry and stores it; returns the stored image.
     pub fn pull(&self, input: &str, opts: &PullOptions) -> Result<Image> {
-        let reference = reference::parse(input)?;
+        let image_ref = reference::parse(input)?;
+        let reference = image_ref.to_oci();
         let platform = match &opts.platform {
             Some(p) if !p.is_empty() => Platform::parse(p)?,
             _ => Platform::host(),
@@ -196,7 +197,7 @@ impl ImageStore {
         rt.block_on(self.fetch_layers(&registry, &reference, jobs, concurrency, &progress))?;
         progress.finish();
 
-        let names = stored_names(&reference, &resolved.manifest_digest);
+        let names = stored_names(&image_ref, &resolved.manifest_digest);
         self.commit(
             &image_id,
             &resolved.manifest_digest,
@@ -770,7 +771,7 @@ fn now() -> i64 {
 }
 
 /// The names a pulled image is stored under: the tag (if pulled by tag) and repo@digest.
-fn stored_names(r: &Reference, manifest_digest: &str) -> Vec<String> {
+fn stored_names(r: &reference::ImageRef, manifest_digest: &str) -> Vec<String> {
     let mut names = Vec::new();
     if r.digest().is_none() {
         names.push(reference::canonical(r));

@@ -168,6 +168,16 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("trace", |on: bool| crate::trace::set(on));
     engine.register_fn("help", super::docs::help_index);
     engine.register_fn("help", |name: &str| super::docs::help_for(name));
+    engine.register_fn("sleep", |seconds: f64| {
+        std::thread::sleep(std::time::Duration::from_secs_f64(
+            seconds.clamp(0.0, 86400.0),
+        ))
+    });
+    engine.register_fn("sleep", |seconds: i64| {
+        std::thread::sleep(std::time::Duration::from_secs(
+            seconds.clamp(0, 86400) as u64
+        ))
+    });
     engine.register_fn("human_size", |n: i64| {
         super::value::human_size(n.max(0) as u64)
     });
