@@ -99,7 +99,12 @@ fn namespaces() {
     let (code, out, err) = run_script("namespaces.rhai", &[&busybox()]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("explorer"), "{out}");
-    let net: Vec<&str> = out.lines().skip_while(|l| !l.contains("net namespace")).skip(1).take_while(|l| !l.starts_with("--")).collect();
+    let net: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.contains("net namespace"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("--"))
+        .collect();
     assert_eq!(net, ["lo"], "only loopback: {out}");
     assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
     assert!(out.contains("1 sleep"), "{out}");
