@@ -118,6 +118,9 @@ enum Verb {
     Logs {
         #[arg(long)]
         tail: Option<i64>,
+        /// Keep printing as the container writes, until it exits
+        #[arg(short, long)]
+        follow: bool,
         container: String,
     },
     /// Stop containers (SIGTERM, then SIGKILL)
@@ -370,7 +373,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
         Verb::Ps { all, json } => {
             scope.push("all", all);
             if json {
-                "print(to_json(ps(#{ all: all }).map(|c| c.to_map())))"
+                "print(ps(#{ all: all, json: true }))"
             } else {
                 "print(table(ps(#{ all: all })))"
             }
@@ -388,15 +391,15 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             scope.push("id", container).push("cmd", strings(cmd)).push("opts", opts);
             "exit(exec(id, cmd, opts).code)"
         }
-        Verb::Logs { tail, container } => {
-            scope.push("id", container);
-            match tail {
-                Some(n) => {
-                    scope.push("n", n);
-                    "print(logs(id, #{ tail: n }))"
-                }
-                None => "print(logs(id))",
+        Verb::Logs { tail, follow, container } => {
+            let mut opts = Map::new();
+            if let Some(n) = tail {
+                opts.insert("tail".into(), n.into());
             }
+            opts.insert("follow".into(), follow.into());
+            scope.push("id", container).push("opts", opts);
+            // Logs end with their own newline: print nothing more.
+            "let text = logs(id, opts); if text != \"\" { print(text.sub_string(0, text.len() - 1)) }"
         }
         Verb::Stop { time, containers } => {
             scope.push("ids", strings(containers)).push("t", time);
@@ -430,7 +433,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
         }
         Verb::Images { json } => {
             if json {
-                "print(to_json(images()))"
+                "print(images(#{ json: true }))"
             } else {
                 "print(table(images()))"
             }

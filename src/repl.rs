@@ -13,7 +13,10 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 
-struct ReplHelper;
+/// Completion: function names, and inside a string, image references and container names.
+struct ReplHelper {
+    names: Box<dyn Fn() -> Vec<String>>,
+}
 
 impl Completer for ReplHelper {
     type Candidate = Pair;
@@ -23,7 +26,34 @@ impl Completer for ReplHelper {
         pos: usize,
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let start = line[..pos]
+        let before = &line[..pos];
+        let in_string = before.matches('"').count() % 2 == 1;
+        let pair = |n: &str| Pair {
+            display: n.to_string(),
+            replacement: n.to_string(),
+        };
+        if in_string {
+            let start = before.rfind('"').map(|i| i + 1).unwrap_or(0);
+            let word = &line[start..pos];
+            let mut out: Vec<Pair> = (self.names)()
+                .iter()
+                .filter(|n| n.starts_with(word))
+                .map(|n| pair(n))
+                .collect();
+            out.dedup_by(|a, b| a.display == b.display);
+            let functions: Vec<Pair> = DOCS
+                .iter()
+                .map(|d| d.1)
+                .filter(|n| n.starts_with(word) && !word.is_empty())
+                .map(pair)
+                .collect();
+            // In help("...") a function name is what is wanted.
+            if before[..start].ends_with("help(\"") {
+                return Ok((start, functions));
+            }
+            return Ok((start, out));
+        }
+        let start = before
             .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
             .map(|i| i + 1)
             .unwrap_or(0);
@@ -35,10 +65,7 @@ impl Completer for ReplHelper {
                 "print", "let", "for", "while", "if", "else", "fn", "return", "exit",
             ])
             .filter(|n| n.starts_with(word))
-            .map(|n| Pair {
-                display: n.to_string(),
-                replacement: n.to_string(),
-            })
+            .map(pair)
             .collect();
         out.dedup_by(|a, b| a.display == b.display);
         Ok((start, out))
@@ -73,6 +100,41 @@ impl Highlighter for ReplHelper {
 impl Validator for ReplHelper {}
 impl Helper for ReplHelper {}
 
+/// While a line runs, Ctrl-C stops the script instead of the REPL.
+struct CtrlC {
+    old: Option<nix::sys::signal::SigAction>,
+}
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    script::INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+impl CtrlC {
+    fn catch() -> CtrlC {
+        use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+        script::INTERRUPTED.store(false, std::sync::atomic::Ordering::Relaxed);
+        let action = SigAction::new(
+            SigHandler::Handler(on_interrupt),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only stores to an atomic.
+        let old = unsafe { sigaction(Signal::SIGINT, &action) }.ok();
+        CtrlC { old }
+    }
+}
+
+impl Drop for CtrlC {
+    fn drop(&mut self) {
+        if let Some(old) = &self.old {
+            // SAFETY: restores the previous disposition.
+            unsafe {
+                let _ = nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, old);
+            }
+        }
+    }
+}
+
 /// Whether a parse error only means "the statement is not finished yet".
 fn unfinished(err: &ParseErrorType) -> bool {
     matches!(
@@ -81,7 +143,7 @@ fn unfinished(err: &ParseErrorType) -> bool {
     )
 }
 
-pub fn run(engine: &Engine, ctx: &ScriptContext, stdlib: AST) -> ExitCode {
+pub fn run(engine: &Engine, ctx: &std::rc::Rc<ScriptContext>, stdlib: AST) -> ExitCode {
     let mut editor: Editor<ReplHelper, rustyline::history::DefaultHistory> = match Editor::new() {
         Ok(e) => e,
         Err(e) => {
@@ -89,7 +151,10 @@ pub fn run(engine: &Engine, ctx: &ScriptContext, stdlib: AST) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    editor.set_helper(Some(ReplHelper));
+    let names_ctx = ctx.clone();
+    editor.set_helper(Some(ReplHelper {
+        names: Box::new(move || names_ctx.names()),
+    }));
     let history = std::env::var_os("HOME")
         .map(|h| std::path::PathBuf::from(h).join(".gocker_script_history"));
     if let Some(h) = &history {
@@ -126,11 +191,22 @@ pub fn run(engine: &Engine, ctx: &ScriptContext, stdlib: AST) -> ExitCode {
                 let source = std::mem::take(&mut buffer);
                 functions = functions.merge(&ast.clone_functions_only());
                 let runnable = functions.merge(&ast);
-                match engine.eval_ast_with_scope::<Dynamic>(&mut scope, &runnable) {
+                let guard = CtrlC::catch();
+                let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &runnable);
+                drop(guard);
+                match result {
                     Ok(v) if v.is_unit() => {}
                     Ok(v) => println!("{}", pretty(ctx, &v)),
                     Err(e) => {
-                        if let EvalAltResult::ErrorTerminated(..) = *e {
+                        if let EvalAltResult::ErrorTerminated(v, _) = &*e {
+                            if v.clone()
+                                .into_string()
+                                .map(|s| s == script::INTERRUPT)
+                                .unwrap_or(false)
+                            {
+                                eprintln!("interrupted");
+                                continue;
+                            }
                             break;
                         }
                         print_error(&source, "repl", &e);

@@ -66,16 +66,26 @@ fn repl_session() {
     let pty = nix::pty::openpty(None, None).expect("openpty");
     let slave: OwnedFd = pty.slave;
     let home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gocker-script"))
-        .arg("--root")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gocker-script"));
+    cmd.arg("--root")
         .arg(root.path())
         .env("HOME", home.path())
         .env("TERM", "xterm")
         .stdin(Stdio::from(slave.try_clone().unwrap()))
         .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave))
-        .spawn()
-        .expect("start the REPL");
+        .stderr(Stdio::from(slave));
+    // Its own session with the pty as controlling terminal, so Ctrl-C is a real SIGINT.
+    // SAFETY: setsid and ioctl are async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("start the REPL");
     let mut t = Pty {
         master: std::fs::File::from(pty.master),
         seen: String::new(),
@@ -107,6 +117,13 @@ fn repl_session() {
         screen.contains("pull(ref) / pull(ref, #{") && screen.contains("example:"),
         "{screen:?}"
     );
+    // Ctrl-C stops a running line, not the REPL.
+    t.send("let n = 0; while true { n += 1; }\r");
+    std::thread::sleep(Duration::from_millis(300));
+    t.send("\x03");
+    t.expect("interrupted");
+    t.expect("\u{1b}[?2004h");
+    assert!(t.line("n > 0").contains("true"));
     // Ctrl-D leaves, and the history was saved.
     t.send("\x04");
     let status = child.wait().expect("REPL exits");

@@ -132,7 +132,7 @@ fn detached_containers_outlive_the_script_and_are_managed_by_name() {
     assert_eq!(o.status.code(), Some(5));
     std::thread::sleep(std::time::Duration::from_millis(100));
     let o = gocker(r, &["logs", "sleeper"]);
-    assert_eq!(out(&o), "started\n\n", "{}", err(&o));
+    assert_eq!(out(&o), "started\n", "{}", err(&o));
     let o = gocker(r, &["-e", "stats(\"sleeper\").memory > 0"]);
     assert_eq!(out(&o).trim(), "true", "{}", err(&o));
     // A second container may not take the name.
@@ -173,6 +173,31 @@ fn detached_containers_outlive_the_script_and_are_managed_by_name() {
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(out(&gocker(r, &["ps", "-a", "--json"])).trim(), "[]");
     no_leftovers(r);
+}
+
+#[test]
+fn logs_follow_until_the_container_exits() {
+    let root = root();
+    let r = root.path();
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ticker",
+            image(),
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo tick $i; sleep 0.2; done",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let o = gocker(r, &["logs", "-f", "ticker"]);
+    assert_eq!(out(&o), "tick 1\ntick 2\ntick 3\n", "{}", err(&o));
+    let o = gocker(r, &["logs", "--tail", "1", "ticker"]);
+    assert_eq!(out(&o), "tick 3\n");
+    gocker(r, &["rm", "ticker"]);
 }
 
 #[test]

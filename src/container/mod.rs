@@ -691,6 +691,49 @@ impl ContainerStore {
         Ok(text)
     }
 
+    /// Writes the log to `out` as it grows until the container exits (docker logs -f).
+    pub fn follow_logs(
+        &self,
+        id: &str,
+        tail: Option<usize>,
+        out: &mut dyn std::io::Write,
+    ) -> Result<()> {
+        let c = self.get(id)?;
+        let first = self.logs(&c.id, tail)?;
+        let io_err = |e| Error::with_source(Kind::Io, "cannot write logs", e);
+        out.write_all(first.as_bytes()).map_err(io_err)?;
+        out.flush().map_err(io_err)?;
+        let path = self.dir(&c.id).join("log");
+        let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        loop {
+            let running = self
+                .get(&c.id)
+                .map(|c| c.status == "running")
+                .unwrap_or(false);
+            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if len < offset {
+                offset = 0; // rotated
+            }
+            if len > offset {
+                let mut f =
+                    std::fs::File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+                use std::io::Seek;
+                f.seek(std::io::SeekFrom::Start(offset))
+                    .map_err(|e| Error::io("cannot read", &path, e))?;
+                let mut buf = Vec::new();
+                f.read_to_end(&mut buf)
+                    .map_err(|e| Error::io("cannot read", &path, e))?;
+                offset += buf.len() as u64;
+                out.write_all(&buf).map_err(io_err)?;
+                out.flush().map_err(io_err)?;
+            }
+            if !running {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Memory, CPU and process figures from the cgroup of a running container.
     pub fn stats(&self, id: &str) -> Result<Stats> {
         let c = self.get(id)?;

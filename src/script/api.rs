@@ -89,6 +89,18 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     });
 
     let c = ctx.clone();
+    engine.register_fn("images", move |opts: Map| -> Res<Dynamic> {
+        known_keys(&opts, "images", &["json"])?;
+        let list = c.images()?.images().map_err(script_error)?;
+        if opt_bool(&opts, "json")? {
+            return Ok(serde_json::to_string_pretty(&list)
+                .unwrap_or_default()
+                .into());
+        }
+        Ok(images_array(list).into())
+    });
+
+    let c = ctx.clone();
     engine.register_fn("image", move |spec: &str| -> Res<Image> {
         c.images()?.image(spec).map_err(script_error)
     });

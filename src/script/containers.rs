@@ -466,7 +466,7 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("remove", remove);
     let c = ctx.clone();
     let logs = move |v: Dynamic, opts: Map| -> Res<String> {
-        known_keys(&opts, "logs", &["tail"])?;
+        known_keys(&opts, "logs", &["tail", "follow"])?;
         let tail = match opts.get("tail") {
             Some(t) => Some(
                 t.as_int()
@@ -475,6 +475,14 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
             ),
             None => None,
         };
+        if opt_bool(&opts, "follow")? {
+            // Streams to the terminal until the container exits; nothing to return.
+            let store = c.containers()?;
+            store
+                .follow_logs(&container_id(&v)?, tail, &mut std::io::stdout())
+                .map_err(script_error)?;
+            return Ok(String::new());
+        }
         c.containers()?
             .logs(&container_id(&v)?, tail)
             .map_err(script_error)

@@ -78,6 +78,24 @@ impl Context {
     pub fn containers(&self) -> Result<&ContainerStore, Box<EvalAltResult>> {
         Ok(&self.stores()?.1)
     }
+
+    /// Image names and container names, for completion.
+    pub fn names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Ok(images) = self.images().and_then(|s| s.images().map_err(script_error)) {
+            for i in images {
+                out.extend(i.tags);
+            }
+        }
+        if let Ok(list) = self
+            .containers()
+            .and_then(|s| s.list().map_err(script_error))
+        {
+            out.extend(list.into_iter().map(|c| c.name));
+        }
+        out.sort();
+        out
+    }
 }
 
 /// The stdlib compiled once, to merge under every script and REPL line.
@@ -134,9 +152,21 @@ pub fn invalid(message: impl Into<String>) -> Box<EvalAltResult> {
 }
 
 /// Builds the engine the REPL, the runner and the tests share.
+/// Set by a Ctrl-C while a script runs in the REPL; the engine stops the script at its next
+/// step (a foreground container gets the Ctrl-C itself and ends on its own terms).
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The value a script stopped by Ctrl-C terminates with.
+pub const INTERRUPT: &str = "interrupted";
+
 pub fn build_engine(ctx: Rc<Context>) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(256, 256);
+    engine.on_progress(|_| {
+        INTERRUPTED
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+            .then(|| Dynamic::from(INTERRUPT))
+    });
     // Rhai reserves `spawn` for a future keyword; here it is the design's name for starting a
     // container, so the tokenizer hands it to the parser as a plain identifier.
     #[allow(deprecated)]
