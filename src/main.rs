@@ -66,6 +66,12 @@ enum Verb {
         /// Remove the container when it exits
         #[arg(long)]
         rm: bool,
+        /// Give the container a pseudo terminal
+        #[arg(short, long)]
+        tty: bool,
+        /// Keep stdin attached (always so in the foreground; accepted for Docker's -it)
+        #[arg(short, long)]
+        interactive: bool,
         /// Set an environment variable (K=V)
         #[arg(short, long = "env", value_name = "K=V")]
         env: Vec<String>,
@@ -333,7 +339,7 @@ fn strings(v: Vec<String>) -> Dynamic {
 fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     let mut scope = Scope::new();
     let code = match verb {
-        Verb::Run { name, detach, rm, env, memory, cpus, pids_limit, volume, workdir, user, hostname, network, entrypoint, image, cmd } => {
+        Verb::Run { name, detach, rm, tty, interactive, env, memory, cpus, pids_limit, volume, workdir, user, hostname, network, entrypoint, image, cmd } => {
             let mut opts = Map::new();
             let mut put = |k: &str, v: Dynamic| {
                 opts.insert(k.into(), v);
@@ -343,6 +349,8 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             }
             put("detach", detach.into());
             put("rm", rm.into());
+            put("tty", tty.into());
+            let _ = interactive;
             if !env.is_empty() {
                 put("env", strings(env));
             }

@@ -3,62 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-struct Pty {
-    master: std::fs::File,
-    seen: String,
-}
-
-impl Pty {
-    fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(i) = self.seen.find(needle) {
-                let upto = self.seen[..i + needle.len()].to_string();
-                self.seen.drain(..i + needle.len());
-                return upto;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {needle:?}; screen so far: {:?}",
-                self.seen
-            );
-            let mut fds = [libc::pollfd {
-                fd: self.master.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            // SAFETY: one valid pollfd.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, 200) };
-            if n > 0 {
-                match self.master.read(&mut buf) {
-                    Ok(0) | Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                    Ok(k) => self.seen.push_str(&String::from_utf8_lossy(&buf[..k])),
-                }
-            }
-        }
-    }
-
-    /// Types a line and returns what the screen showed until the REPL reads again (rustyline
-    /// switches bracketed paste back on, ESC[?2004h, at every new read; it also discards
-    /// typeahead then, so each line waits for it).
-    fn line(&mut self, text: &str) -> String {
-        self.send(text);
-        self.send("\r");
-        self.expect("\u{1b}[?2004h")
-    }
-
-    fn send(&mut self, text: &str) {
-        self.master
-            .write_all(text.as_bytes())
-            .expect("write to pty");
-    }
-}
+use common::Pty;
 
 #[test]
 fn repl_session() {

@@ -337,6 +337,7 @@ impl ContainerStore {
             limits: spec.limits.clone(),
             network: spec.network.clone(),
             auto_remove: spec.auto_remove,
+            tty: spec.tty,
         };
         for b in &launch.binds {
             if !b.source.exists() {

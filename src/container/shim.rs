@@ -28,8 +28,21 @@ use crate::store::{remove_tree, Db, Paths};
 const LOG_LIMIT: u64 = 10 << 20;
 
 static INIT_PID: AtomicI32 = AtomicI32::new(0);
+/// The container's pty master, when it has one: a window size change goes there.
+static TTY_MASTER: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn forward(sig: libc::c_int) {
+    let master = TTY_MASTER.load(Ordering::Relaxed);
+    if sig == libc::SIGWINCH && master >= 0 {
+        // SAFETY: ioctl is async-signal-safe; winsize is plain data on our stack.
+        unsafe {
+            let mut ws: libc::winsize = std::mem::zeroed();
+            if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
+                libc::ioctl(master, libc::TIOCSWINSZ, &ws);
+            }
+        }
+        return;
+    }
     let pid = INIT_PID.load(Ordering::Relaxed);
     if pid > 0 {
         // SAFETY: kill is async-signal-safe.
@@ -120,8 +133,11 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i
         File::from(fd_from_raw(open_devnull())),
     ));
 
-    if let Some((out, err)) = logs {
-        copy_logs(&paths.containers().join(id), out, err);
+    match logs {
+        Output::Inherit => {}
+        Output::Logs(sources) => copy_logs(&paths.containers().join(id), sources),
+        Output::Tty(master) if detach => copy_logs(&paths.containers().join(id), vec![master]),
+        Output::Tty(master) => relay_tty(master),
     }
     let code = loop {
         match waitpid(pid, None) {
@@ -152,10 +168,18 @@ fn open_devnull() -> i32 {
     unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) }
 }
 
-type Logs = Option<(File, File)>;
+/// Where the container's output goes.
+enum Output {
+    /// Straight to the caller's terminal or pipes.
+    Inherit,
+    /// Pipes whose contents go to the log.
+    Logs(Vec<File>),
+    /// The master side of the container's pseudo terminal.
+    Tty(File),
+}
 
 /// Clones the init, puts it in the cgroup, lets it go and waits for it to exec.
-fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result<(Pid, Logs)> {
+fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result<(Pid, Output)> {
     let mut flags = CloneFlags::empty();
     for ns in &launch.namespaces {
         flags |= match ns.as_str() {
@@ -170,18 +194,35 @@ fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result
     }
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let (stdio, logs, keep) = if detach {
+    // With a terminal, the init opens it inside the container (so it is /dev/pts/0 of the
+    // container's own devpts) and hands us the master over this socket.
+    let console = if launch.tty {
+        let (ours, theirs) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::Stream,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| Error::sys("cannot create the console socket for", &launch.merged, e))?;
+        Some((ours, theirs))
+    } else {
+        None
+    };
+    let console_fd = console.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
+    let (stdio, logs, keep) = if launch.tty {
+        (None, Output::Inherit, Vec::new())
+    } else if detach {
         let (out_r, out_w) = pipe()?;
         let (e_r, e_w) = pipe()?;
         let null = fd_from_raw(open_devnull());
         let fds = [null.as_raw_fd(), out_w.as_raw_fd(), e_w.as_raw_fd()];
         (
             Some(fds),
-            Some((File::from(out_r), File::from(e_r))),
+            Output::Logs(vec![File::from(out_r), File::from(e_r)]),
             vec![null, out_w, e_w],
         )
     } else {
-        (None, None, Vec::new())
+        (None, Output::Inherit, Vec::new())
     };
     crate::trace::step(|| {
         format!(
@@ -198,7 +239,13 @@ fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result
         nix::sched::clone(
             Box::new(|| {
                 // The child owns its copies of these descriptors.
-                init::child(launch, fd_from_raw(go_fd), fd_from_raw(err_fd), stdio)
+                init::child(
+                    launch,
+                    fd_from_raw(go_fd),
+                    fd_from_raw(err_fd),
+                    stdio,
+                    console_fd.map(fd_from_raw),
+                )
             }),
             &mut stack,
             flags,
@@ -215,6 +262,10 @@ fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result
     drop(go_r);
     drop(err_w);
     drop(keep);
+    let ours = console.map(|(ours, theirs)| {
+        drop(theirs);
+        ours
+    });
     let fail = |e: Error| -> Error {
         let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
@@ -232,13 +283,54 @@ fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result
         )));
     }
     drop(go);
+    // The master arrives before exec; if the init fails first, the socket just closes.
+    let master = ours.and_then(|sock| receive_fd(&sock));
     let mut message = String::new();
     let _ = File::from(err_r).read_to_string(&mut message);
     if !message.is_empty() {
         let _ = waitpid(pid, None);
         return Err(Error::new(Kind::Runtime, message));
     }
-    Ok((pid, logs))
+    match master {
+        Some(m) => {
+            // The terminal starts at the caller's size.
+            // SAFETY: winsize is plain data; the ioctls only read or write it.
+            unsafe {
+                let mut ws: libc::winsize = std::mem::zeroed();
+                if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
+                    libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws);
+                }
+            }
+            TTY_MASTER.store(m.as_raw_fd(), Ordering::Relaxed);
+            Ok((pid, Output::Tty(File::from(m))))
+        }
+        None if launch.tty => Err(fail(Error::new(
+            Kind::Runtime,
+            "the container did not send its terminal",
+        ))),
+        None => Ok((pid, logs)),
+    }
+}
+
+/// Receives one descriptor sent with SCM_RIGHTS.
+fn receive_fd(sock: &OwnedFd) -> Option<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .ok()?;
+    for cmsg in msg.cmsgs().ok()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            return fds.first().map(|fd| fd_from_raw(*fd));
+        }
+    }
+    None
 }
 
 fn flag_names(f: CloneFlags) -> String {
@@ -259,14 +351,13 @@ fn flag_names(f: CloneFlags) -> String {
 
 /// Copies the container's stdout and stderr into its log until both close, keeping at most
 /// LOG_LIMIT bytes in `log` and one rotated `log.1`.
-fn copy_logs(dir: &Path, out: File, err: File) {
+fn copy_logs(dir: &Path, mut sources: Vec<File>) {
     let open = |p: &Path| OpenOptions::new().create(true).append(true).open(p).ok();
     let log_path = dir.join("log");
     let Some(mut log) = open(&log_path) else {
         return;
     };
     let mut written = log.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut sources = vec![out, err];
     let mut buf = vec![0u8; 64 * 1024];
     while !sources.is_empty() {
         let mut polls: Vec<libc::pollfd> = sources
@@ -309,5 +400,66 @@ fn copy_logs(dir: &Path, out: File, err: File) {
         for i in closed.into_iter().rev() {
             sources.remove(i);
         }
+    }
+}
+
+/// Relays between the caller's terminal and the container's pseudo terminal, with the
+/// caller's terminal in raw mode (keys, Ctrl-C included, go to the container), until the
+/// container side closes.
+fn relay_tty(mut master: File) {
+    use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin).ok();
+    if let Some(t) = &saved {
+        let mut raw = t.clone();
+        cfmakeraw(&mut raw);
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &raw);
+    }
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut stdin_open = true;
+    loop {
+        let mut polls = vec![libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if stdin_open {
+            polls.push(libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        // SAFETY: polls is a valid array for the call's duration.
+        let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        if polls[0].revents != 0 {
+            match master.read(&mut buf) {
+                // EIO: every process holding the slave has exited.
+                Ok(0) | Err(_) => break,
+                Ok(k) => {
+                    let mut out = std::io::stdout();
+                    let _ = out.write_all(&buf[..k]);
+                    let _ = out.flush();
+                }
+            }
+        }
+        if stdin_open && polls.len() > 1 && polls[1].revents != 0 {
+            // Unbuffered: poll says what the descriptor holds, not what a buffer would.
+            match nix::unistd::read(0, &mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(k) => {
+                    let _ = master.write_all(&buf[..k]);
+                }
+            }
+        }
+    }
+    if let Some(t) = &saved {
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, t);
     }
 }

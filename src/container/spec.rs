@@ -45,6 +45,9 @@ pub struct Spec {
     pub network: String,
     /// Remove the container when it exits.
     pub auto_remove: bool,
+    /// Give the container a pseudo terminal (docker run -t).
+    #[serde(default)]
+    pub tty: bool,
 }
 
 impl Spec {
@@ -64,6 +67,7 @@ impl Spec {
             name: None,
             network: "none".into(),
             auto_remove: false,
+            tty: false,
         }
     }
 
@@ -117,6 +121,8 @@ pub struct Launch {
     pub limits: Limits,
     pub network: String,
     pub auto_remove: bool,
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// Parses sizes as Docker does: "64m", "1g", "512k", "100b" or a plain number of bytes.

@@ -35,14 +35,20 @@ use crate::error::{Error, Kind, Result};
 use crate::trace;
 
 /// The init's entry point, run in the cloned child. Returns only the exit status of a failure.
-pub fn child(launch: &Launch, go: OwnedFd, err: OwnedFd, stdio: Option<[i32; 3]>) -> isize {
+pub fn child(
+    launch: &Launch,
+    go: OwnedFd,
+    err: OwnedFd,
+    stdio: Option<[i32; 3]>,
+    console: Option<OwnedFd>,
+) -> isize {
     let mut go = File::from(go);
     let mut byte = [0u8; 1];
     if !matches!(go.read(&mut byte), Ok(1)) {
         return 1; // the shim went away before letting us start
     }
     drop(go);
-    let e = match setup_and_exec(launch, stdio) {
+    let e = match setup_and_exec(launch, stdio, console) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -56,7 +62,11 @@ fn sys<'a>(what: &str, path: &'a Path) -> impl Fn(nix::errno::Errno) -> Error + 
     move |e| Error::sys(&what, path, e)
 }
 
-fn setup_and_exec(l: &Launch, stdio: Option<[i32; 3]>) -> Result<std::convert::Infallible> {
+fn setup_and_exec(
+    l: &Launch,
+    stdio: Option<[i32; 3]>,
+    console: Option<OwnedFd>,
+) -> Result<std::convert::Infallible> {
     // If the supervisor dies, so does the container: nothing runs unsupervised.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
@@ -79,6 +89,9 @@ fn setup_and_exec(l: &Launch, stdio: Option<[i32; 3]>) -> Result<std::convert::I
     }
     if l.namespaces.iter().any(|n| n == "mount") {
         prepare_rootfs(l)?;
+    }
+    if let Some(sock) = console {
+        open_terminal(&sock)?;
     }
     if l.namespaces.iter().any(|n| n == "uts") {
         trace::step(|| format!("sethostname({})", l.hostname));
@@ -637,6 +650,61 @@ fn setup_dev(root: &File) -> Result<()> {
         std::fs::create_dir(&p).map_err(|e| Error::io("cannot create", &p, e))?;
         let data = (!data.is_empty()).then_some(data);
         mount(Some(fstype), &p, Some(fstype), flags, data).map_err(sys("cannot mount", &p))?;
+    }
+    Ok(())
+}
+
+/// Opens a pseudo terminal in the container's own devpts, sends the master to the supervisor
+/// and makes the slave this process's stdio and controlling terminal, in a new session.
+fn open_terminal(sock: &OwnedFd) -> Result<()> {
+    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    trace::step(|| {
+        "open /dev/ptmx in the container, send the master to the supervisor, slave as stdio and controlling terminal".to_string()
+    });
+    let pty_err = |e: nix::errno::Errno| {
+        Error::sys("cannot open a pseudo terminal", Path::new("/dev/ptmx"), e)
+    };
+    let master = posix_openpt(
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
+    )
+    .map_err(pty_err)?;
+    grantpt(&master).map_err(pty_err)?;
+    unlockpt(&master).map_err(pty_err)?;
+    let name = ptsname_r(&master).map_err(pty_err)?;
+    nix::unistd::setsid()
+        .map_err(|e| Error::sys("cannot start a session for", Path::new(&name), e))?;
+    let slave = nix::fcntl::open(name.as_str(), nix::fcntl::OFlag::O_RDWR, Mode::empty())
+        .map_err(|e| Error::sys("cannot open", Path::new(&name), e))?;
+    let iov = [std::io::IoSlice::new(b"t")];
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| {
+        Error::sys(
+            "cannot send the terminal through",
+            Path::new("console socket"),
+            e,
+        )
+    })?;
+    drop(master);
+    for i in 0..3 {
+        nix::unistd::dup2(slave, i)
+            .map_err(|e| Error::sys("cannot set up stdio on", Path::new(&name), e))?;
+    }
+    let _ = nix::unistd::close(slave);
+    // SAFETY: TIOCSCTTY on stdin, which is now the slave.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+        return Err(Error::with_source(
+            Kind::Runtime,
+            "cannot take the terminal as controlling terminal",
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }

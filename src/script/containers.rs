@@ -296,14 +296,15 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
 
     let c = ctx.clone();
     let spawn = move |s: &mut SpecRef, argv: Array, opts: Map| -> Res<Process> {
-        known_keys(&opts, "spawn", &["detach"])?;
+        known_keys(&opts, "spawn", &["detach", "tty"])?;
         let argv = strings(argv, "command")?;
         let attach = if opt_bool(&opts, "detach")? {
             Attach::Detach
         } else {
             Attach::Inherit
         };
-        let spec = s.0.borrow().clone();
+        let mut spec = s.0.borrow().clone();
+        spec.tty = opt_bool(&opts, "tty")?;
         let started = c
             .containers()?
             .run(c.images()?, &spec, Some(argv), attach)

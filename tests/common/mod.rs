@@ -6,8 +6,9 @@
 //! for whatever reason, the pipe closes and the shell stops the registry and deletes its data.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -514,4 +515,64 @@ pub fn mounts_under(root: &Path) -> Vec<String> {
         .filter(|m| m.starts_with(&prefix))
         .map(String::from)
         .collect()
+}
+
+/// A program on a pseudo terminal, driven by keystrokes and read back from the screen.
+pub struct Pty {
+    pub master: std::fs::File,
+    pub seen: String,
+}
+
+impl Pty {
+    pub fn new(master: std::os::fd::OwnedFd) -> Pty {
+        Pty {
+            master: std::fs::File::from(master),
+            seen: String::new(),
+        }
+    }
+
+    pub fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(i) = self.seen.find(needle) {
+                let upto = self.seen[..i + needle.len()].to_string();
+                self.seen.drain(..i + needle.len());
+                return upto;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?}; screen so far: {:?}",
+                self.seen
+            );
+            let mut fds = [libc::pollfd {
+                fd: self.master.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, 200) };
+            if n > 0 {
+                match self.master.read(&mut buf) {
+                    Ok(0) | Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    Ok(k) => self.seen.push_str(&String::from_utf8_lossy(&buf[..k])),
+                }
+            }
+        }
+    }
+
+    /// Types a line and returns what the screen showed until the REPL reads again (rustyline
+    /// switches bracketed paste back on, ESC[?2004h, at every new read; it also discards
+    /// typeahead then, so each line waits for it).
+    pub fn line(&mut self, text: &str) -> String {
+        self.send(text);
+        self.send("\r");
+        self.expect("\u{1b}[?2004h")
+    }
+
+    pub fn send(&mut self, text: &str) {
+        self.master
+            .write_all(text.as_bytes())
+            .expect("write to pty");
+    }
 }
