@@ -10,7 +10,7 @@ use std::rc::Rc;
 use clap::{Parser, Subcommand};
 use gocker::script::{self, table::pretty, Context};
 use gocker::store::Paths;
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope, AST};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 
 /// The verbs, for telling `gocker-script pull x` from `gocker-script script.rhai`.
 const VERBS: &[&str] = &[
@@ -237,11 +237,10 @@ fn internal(args: &[String]) -> Option<ExitCode> {
     Some(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
-/// The engine, its context and the compiled stdlib.
+/// The engine (with the stdlib installed) and its context.
 struct Host {
     engine: Engine,
     ctx: Rc<Context>,
-    stdlib: AST,
 }
 
 impl Host {
@@ -249,13 +248,9 @@ impl Host {
         let paths = root.map(Paths::new).unwrap_or_else(Paths::from_env);
         gocker::trace::set(trace);
         let ctx = Context::new(paths);
-        let engine = script::build_engine(ctx.clone());
-        match script::stdlib(&engine) {
-            Ok(stdlib) => Ok(Host {
-                engine,
-                ctx,
-                stdlib,
-            }),
+        let mut engine = script::build_engine(ctx.clone());
+        match script::install_stdlib(&mut engine) {
+            Ok(()) => Ok(Host { engine, ctx }),
             Err(e) => {
                 eprintln!("error: the stdlib does not compile: {e}");
                 Err(ExitCode::from(2))
@@ -268,7 +263,7 @@ impl Host {
         let ast = match self.engine.compile_with_scope(scope, source) {
             Ok(mut ast) => {
                 ast.set_source(name);
-                self.stdlib.merge(&ast)
+                ast
             }
             Err(e) => {
                 repl::print_error(source, name, &EvalAltResult::ErrorParsing(*e.0, e.1));
@@ -328,7 +323,7 @@ fn main() -> ExitCode {
         );
         return host.eval(&source, &file.display().to_string(), &mut scope, false);
     }
-    repl::run(&host.engine, &host.ctx, host.stdlib.clone())
+    repl::run(&host.engine, &host.ctx)
 }
 
 fn strings(v: Vec<String>) -> Dynamic {

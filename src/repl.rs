@@ -143,7 +143,7 @@ fn unfinished(err: &ParseErrorType) -> bool {
     )
 }
 
-pub fn run(engine: &Engine, ctx: &std::rc::Rc<ScriptContext>, stdlib: AST) -> ExitCode {
+pub fn run(engine: &Engine, ctx: &std::rc::Rc<ScriptContext>) -> ExitCode {
     let mut editor: Editor<ReplHelper, rustyline::history::DefaultHistory> = match Editor::new() {
         Ok(e) => e,
         Err(e) => {
@@ -165,7 +165,7 @@ pub fn run(engine: &Engine, ctx: &std::rc::Rc<ScriptContext>, stdlib: AST) -> Ex
         env!("CARGO_PKG_VERSION")
     );
     let mut scope = Scope::new();
-    let mut functions = stdlib;
+    let mut functions = AST::empty();
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() {
@@ -248,7 +248,7 @@ pub fn print_error(source: &str, name: &str, err: &EvalAltResult) {
     while let EvalAltResult::ErrorInFunctionCall(fname, src, next, p) = inner {
         if !p.is_none() {
             eprintln!(
-                "  in {fname}{} at {p}",
+                "  in {fname}{}, called at {p}",
                 if src.is_empty() {
                     String::new()
                 } else {

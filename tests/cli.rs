@@ -112,6 +112,10 @@ fn scripts_get_args_exit_codes_and_positioned_errors() {
         "{:?}",
         text(&o)
     );
+    // An error inside the stdlib names the stdlib frames it passed through.
+    let o = gocker(root.path(), &["-e", r#"run("127.0.0.1:1/nothing", ["true"])"#]);
+    let e = text(&o).1;
+    assert!(e.contains("error: registry:") && e.contains("stdlib/containers.rhai") && e.contains("in pull_if_missing"), "{e}");
     let o = gocker(root.path(), &["-e", r#"help("pull")"#]);
     assert!(text(&o).0.contains("example:"), "{:?}", text(&o));
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, AST};
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
 use crate::container::ContainerStore;
 use crate::error::Error;
@@ -98,8 +98,9 @@ impl Context {
     }
 }
 
-/// The stdlib compiled once, to merge under every script and REPL line.
-pub fn stdlib(engine: &Engine) -> Result<AST, String> {
+/// Compiles the stdlib and registers each file as a global module: every script and REPL
+/// line can call its functions, and an error inside one names the file it is in.
+pub fn install_stdlib(engine: &mut Engine) -> Result<(), String> {
     let sources: Vec<(String, String)> = match std::env::var_os("GOCKER_STDLIB") {
         Some(dir) => {
             let dir = PathBuf::from(dir);
@@ -123,15 +124,16 @@ pub fn stdlib(engine: &Engine) -> Result<AST, String> {
             .map(|(n, s)| (format!("stdlib/{n}"), s.to_string()))
             .collect(),
     };
-    let mut ast = AST::empty();
     for (name, source) in sources {
-        let mut part = engine
+        let ast = engine
             .compile(&source)
             .map_err(|e| format!("{name}: {e}"))?;
-        part.set_source(name);
-        ast = ast.merge(&part);
+        let mut module = rhai::Module::eval_ast_as_new(rhai::Scope::new(), &ast, engine)
+            .map_err(|e| format!("{name}: {e}"))?;
+        module.set_id(name);
+        engine.register_global_module(module.into());
     }
-    Ok(ast)
+    Ok(())
 }
 
 /// A library error as a script error: a map with `kind` and `message`, so scripts can
@@ -197,9 +199,8 @@ pub fn describe(err: &EvalAltResult) -> String {
             }
             format!("{v}")
         }
-        EvalAltResult::ErrorInFunctionCall(name, _, inner, _) if !name.starts_with('_') => {
-            format!("{} (in {name})", describe(inner))
-        }
+        // The frames are printed separately, with their places.
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => describe(inner),
         other => other.to_string(),
     }
 }
