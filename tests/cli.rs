@@ -6,15 +6,6 @@ use std::process::{Command, Output};
 
 use common::*;
 
-fn gocker(root: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gocker-script"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("run gocker-script")
-}
-
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -113,9 +104,17 @@ fn scripts_get_args_exit_codes_and_positioned_errors() {
         text(&o)
     );
     // An error inside the stdlib names the stdlib frames it passed through.
-    let o = gocker(root.path(), &["-e", r#"run("127.0.0.1:1/nothing", ["true"])"#]);
+    let o = gocker(
+        root.path(),
+        &["-e", r#"run("127.0.0.1:1/nothing", ["true"])"#],
+    );
     let e = text(&o).1;
-    assert!(e.contains("error: registry:") && e.contains("stdlib/containers.rhai") && e.contains("in pull_if_missing"), "{e}");
+    assert!(
+        e.contains("error: registry:")
+            && e.contains("stdlib/containers.rhai")
+            && e.contains("in pull_if_missing"),
+        "{e}"
+    );
     let o = gocker(root.path(), &["-e", r#"help("pull")"#]);
     assert!(text(&o).0.contains("example:"), "{:?}", text(&o));
 }

@@ -43,6 +43,19 @@ fn env() -> Env {
     }
 }
 
+/// Runs a shell script in a running container and captures its output.
+fn sh_in(e: &Env, id: &str, script: &str) -> gocker::Result<gocker::container::exec::ExecOutput> {
+    let argv = vec!["sh".into(), "-c".into(), script.into()];
+    e.containers.exec(
+        id,
+        &ExecRequest {
+            argv,
+            ..Default::default()
+        },
+        true,
+    )
+}
+
 fn sh(script: &str) -> Option<Vec<String>> {
     Some(vec!["sh".into(), "-c".into(), script.into()])
 }
@@ -82,21 +95,12 @@ fn exec_sees_the_container() {
         .run(&e.images, &spec, sh("sleep 30"), Attach::Detach)
         .expect("run");
     let id = started.container.id.clone();
-    let out = e
-        .containers
-        .exec(
-            &id,
-            &ExecRequest {
-                argv: vec![
-                    "sh".into(),
-                    "-c".into(),
-                    "hostname; echo $GREETING; cat /proc/1/cmdline | tr '\\0' ' '; ls /".into(),
-                ],
-                ..Default::default()
-            },
-            true,
-        )
-        .expect("exec");
+    let out = sh_in(
+        &e,
+        &id,
+        "hostname; echo $GREETING; cat /proc/1/cmdline | tr '\\0' ' '; ls /",
+    )
+    .expect("exec");
     assert_eq!(out.code, 0, "{out:?}");
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "boxhost");
@@ -175,21 +179,12 @@ fn limits_are_written_and_can_change_live() {
     );
     assert_eq!(cgroup_file("pids", &id, "pids.max").as_deref(), Some("8"));
     // Fork beyond the pids limit fails inside.
-    let out = e
-        .containers
-        .exec(
-            &id,
-            &ExecRequest {
-                argv: vec![
-                    "sh".into(),
-                    "-c".into(),
-                    "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 10 & done; wait".into(),
-                ],
-                ..Default::default()
-            },
-            true,
-        )
-        .unwrap();
+    let out = sh_in(
+        &e,
+        &id,
+        "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 10 & done; wait",
+    )
+    .unwrap();
     assert!(out.stderr.contains("fork") || out.code != 0, "{out:?}");
     let mut limits = spec.limits.clone();
     limits.memory = Some(128 << 20);

@@ -18,15 +18,6 @@ fn image() -> &'static str {
     })
 }
 
-fn gocker(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gocker-script"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("run gocker-script")
-}
-
 fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -613,15 +613,7 @@ impl ContainerStore {
     /// Sends a signal to the container's init.
     pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
         let c = self.get(id)?;
-        let pid = match (c.status.as_str(), c.pid) {
-            ("running", Some(p)) => p,
-            _ => {
-                return Err(Error::conflict(format!(
-                    "container {} is not running",
-                    c.name
-                )))
-            }
-        };
+        let pid = running_pid(&c)?;
         let sig = parse_signal(signal)?;
         crate::trace::step(|| format!("kill({pid}, {sig})"));
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
@@ -738,12 +730,7 @@ impl ContainerStore {
     /// Memory, CPU and process figures from the cgroup of a running container.
     pub fn stats(&self, id: &str) -> Result<Stats> {
         let c = self.get(id)?;
-        if c.status != "running" {
-            return Err(Error::conflict(format!(
-                "container {} is not running",
-                c.name
-            )));
-        }
+        running_pid(&c)?;
         Ok(ContainerCgroup::load(&c.id).stats())
     }
 
@@ -781,16 +768,19 @@ impl ContainerStore {
         capture: bool,
     ) -> Result<exec::ExecOutput> {
         let c = self.get(id)?;
-        let pid = match (c.status.as_str(), c.pid) {
-            ("running", Some(p)) => p,
-            _ => {
-                return Err(Error::conflict(format!(
-                    "container {} is not running",
-                    c.name
-                )))
-            }
-        };
+        let pid = running_pid(&c)?;
         exec::run(&self.helper, &self.paths, &c, pid, req, capture)
+    }
+}
+
+/// The init's pid of a running container, or a conflict error naming it.
+fn running_pid(c: &Container) -> Result<i32> {
+    match (c.status.as_str(), c.pid) {
+        ("running", Some(p)) => Ok(p),
+        _ => Err(Error::conflict(format!(
+            "container {} is not running",
+            c.name
+        ))),
     }
 }
 

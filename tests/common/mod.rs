@@ -576,3 +576,13 @@ impl Pty {
             .expect("write to pty");
     }
 }
+
+/// Runs the gocker-script binary on `root` with `args`.
+pub fn gocker(root: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("run gocker-script")
+}
