@@ -272,6 +272,14 @@ fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result
         e
     };
     if let Err(e) = cgroup.add(pid.as_raw()) {
+        // The init may already have failed on its own: its message says more.
+        drop(go_w);
+        let mut message = String::new();
+        let _ = File::from(err_r).read_to_string(&mut message);
+        if !message.is_empty() {
+            let _ = waitpid(pid, None);
+            return Err(Error::new(Kind::Runtime, message));
+        }
         return Err(fail(e));
     }
     let mut go = File::from(go_w);

@@ -3,12 +3,13 @@
 //! ```text
 //!   shim (host)                       init (new namespaces, PID 1)
 //!   ──────────────────────────────    ──────────────────────────────────────────────
-//!   clone(CLONE_NEW*) ──────────────▶ wait on `go`
-//!   add init to the cgroup
-//!   write `go` ─────────────────────▶ unshare(cgroup ns): its root is now our cgroup
-//!                                     rootfs: overlay, binds, /proc, /dev, /sys,
-//!                                       pivot_root, masked and read-only paths
-//!                                     hostname, user, capabilities, no_new_privs
+//!   clone(CLONE_NEW*) ──────────────▶ rootfs: overlay, binds, /proc, /dev, /sys,
+//!   add init to the cgroup              pivot_root, masked and read-only paths;
+//!     (overlapped: a v1 migration       terminal; hostname
+//!      waits for an RCU grace period)
+//!   write `go` ─────────────────────▶ wait on `go`, then unshare(cgroup ns): its root
+//!                                       is now the container's cgroup
+//!                                     user, capabilities, no_new_privs
 //!   read `err` until EOF ◀──────────  execve (err is close-on-exec: EOF = started)
 //!                                     or: write the error to `err`, exit 127
 //! ```
@@ -42,13 +43,7 @@ pub fn child(
     stdio: Option<[i32; 3]>,
     console: Option<OwnedFd>,
 ) -> isize {
-    let mut go = File::from(go);
-    let mut byte = [0u8; 1];
-    if !matches!(go.read(&mut byte), Ok(1)) {
-        return 1; // the shim went away before letting us start
-    }
-    drop(go);
-    let e = match setup_and_exec(launch, stdio, console) {
+    let e = match setup_and_exec(launch, File::from(go), stdio, console) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -64,6 +59,7 @@ fn sys<'a>(what: &str, path: &'a Path) -> impl Fn(nix::errno::Errno) -> Error + 
 
 fn setup_and_exec(
     l: &Launch,
+    mut go: File,
     stdio: Option<[i32; 3]>,
     console: Option<OwnedFd>,
 ) -> Result<std::convert::Infallible> {
@@ -77,13 +73,6 @@ fn setup_and_exec(
                 .map_err(|e| Error::sys("cannot set up stdio", Path::new("/dev/stdio"), e))?;
         }
     }
-    if l.namespaces.iter().any(|n| n == "cgroup") {
-        trace::step(|| {
-            "unshare(CLONE_NEWCGROUP): the container sees its own cgroup as the root".to_string()
-        });
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-            .map_err(sys("cannot unshare the cgroup namespace of", &l.merged))?;
-    }
     if l.namespaces.iter().any(|n| n == "net") {
         loopback_up()?;
     }
@@ -96,6 +85,24 @@ fn setup_and_exec(
     if l.namespaces.iter().any(|n| n == "uts") {
         trace::step(|| format!("sethostname({})", l.hostname));
         sethostname(&l.hostname).map_err(sys("cannot set hostname", Path::new(&l.hostname)))?;
+    }
+    // The supervisor moves us into the cgroup while we build the root filesystem (a cgroup
+    // v1 migration waits for an RCU grace period, milliseconds better spent overlapped);
+    // nothing of the container's own runs before it says so.
+    let mut byte = [0u8; 1];
+    if !matches!(go.read(&mut byte), Ok(1)) {
+        return Err(Error::new(
+            Kind::Runtime,
+            "the supervisor went away before the container started",
+        ));
+    }
+    drop(go);
+    if l.namespaces.iter().any(|n| n == "cgroup") {
+        trace::step(|| {
+            "unshare(CLONE_NEWCGROUP): the container sees its own cgroup as the root".to_string()
+        });
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(sys("cannot unshare the cgroup namespace of", &l.merged))?;
     }
     exec_as(&l.argv, &l.env, &l.workdir, l.user.as_deref())
 }
