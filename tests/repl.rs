@@ -68,7 +68,9 @@ fn repl_session() {
     );
     // Ctrl-C stops a running line, not the REPL.
     t.send("let n = 0; while true { n += 1; }\r");
-    std::thread::sleep(Duration::from_millis(300));
+    // rustyline switches bracketed paste off once the line is accepted, before it runs.
+    t.expect("\u{1b}[?2004l");
+    std::thread::sleep(Duration::from_millis(50));
     t.send("\x03");
     t.expect("interrupted");
     t.expect("\u{1b}[?2004h");

@@ -121,8 +121,13 @@ fn detached_containers_outlive_the_script_and_are_managed_by_name() {
     assert!(out(&o).contains("sleep"), "{}{}", out(&o), err(&o));
     let o = gocker(r, &["exec", "sleeper", "sh", "-c", "exit 5"]);
     assert_eq!(o.status.code(), Some(5));
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let o = gocker(r, &["logs", "sleeper"]);
+    // The supervisor copies output to the log as it comes: wait for it, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut o = gocker(r, &["logs", "sleeper"]);
+    while out(&o).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        o = gocker(r, &["logs", "sleeper"]);
+    }
     assert_eq!(out(&o), "started\n", "{}", err(&o));
     let o = gocker(r, &["-e", "stats(\"sleeper\").memory > 0"]);
     assert_eq!(out(&o).trim(), "true", "{}", err(&o));
