@@ -7,7 +7,7 @@ use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::Pty;
+use common::{Guard, Pty};
 
 #[test]
 fn repl_session() {
@@ -34,7 +34,10 @@ fn repl_session() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().expect("start the REPL");
+    let mut child = Guard {
+        child: Some(cmd.spawn().expect("start the REPL")),
+        root: root.path().to_path_buf(),
+    };
     let mut t = Pty {
         master: std::fs::File::from(pty.master),
         seen: String::new(),
@@ -77,7 +80,7 @@ fn repl_session() {
     assert!(t.line("n > 0").contains("true"));
     // Ctrl-D leaves, and the history was saved.
     t.send("\x04");
-    let status = child.wait().expect("REPL exits");
+    let status = child.wait();
     assert!(status.success());
     let history =
         std::fs::read_to_string(home.path().join(".gocker_script_history")).unwrap_or_default();

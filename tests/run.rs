@@ -321,7 +321,10 @@ fn an_interactive_shell_on_a_pseudo_terminal() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().expect("start run -it");
+    let mut child = Guard {
+        child: Some(cmd.spawn().expect("start run -it")),
+        root: root.path().to_path_buf(),
+    };
     let mut t = Pty::new(pty.master);
     t.expect("# ");
     t.send("tty; stty size; echo $((6 * 7))\r");
@@ -329,7 +332,7 @@ fn an_interactive_shell_on_a_pseudo_terminal() {
     t.expect("30 100");
     t.expect("42");
     t.send("exit 4\r");
-    let status = child.wait().expect("run exits");
+    let status = child.wait();
     assert_eq!(status.code(), Some(4));
     no_leftovers(root.path());
 }

@@ -586,3 +586,33 @@ pub fn gocker(root: &Path, args: &[&str]) -> std::process::Output {
         .output()
         .expect("run gocker-script")
 }
+
+/// A child process that is killed if the test fails before waiting for it, and the containers
+/// of its root removed, so a failing test leaves nothing running.
+pub struct Guard {
+    pub child: Option<std::process::Child>,
+    pub root: PathBuf,
+}
+
+impl Guard {
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("waited once");
+        child.wait().expect("wait for child")
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = gocker(
+            &self.root,
+            &[
+                "-e",
+                "for c in containers() { remove(c, #{ force: true }) }",
+            ],
+        );
+    }
+}
