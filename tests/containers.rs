@@ -328,3 +328,47 @@ fn isolation_capabilities_masks_and_no_leaks() {
     );
     e.containers.remove(&s.container.id, false).unwrap();
 }
+
+#[test]
+fn stop_sends_the_images_stop_signal_first() {
+    let e = env();
+    let reg = registry();
+    let reference = format!("{}/ctr/stopsignal:1", reg.addr);
+    Pusher::new(reg).image(
+        &reference,
+        &[(busybox_layer(), Comp::Gzip)],
+        Format::Oci,
+        serde_json::json!({ "StopSignal": "SIGUSR1", "Cmd": ["sh", "-c", "trap 'exit 42' USR1; touch /tmp/ready; while true; do sleep 0.1; done"] }),
+        "amd64",
+    );
+    e.images
+        .pull(&reference, &PullOptions::default())
+        .expect("pull");
+    let s = e
+        .containers
+        .run(&e.images, &Spec::new(&reference), None, Attach::Detach)
+        .expect("run");
+    // Stop only once the trap is set (PID 1 ignores signals it has no handler for).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sh_in(&e, &s.container.id, "test -f /tmp/ready")
+        .map(|o| o.code)
+        .unwrap_or(1)
+        != 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container never got ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let c = e
+        .containers
+        .stop(&s.container.id, std::time::Duration::from_secs(5))
+        .expect("stop");
+    assert_eq!(
+        c.exit_code,
+        Some(42),
+        "the trap for the image's StopSignal ran"
+    );
+    e.containers.remove(&c.id, false).unwrap();
+}

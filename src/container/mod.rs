@@ -233,6 +233,9 @@ impl ContainerStore {
             }
         };
         spec.image_id = image_id.clone();
+        if spec.stop_signal.is_none() {
+            spec.stop_signal = config.stop_signal.clone().filter(|s| !s.is_empty());
+        }
         // Docker's rules: an entrypoint (the spec's, else the image's) is prefixed to the
         // command (the one given, else the image's Cmd).
         let entrypoint = spec
@@ -620,13 +623,13 @@ impl ContainerStore {
             .map_err(|e| Error::sys("cannot signal", Path::new(&format!("/proc/{pid}")), e))
     }
 
-    /// SIGTERM (or the image's stop signal), then SIGKILL after `timeout`.
+    /// The image's StopSignal (default SIGTERM), then SIGKILL after `timeout`.
     pub fn stop(&self, id: &str, timeout: Duration) -> Result<Container> {
         let c = self.get(id)?;
         if c.status != "running" {
             return Ok(c);
         }
-        let _ = self.kill(&c.id, "SIGTERM");
+        let _ = self.kill(&c.id, c.spec.stop_signal.as_deref().unwrap_or("SIGTERM"));
         if self.wait(&c.id, Some(timeout)).is_err() {
             crate::trace::step(|| {
                 format!(

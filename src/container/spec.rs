@@ -48,6 +48,9 @@ pub struct Spec {
     /// Give the container a pseudo terminal (docker run -t).
     #[serde(default)]
     pub tty: bool,
+    /// The signal `stop` sends first: the image's StopSignal, else SIGTERM.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
 }
 
 impl Spec {
@@ -68,6 +71,7 @@ impl Spec {
             network: "none".into(),
             auto_remove: false,
             tty: false,
+            stop_signal: None,
         }
     }
 
