@@ -3,45 +3,21 @@
 
 mod common;
 
-use std::os::fd::OwnedFd;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{Guard, Pty};
+use common::on_pty;
 
 #[test]
 fn repl_session() {
     let root = common::root();
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    let slave: OwnedFd = pty.slave;
     let home = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gocker-script"));
     cmd.arg("--root")
         .arg(root.path())
         .env("HOME", home.path())
-        .env("TERM", "xterm")
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave));
-    // Its own session with the pty as controlling terminal, so Ctrl-C is a real SIGINT.
-    // SAFETY: setsid and ioctl are async-signal-safe.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = Guard {
-        child: Some(cmd.spawn().expect("start the REPL")),
-        root: root.path().to_path_buf(),
-    };
-    let mut t = Pty {
-        master: std::fs::File::from(pty.master),
-        seen: String::new(),
-    };
+        .env("TERM", "xterm");
+    let (mut child, mut t) = on_pty(cmd, root.path(), None);
     t.expect("\u{1b}[?2004h");
     t.line("let x = 40 + 2;");
     assert!(t.line("x").contains("42"));

@@ -288,44 +288,11 @@ fn trace_mode_explains_the_steps() {
 #[test]
 fn an_interactive_shell_on_a_pseudo_terminal() {
     let root = root();
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    // SAFETY: setting the window size of our own pty.
-    unsafe {
-        let ws = libc::winsize {
-            ws_row: 30,
-            ws_col: 100,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        libc::ioctl(
-            std::os::fd::AsRawFd::as_raw_fd(&pty.master),
-            libc::TIOCSWINSZ,
-            &ws,
-        );
-    }
-    let slave = pty.slave;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gocker-script"));
     cmd.arg("--root")
         .arg(root.path())
-        .args(["run", "-it", "--rm", image(), "sh"])
-        .stdin(std::process::Stdio::from(slave.try_clone().unwrap()))
-        .stdout(std::process::Stdio::from(slave.try_clone().unwrap()))
-        .stderr(std::process::Stdio::from(slave));
-    // SAFETY: setsid and ioctl are async-signal-safe.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = Guard {
-        child: Some(cmd.spawn().expect("start run -it")),
-        root: root.path().to_path_buf(),
-    };
-    let mut t = Pty::new(pty.master);
+        .args(["run", "-it", "--rm", image(), "sh"]);
+    let (mut child, mut t) = on_pty(cmd, root.path(), Some((30, 100)));
     t.expect("# ");
     t.send("tty; stty size; echo $((6 * 7))\r");
     t.expect("/dev/pts/0");

@@ -616,3 +616,41 @@ impl Drop for Guard {
         );
     }
 }
+
+/// Starts `cmd` on a new pseudo terminal (optionally of `rows` x `cols`), in its own session
+/// with the terminal as its controlling terminal, so Ctrl-C and job control are real.
+pub fn on_pty(mut cmd: Command, root: &Path, size: Option<(u16, u16)>) -> (Guard, Pty) {
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    if let Some((rows, cols)) = size {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: setting the window size of our own pty.
+        unsafe { libc::ioctl(pty.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
+    let slave = pty.slave;
+    cmd.stdin(Stdio::from(slave.try_clone().expect("dup pty")))
+        .stdout(Stdio::from(slave.try_clone().expect("dup pty")))
+        .stderr(Stdio::from(slave));
+    // SAFETY: setsid and ioctl are async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("start on a pty");
+    (
+        Guard {
+            child: Some(child),
+            root: root.to_path_buf(),
+        },
+        Pty::new(pty.master),
+    )
+}
