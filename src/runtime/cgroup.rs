@@ -199,13 +199,7 @@ impl ContainerCgroup {
                 .join(&self.path)
                 .join("memory.events");
             return std::fs::read_to_string(events)
-                .ok()
-                .and_then(|t| {
-                    t.lines()
-                        .find_map(|l| l.strip_prefix("oom_kill "))
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                })
-                .map(|n| n > 0)
+                .map(|t| keyed_value(&t, "oom_kill") > 0)
                 .unwrap_or(false);
         }
         self.cg
@@ -256,8 +250,14 @@ impl ContainerCgroup {
 }
 
 fn parse_usage_usec(stat: &str) -> u64 {
-    stat.lines()
-        .find_map(|l| l.strip_prefix("usage_usec "))
+    keyed_value(stat, "usage_usec")
+}
+
+/// The number after `key` in a cgroup v2 "key value" file (memory.events, cpu.stat); 0 when
+/// the key is missing.
+fn keyed_value(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix(' ')))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
@@ -282,4 +282,25 @@ pub struct Stats {
     pub memory_limit: u64,
     pub cpu_ns: u64,
     pub pids: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keyed_value;
+
+    #[test]
+    fn v2_key_value_files() {
+        let events = "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n";
+        assert_eq!(
+            keyed_value(events, "oom_kill"),
+            2,
+            "not confused by oom or oom_group_kill"
+        );
+        assert_eq!(keyed_value(events, "oom"), 3);
+        assert_eq!(
+            keyed_value("usage_usec 1234\nuser_usec 1000\n", "usage_usec"),
+            1234
+        );
+        assert_eq!(keyed_value("", "oom_kill"), 0);
+    }
 }
