@@ -203,7 +203,6 @@ impl ImageStore {
             &resolved.manifest_digest,
             &resolved.manifest_raw,
             &resolved.config_raw,
-            &resolved.config,
             &chain,
             &names,
         )?;
@@ -352,11 +351,9 @@ impl ImageStore {
         manifest_digest: &str,
         manifest_raw: &[u8],
         config_raw: &[u8],
-        config: &ConfigFile,
         chain: &[String],
         names: &[String],
     ) -> Result<()> {
-        let _ = config;
         let mut conn = self.db.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut size: i64 = 0;
@@ -403,7 +400,6 @@ impl ImageStore {
             &manifest_digest,
             manifest_raw,
             config_raw,
-            config,
             &chain,
             names,
         )?;

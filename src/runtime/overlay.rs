@@ -29,13 +29,9 @@ pub fn mount_overlay(
     let mut lowers: Vec<PathBuf> = lowers.to_vec();
     // overlayfs needs two lower layers when there is no upper; a read-only mount of a
     // one-layer image gets an empty directory underneath.
-    if upper.is_none() && lowers.len() < 2 {
+    if (upper.is_none() && lowers.len() < 2) || lowers.is_empty() {
         std::fs::create_dir_all(empty_dir).map_err(|e| Error::io("cannot create", empty_dir, e))?;
         lowers.insert(0, empty_dir.to_path_buf());
-    }
-    if lowers.is_empty() {
-        lowers.push(empty_dir.to_path_buf());
-        std::fs::create_dir_all(empty_dir).map_err(|e| Error::io("cannot create", empty_dir, e))?;
     }
     let mut held = Vec::with_capacity(lowers.len());
     for dir in lowers.iter().rev() {

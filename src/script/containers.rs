@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
+use rhai::{Array, Dynamic, Engine, Map};
 
 use super::api::{known_keys, opt_bool, opt_str, Res};
 use super::value::to_dynamic;
@@ -567,5 +567,4 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
             Ok(())
         })
     });
-    let _ = |_: NativeCallContext| -> Result<(), Box<EvalAltResult>> { Ok(()) };
 }
