@@ -85,6 +85,14 @@ impl Error {
         &self.message
     }
 
+    /// The operating system's error number behind this error, if there is one.
+    pub fn source_errno(&self) -> Option<i32> {
+        self.source
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .and_then(|e| e.raw_os_error())
+    }
+
     /// The message followed by every cause, `: `-separated, as a user should see it.
     pub fn chain(&self) -> String {
         let mut out = self.message.clone();

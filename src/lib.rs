@@ -6,6 +6,7 @@
 pub mod container;
 pub mod error;
 pub mod image;
+pub mod network;
 pub mod runtime;
 pub mod script;
 pub mod store;

@@ -55,6 +55,27 @@ struct VerbCli {
 }
 
 #[derive(Subcommand)]
+enum NetworkVerb {
+    /// Create a bridge network
+    Create {
+        /// An IPv4 subnet such as 10.89.1.0/24 (default: a free one from 10.89.0.0/16)
+        #[arg(long)]
+        subnet: Option<String>,
+        /// The bridge device's name
+        #[arg(long)]
+        bridge: Option<String>,
+        name: String,
+    },
+    /// List networks
+    Ls,
+    /// Remove networks that have no running containers
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Verb {
     /// Create and start a container (stdlib `run`)
     Run {
@@ -92,14 +113,22 @@ enum Verb {
         user: Option<String>,
         #[arg(long)]
         hostname: Option<String>,
-        /// none or host
+        /// A network's name, none or host (default: bridge)
         #[arg(long)]
         network: Option<String>,
+        /// Publish a port: [IP:]HOST_PORT:CONTAINER_PORT[/udp]
+        #[arg(short, long = "publish", value_name = "PORTS")]
+        publish: Vec<String>,
         #[arg(long)]
         entrypoint: Option<String>,
         image: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cmd: Vec<String>,
+    },
+    /// Manage bridge networks
+    Network {
+        #[command(subcommand)]
+        command: NetworkVerb,
     },
     /// List containers
     Ps {
@@ -334,7 +363,7 @@ fn strings(v: Vec<String>) -> Dynamic {
 fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     let mut scope = Scope::new();
     let code = match verb {
-        Verb::Run { name, detach, rm, tty, interactive, env, memory, cpus, pids_limit, volume, workdir, user, hostname, network, entrypoint, image, cmd } => {
+        Verb::Run { name, detach, rm, tty, interactive, env, memory, cpus, pids_limit, volume, workdir, user, hostname, network, publish, entrypoint, image, cmd } => {
             let mut opts = Map::new();
             let mut put = |k: &str, v: Dynamic| {
                 opts.insert(k.into(), v);
@@ -360,6 +389,9 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             }
             if !volume.is_empty() {
                 put("volumes", strings(volume));
+            }
+            if !publish.is_empty() {
+                put("publish", strings(publish));
             }
             for (k, v) in [("workdir", workdir), ("user", user), ("hostname", hostname), ("network", network), ("entrypoint", entrypoint)] {
                 if let Some(v) = v {
@@ -434,6 +466,23 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             scope.push("reference", reference).push("opts", opts);
             "print(pull(reference, opts).digest)"
         }
+        Verb::Network { command } => match command {
+            NetworkVerb::Create { subnet, bridge, name } => {
+                let mut opts = Map::new();
+                for (k, v) in [("subnet", subnet), ("bridge", bridge)] {
+                    if let Some(v) = v {
+                        opts.insert(k.into(), v.into());
+                    }
+                }
+                scope.push("name", name).push("opts", opts);
+                "print(network_create(name, opts).name)"
+            }
+            NetworkVerb::Ls => "print(table(networks()))",
+            NetworkVerb::Rm { names } => {
+                scope.push("names", strings(names));
+                "for n in names { network_remove(n); print(n) }"
+            }
+        },
         Verb::Images { json } => {
             if json {
                 "print(images(#{ json: true }))"

@@ -44,6 +44,8 @@ pub struct Container {
     pub started: Option<i64>,
     pub finished: Option<i64>,
     pub spec: Spec,
+    /// Its address on its bridge network, while it runs.
+    pub ip: Option<String>,
 }
 
 impl Container {
@@ -138,7 +140,7 @@ pub struct ContainerStore {
     helper: PathBuf,
 }
 
-const COLUMNS: &str = "id, name, image, image_id, command, spec, status, pid, exit_code, oom_killed, created, started, finished";
+const COLUMNS: &str = "id, name, image, image_id, command, spec, status, pid, exit_code, oom_killed, created, started, finished, (SELECT ip FROM addresses WHERE container = containers.id)";
 
 fn from_row(r: &Row) -> rusqlite::Result<Container> {
     let command: String = r.get(4)?;
@@ -157,6 +159,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Container> {
         created: r.get(10)?,
         started: r.get(11)?,
         finished: r.get(12)?,
+        ip: r.get(13)?,
     })
 }
 
@@ -201,6 +204,11 @@ impl ContainerStore {
 
     pub fn paths(&self) -> &Paths {
         &self.paths
+    }
+
+    /// The networks of this root.
+    pub fn networks(&self) -> crate::network::Networks {
+        crate::network::Networks::new(self.paths.clone(), self.db.clone())
     }
 
     fn dir(&self, id: &str) -> PathBuf {
@@ -258,19 +266,30 @@ impl ContainerStore {
         if !spec.has("mount") {
             return Err(Error::invalid("a container needs its own mount namespace for its root filesystem: keep \"mount\" in unshare"));
         }
-        if spec.network != "none" && spec.network != "host" {
-            return Err(Error::new(
-                Kind::Unsupported,
-                format!(
-                    "network {:?} is not available yet: use \"none\" or \"host\"",
-                    spec.network
-                ),
-            ));
-        }
         if spec.network == "host" {
             spec.namespaces.retain(|n| n != "net");
         } else if !spec.has("net") {
             spec.network = "host".into();
+        }
+        if spec.network != "none" && spec.network != "host" {
+            // Checked now, made when the container starts.
+            self.networks().get(&spec.network)?;
+        } else if let Some(p) = spec.publish.first() {
+            return Err(Error::invalid(format!(
+                "cannot publish port {p}: network {:?} has no ports of its own (use a bridge network)",
+                spec.network
+            )));
+        }
+        for (i, p) in spec.publish.iter().enumerate() {
+            if spec.publish[..i]
+                .iter()
+                .any(|q| q.host_port == p.host_port && q.proto == p.proto)
+            {
+                return Err(Error::invalid(format!(
+                    "host port {}/{} is published twice",
+                    p.host_port, p.proto
+                )));
+            }
         }
         let id = random_id()?;
         let name = match &spec.name {
@@ -341,6 +360,8 @@ impl ContainerStore {
             network: spec.network.clone(),
             auto_remove: spec.auto_remove,
             tty: spec.tty,
+            publish: spec.publish.clone(),
+            interface: None,
         };
         for b in &launch.binds {
             if !b.source.exists() {
@@ -502,6 +523,15 @@ impl ContainerStore {
     }
 
     /// Finds a container by name, id or unique id prefix.
+    /// The row of a container by full id, without reconciling.
+    fn get_row(&self, id: &str) -> Result<Container> {
+        Ok(self.db.lock().query_row(
+            &format!("SELECT {COLUMNS} FROM containers WHERE id = ?1"),
+            [id],
+            from_row,
+        )?)
+    }
+
     pub fn get(&self, spec: &str) -> Result<Container> {
         self.reconcile()?;
         let conn = self.db.lock();
@@ -579,6 +609,10 @@ impl ContainerStore {
         };
         for (id, _) in stale {
             let _ = ContainerCgroup::load(&id).destroy();
+            if let Ok(c) = self.get_row(&id) {
+                self.networks()
+                    .disconnect(&id, &c.spec.network, &c.spec.publish);
+            }
             self.db.lock().execute(
                 "UPDATE containers SET status = 'exited', exit_code = COALESCE(exit_code, 137), pid = NULL, shim_pid = NULL, finished = ?2 WHERE id = ?1 AND status = 'running'",
                 params![id, now()],

@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -20,6 +21,7 @@ use rusqlite::params;
 use super::spec::Launch;
 use super::{fd_from_raw, now};
 use crate::error::{Error, Kind, Result};
+use crate::network::Networks;
 use crate::runtime::cgroup::ContainerCgroup;
 use crate::runtime::init;
 use crate::store::{remove_tree, Db, Paths};
@@ -91,14 +93,28 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 
 fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i32> {
     let paths = Paths::new(root);
-    let launch = read_launch(&paths, id)?;
-    let db = Db::open(&paths.db())?;
+    let mut launch = read_launch(&paths, id)?;
+    let db = Arc::new(Db::open(&paths.db())?);
+    let name: String =
+        db.lock()
+            .query_row("SELECT name FROM containers WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?;
+    let networks = Networks::new(paths.clone(), db.clone());
     let cgroup = ContainerCgroup::create(id, &launch.limits)?;
-
-    let started = start_init(&launch, &cgroup, detach);
-    let (pid, logs) = match started {
+    // Address, hosts file, ports and bridge before the clone; the veth pair after it.
+    let attachment = networks.prepare(&mut launch, &name);
+    let started = attachment.and_then(|attachment| {
+        let connect = |pid: i32| match &attachment {
+            Some(a) => networks.connect(a, &launch, pid),
+            None => Ok(()),
+        };
+        start_init(&launch, &cgroup, detach, &connect).map(|s| (s, attachment))
+    });
+    let ((pid, logs), attachment) = match started {
         Ok(v) => v,
         Err(e) => {
+            networks.disconnect(id, &launch.network, &launch.publish);
             let _ = cgroup.destroy();
             return Err(e);
         }
@@ -149,6 +165,8 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i
         }
     };
     INIT_PID.store(0, Ordering::Relaxed);
+    networks.disconnect(id, &launch.network, &launch.publish);
+    drop(attachment);
     let oom = cgroup.oom_killed();
     let _ = cgroup.destroy();
     db.lock().execute(
@@ -179,7 +197,14 @@ enum Output {
 }
 
 /// Clones the init, puts it in the cgroup, lets it go and waits for it to exec.
-fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result<(Pid, Output)> {
+/// `connect` runs between the clone and the go-ahead: the init exists (its namespaces can be
+/// handed things) but nothing of the container's own has run.
+fn start_init(
+    launch: &Launch,
+    cgroup: &ContainerCgroup,
+    detach: bool,
+    connect: &dyn Fn(i32) -> Result<()>,
+) -> Result<(Pid, Output)> {
     let mut flags = CloneFlags::empty();
     for ns in &launch.namespaces {
         flags |= match ns.as_str() {
@@ -280,6 +305,9 @@ fn start_init(launch: &Launch, cgroup: &ContainerCgroup, detach: bool) -> Result
             let _ = waitpid(pid, None);
             return Err(Error::new(Kind::Runtime, message));
         }
+        return Err(fail(e));
+    }
+    if let Err(e) = connect(pid.as_raw()) {
         return Err(fail(e));
     }
     let mut go = File::from(go_w);

@@ -25,6 +25,72 @@ pub struct Bind {
 }
 
 /// A container as the script describes it, before anything exists on the host.
+/// A published port: traffic to `host_port` on the host (one address, or all of them) goes to
+/// `container_port` of the container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Publish {
+    pub host_ip: Option<std::net::Ipv4Addr>,
+    pub host_port: u16,
+    pub container_port: u16,
+    /// "tcp" or "udp".
+    pub proto: String,
+}
+
+impl Publish {
+    /// Docker's notation: `[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`.
+    pub fn parse(text: &str) -> Result<Publish> {
+        let bad = |why: &str| {
+            Error::invalid(format!(
+                "invalid published port {text:?}: {why} (use e.g. \"8080:80\", \"127.0.0.1:8080:80\" or \"5353:53/udp\")"
+            ))
+        };
+        let (ports, proto) = match text.rsplit_once('/') {
+            Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+            None => (text, "tcp".to_string()),
+        };
+        if proto != "tcp" && proto != "udp" {
+            return Err(bad("the protocol must be tcp or udp"));
+        }
+        let parts: Vec<&str> = ports.split(':').collect();
+        let (host_ip, host, container) = match parts.as_slice() {
+            [h, c] => (None, *h, *c),
+            [ip, h, c] => {
+                let ip: std::net::Ipv4Addr = ip
+                    .parse()
+                    .map_err(|_| bad("the host address must be an IPv4 address"))?;
+                (Some(ip).filter(|ip| !ip.is_unspecified()), *h, *c)
+            }
+            [_] => return Err(bad("give both the host port and the container port")),
+            _ => return Err(bad("too many ':'")),
+        };
+        let port = |p: &str| -> Result<u16> {
+            match p.parse::<u16>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(bad(&format!("{p:?} is not a port (1-65535)"))),
+            }
+        };
+        Ok(Publish {
+            host_ip,
+            host_port: port(host)?,
+            container_port: port(container)?,
+            proto,
+        })
+    }
+}
+
+impl std::fmt::Display for Publish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(ip) = self.host_ip {
+            write!(f, "{ip}:")?;
+        }
+        write!(
+            f,
+            "{}:{}/{}",
+            self.host_port, self.container_port, self.proto
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
     /// The image reference as given, and its id once resolved.
@@ -51,6 +117,8 @@ pub struct Spec {
     /// The signal `stop` sends first: the image's StopSignal, else SIGTERM.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    #[serde(default)]
+    pub publish: Vec<Publish>,
 }
 
 impl Spec {
@@ -72,6 +140,7 @@ impl Spec {
             auto_remove: false,
             tty: false,
             stop_signal: None,
+            publish: Vec::new(),
         }
     }
 
@@ -127,6 +196,21 @@ pub struct Launch {
     pub auto_remove: bool,
     #[serde(default)]
     pub tty: bool,
+    #[serde(default)]
+    pub publish: Vec<Publish>,
+    /// Filled in by the supervisor for a bridged container, just before the clone.
+    #[serde(skip)]
+    pub interface: Option<Interface>,
+}
+
+/// The address a bridged container's `eth0` gets, and the file bound onto its /etc/hosts.
+#[derive(Debug, Clone)]
+pub struct Interface {
+    pub ip: std::net::Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: std::net::Ipv4Addr,
+    pub hosts_file: PathBuf,
+    pub resolv_conf: Vec<u8>,
 }
 
 /// Parses sizes as Docker does: "64m", "1g", "512k", "100b" or a plain number of bytes.

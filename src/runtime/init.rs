@@ -97,6 +97,9 @@ fn setup_and_exec(
         ));
     }
     drop(go);
+    if let Some(iface) = &l.interface {
+        configure_eth0(iface)?;
+    }
     if l.namespaces.iter().any(|n| n == "cgroup") {
         trace::step(|| {
             "unshare(CLONE_NEWCGROUP): the container sees its own cgroup as the root".to_string()
@@ -255,6 +258,23 @@ fn resolve_user(user: Option<&str>) -> Result<(Uid, Gid, Vec<Gid>, String)> {
     ))
 }
 
+/// Sets up the container's end of its veth pair, which the supervisor has just moved in.
+fn configure_eth0(iface: &crate::container::spec::Interface) -> Result<()> {
+    trace::step(|| {
+        format!(
+            "ip addr add {}/{} dev eth0; ip link set eth0 up; ip route add default via {}",
+            iface.ip, iface.prefix, iface.gateway
+        )
+    });
+    let mut nl = crate::network::netlink::Netlink::open()?;
+    let link = nl
+        .link("eth0")?
+        .ok_or_else(|| Error::new(Kind::Runtime, "the container's eth0 did not arrive"))?;
+    nl.add_address(link.index, iface.ip, iface.prefix)?;
+    nl.set_up(link.index, None)?;
+    nl.add_default_route(iface.gateway)
+}
+
 /// Brings the loopback interface of a new network namespace up.
 fn loopback_up() -> Result<()> {
     trace::step(|| "ip link set lo up (new network namespace)".to_string());
@@ -349,6 +369,20 @@ fn prepare_rootfs(l: &Launch) -> Result<()> {
     let root_dir = File::open(root).map_err(|e| Error::io("cannot open", root, e))?;
     if l.dir.is_none() {
         write_etc_files(&root_dir, l);
+    }
+    if let Some(iface) = &l.interface {
+        // On a bridge network /etc/hosts names the other containers, and the supervisor
+        // rewrites it as they come and go: it is a file of the container's directory.
+        let target = mountpoint(&root_dir, "/etc/hosts", false)?;
+        trace::step(|| format!("mount --bind {} /etc/hosts", iface.hosts_file.display()));
+        mount(
+            Some(&iface.hosts_file),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(sys("cannot bind /etc/hosts from", &iface.hosts_file))?;
     }
     for b in &l.binds {
         let target = mountpoint(&root_dir, &b.target, b.source.is_dir())?;
@@ -576,7 +610,9 @@ fn write_etc_files(root: &File, l: &Launch) {
             .as_bytes(),
         );
     }
-    if let Ok(resolv) = std::fs::read("/etc/resolv.conf") {
+    if let Some(iface) = &l.interface {
+        put("resolv.conf", &iface.resolv_conf);
+    } else if let Ok(resolv) = std::fs::read("/etc/resolv.conf") {
         put("resolv.conf", &resolv);
     }
 }

@@ -12,7 +12,7 @@ use super::api::{known_keys, opt_bool, opt_str, Res};
 use super::value::to_dynamic;
 use super::{invalid, script_error, Context};
 use crate::container::exec::ExecRequest;
-use crate::container::spec::{parse_duration, parse_size, Bind, Spec};
+use crate::container::spec::{parse_duration, parse_size, Bind, Publish, Spec};
 use crate::container::{Attach, Container, Started};
 use crate::image::Image;
 
@@ -257,6 +257,23 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
         })
     });
     engine.register_fn(
+        "publish",
+        |s: &mut SpecRef, host: i64, container: i64| -> Res<SpecRef> {
+            let p = Publish::parse(&format!("{host}:{container}")).map_err(script_error)?;
+            with_spec(s, |sp| {
+                sp.publish.push(p);
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn("publish", |s: &mut SpecRef, text: &str| -> Res<SpecRef> {
+        let p = Publish::parse(text).map_err(script_error)?;
+        with_spec(s, |sp| {
+            sp.publish.push(p);
+            Ok(())
+        })
+    });
+    engine.register_fn(
         "set_auto_remove",
         |s: &mut SpecRef, on: bool| -> Res<SpecRef> {
             with_spec(s, |sp| {
@@ -381,11 +398,7 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
     getter!("image", |c| c.image.into());
     getter!("command", |c| to_dynamic(&c.command));
     getter!("created", |c| c.created.into());
-    getter!("ip", |c| if c.spec.network == "host" {
-        Dynamic::from("host")
-    } else {
-        Dynamic::UNIT
-    });
+    getter!("ip", |c| c.ip.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
     engine.register_get("id", |r: &mut ContainerRef| r.id.clone());
     engine.register_get("short_id", |r: &mut ContainerRef| {
         r.id.chars().take(12).collect::<String>()
@@ -397,6 +410,52 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
         format!("Container({})", &r.id[..12.min(r.id.len())])
     });
 
+    let c = ctx.clone();
+    engine.register_fn("network_create", move |name: &str| -> Res<Dynamic> {
+        let n = c.containers()?.networks().create(name, None, None);
+        Ok(to_dynamic(&n.map_err(script_error)?))
+    });
+    let c = ctx.clone();
+    engine.register_fn(
+        "network_create",
+        move |name: &str, opts: Map| -> Res<Dynamic> {
+            known_keys(&opts, "network_create", &["subnet", "bridge"])?;
+            let subnet = opt_str(&opts, "subnet")?;
+            let bridge = opt_str(&opts, "bridge")?;
+            let n = c
+                .containers()?
+                .networks()
+                .create(name, subnet.as_deref(), bridge.as_deref());
+            Ok(to_dynamic(&n.map_err(script_error)?))
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn("networks", move || -> Res<Array> {
+        let nets = c.containers()?.networks();
+        let members = nets.members(None).map_err(script_error)?;
+        Ok(nets
+            .list()
+            .map_err(script_error)?
+            .into_iter()
+            .map(|n| {
+                let mut m = to_dynamic(&n).cast::<Map>();
+                let on: Array = members
+                    .iter()
+                    .filter(|x| x.network == n.name)
+                    .map(|x| to_dynamic(x))
+                    .collect();
+                m.insert("containers".into(), on.into());
+                Dynamic::from_map(m)
+            })
+            .collect())
+    });
+    let c = ctx.clone();
+    engine.register_fn("network_remove", move |name: &str| -> Res<()> {
+        c.containers()?
+            .networks()
+            .remove(name)
+            .map_err(script_error)
+    });
     let c = ctx.clone();
     engine.register_fn("containers", move || -> Res<Array> {
         Ok(c.containers()?

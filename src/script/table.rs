@@ -88,6 +88,7 @@ pub fn containers(ctx: &Context, list: &[ContainerRef]) -> String {
         "COMMAND".into(),
         "CREATED".into(),
         "STATUS".into(),
+        "PORTS".into(),
         "NAMES".into(),
     ]];
     let Ok(store) = ctx.containers() else {
@@ -115,13 +116,59 @@ pub fn containers(ctx: &Context, list: &[ContainerRef]) -> String {
             format!("\"{command}\""),
             ago(c.created),
             status,
+            c.spec
+                .publish
+                .iter()
+                .map(|p| {
+                    let ip = p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                    format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.proto)
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
             c.name,
         ]);
     }
     render(&rows)
 }
 
-/// A table for an array of images or containers; None for anything else.
+/// A map as `networks()` returns them.
+fn is_network(v: &Dynamic) -> bool {
+    v.read_lock::<rhai::Map>().is_some_and(|m| {
+        ["name", "bridge", "subnet", "containers"]
+            .iter()
+            .all(|k| m.contains_key(*k))
+    })
+}
+
+pub fn networks(list: &[Dynamic]) -> String {
+    let mut rows = vec![vec![
+        "NETWORK".to_string(),
+        "BRIDGE".into(),
+        "SUBNET".into(),
+        "GATEWAY".into(),
+        "CONTAINERS".into(),
+    ]];
+    for n in list {
+        let Some(m) = n.read_lock::<rhai::Map>() else {
+            continue;
+        };
+        let get = |k: &str| m.get(k).map(|v| v.to_string()).unwrap_or_default();
+        let members = m
+            .get("containers")
+            .and_then(|v| v.read_lock::<Array>().map(|a| a.len()))
+            .unwrap_or(0);
+        rows.push(vec![
+            get("name"),
+            get("bridge"),
+            get("subnet"),
+            get("gateway"),
+            members.to_string(),
+        ]);
+    }
+    render(&rows)
+}
+
+/// A table for an array of images, containers or networks; None for anything else.
 pub fn table(ctx: &Context, v: &Dynamic) -> Option<String> {
     if let Some(img) = v.read_lock::<Image>() {
         return Some(images(std::slice::from_ref(&*img)));
@@ -139,6 +186,9 @@ pub fn table(ctx: &Context, v: &Dynamic) -> Option<String> {
             .filter_map(|x| x.clone().try_cast::<Image>())
             .collect();
         return Some(images(&list));
+    }
+    if arr.iter().all(is_network) {
+        return Some(networks(arr.as_slice()));
     }
     if arr.iter().all(|x| x.is::<ContainerRef>()) {
         let list: Vec<ContainerRef> = arr

@@ -58,6 +58,21 @@ const MIGRATIONS: &[&str] = &[
         finished INTEGER
      );
      CREATE INDEX containers_image ON containers(image_id);",
+    // 3: bridge networks and the addresses of running containers (the IPAM).
+    "CREATE TABLE networks (
+        name TEXT PRIMARY KEY,
+        bridge TEXT NOT NULL UNIQUE,
+        subnet TEXT NOT NULL,
+        created INTEGER NOT NULL
+     );
+     CREATE TABLE addresses (
+        network TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        container TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        PRIMARY KEY (network, ip)
+     );",
 ];
 
 fn is_busy(e: &Error) -> bool {
