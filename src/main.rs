@@ -14,8 +14,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 
 /// The verbs, for telling `gocker-script pull x` from `gocker-script script.rhai`.
 const VERBS: &[&str] = &[
-    "pull", "images", "rmi", "tag", "save", "load", "run", "ps", "exec", "logs", "stop", "kill",
-    "rm", "start", "inspect", "prune",
+    "pull", "images", "rmi", "tag", "save", "load", "network", "run", "ps", "exec", "logs", "stop",
+    "kill", "rm", "start", "inspect", "prune",
 ];
 
 #[derive(Parser)]
@@ -76,6 +76,8 @@ enum NetworkVerb {
 }
 
 #[derive(Subcommand)]
+// Parsed once per process: the size of `Run` costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 enum Verb {
     /// Create and start a container (stdlib `run`)
     Run {

@@ -12,7 +12,7 @@ use gocker::image::{ImageStore, PullOptions};
 use gocker::store::{Db, Paths};
 
 struct Env {
-    _root: tempfile::TempDir,
+    _root: Root,
     images: ImageStore,
     containers: ContainerStore,
     image: String,

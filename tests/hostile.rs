@@ -33,10 +33,7 @@ impl Drop for Target {
     }
 }
 
-fn pull_layers(
-    name: &str,
-    layers: Vec<Vec<u8>>,
-) -> (tempfile::TempDir, gocker::Result<gocker::image::Image>) {
+fn pull_layers(name: &str, layers: Vec<Vec<u8>>) -> (Root, gocker::Result<gocker::image::Image>) {
     let reg = registry();
     let reference = format!("{}/hostile-{name}:1", reg.addr);
     Pusher::new(reg).image(

@@ -105,7 +105,10 @@ fn namespaces() {
         .skip(1)
         .take_while(|l| !l.starts_with("--"))
         .collect();
-    assert_eq!(net, ["lo"], "only loopback: {out}");
+    assert_eq!(net.len(), 2, "loopback and eth0: {out}");
+    assert_eq!(net[0], "lo 127.0.0.1/8", "{out}");
+    assert!(net[1].starts_with("eth0 10."), "{out}");
+    assert!(out.contains("default via 10."), "{out}");
     assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
     assert!(out.contains("1 sleep"), "{out}");
 }

@@ -514,10 +514,19 @@ impl Networks {
         attached.map(Some)
     }
 
-    /// The lowest free address of the network, recorded for the container.
+    /// The next free address of the network after the last one given out, recorded for the
+    /// container. Going round rather than taking the lowest keeps a just-freed address (still
+    /// in its peers' ARP caches with the old interface's MAC) out of use for a while.
     fn allocate(&self, net: &Network, launch: &Launch, name: &str) -> Result<Ipv4Addr> {
         let mut conn = self.db.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last: Option<Ipv4Addr> = tx
+            .query_row(
+                "SELECT last_ip FROM networks WHERE name = ?1",
+                [&net.name],
+                |r| r.get::<_, Option<String>>(0),
+            )?
+            .and_then(|s| s.parse().ok());
         let used: std::collections::HashSet<Ipv4Addr> = {
             let mut stmt = tx.prepare("SELECT ip FROM addresses WHERE network = ?1")?;
             let rows = stmt
@@ -525,9 +534,12 @@ impl Networks {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.iter().filter_map(|s| s.parse().ok()).collect()
         };
+        let after = |ip: &Ipv4Addr| last.is_some_and(|l| *ip > l);
         let ip = net
             .subnet
             .hosts()
+            .filter(after)
+            .chain(net.subnet.hosts().filter(|ip| !after(ip)))
             .find(|ip| !used.contains(ip))
             .ok_or_else(|| {
                 Error::conflict(format!(
@@ -538,6 +550,10 @@ impl Networks {
         tx.execute(
             "INSERT INTO addresses (network, ip, container, name, hostname) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![net.name, ip.to_string(), launch.id, name, launch.hostname],
+        )?;
+        tx.execute(
+            "UPDATE networks SET last_ip = ?2 WHERE name = ?1",
+            params![net.name, ip.to_string()],
         )?;
         tx.commit()?;
         crate::trace::step(|| format!("ipam: {ip} on network {} for {name}", net.name));

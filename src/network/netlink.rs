@@ -108,11 +108,10 @@ impl Netlink {
                 if reply.header.sequence_number == self.seq {
                     match reply.payload {
                         NetlinkPayload::Done(_) => return Ok(replies),
-                        NetlinkPayload::Error(e) if e.code.is_none() => {
-                            if !dump {
-                                return Ok(replies);
-                            }
+                        NetlinkPayload::Error(e) if e.code.is_none() && !dump => {
+                            return Ok(replies)
                         }
+                        NetlinkPayload::Error(e) if e.code.is_none() => {}
                         NetlinkPayload::Error(e) => {
                             return Err(nl_error(&format!("cannot {what}"), e.to_io()))
                         }

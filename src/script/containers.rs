@@ -442,7 +442,7 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
                 let on: Array = members
                     .iter()
                     .filter(|x| x.network == n.name)
-                    .map(|x| to_dynamic(x))
+                    .map(to_dynamic)
                     .collect();
                 m.insert("containers".into(), on.into());
                 Dynamic::from_map(m)

@@ -63,7 +63,8 @@ const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY,
         bridge TEXT NOT NULL UNIQUE,
         subnet TEXT NOT NULL,
-        created INTEGER NOT NULL
+        created INTEGER NOT NULL,
+        last_ip TEXT
      );
      CREATE TABLE addresses (
         network TEXT NOT NULL,

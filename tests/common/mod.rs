@@ -109,11 +109,66 @@ pub fn auth_registry() -> &'static TestRegistry {
 }
 
 /// A fresh GOCKER_ROOT for one test.
-pub fn root() -> tempfile::TempDir {
-    tempfile::Builder::new()
+pub fn root() -> Root {
+    let dir = tempfile::Builder::new()
         .prefix("gocker-root-")
         .tempdir()
-        .expect("tempdir")
+        .expect("tempdir");
+    default_network(dir.path());
+    Root { dir }
+}
+
+/// A test's store. Its default "bridge" network gets a subnet and bridge of its own, so
+/// tests running side by side never share one; when the test ends, its containers and
+/// networks (bridges, nftables tables) go with it.
+pub struct Root {
+    dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Root {
+    type Target = tempfile::TempDir;
+    fn deref(&self) -> &tempfile::TempDir {
+        &self.dir
+    }
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        let _ = gocker(
+            self.dir.path(),
+            &[
+                "-e",
+                "for c in containers() { remove(c, #{ force: true }) } for n in networks() { network_remove(n.name) }",
+            ],
+        );
+    }
+}
+
+/// A subnet and bridge name no other test of this run uses: 10.(100 + pid % 100).N.0/24.
+pub fn unique_subnet() -> (String, String) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let pid = std::process::id();
+    (
+        format!("10.{}.{}.0/24", 100 + pid % 100, n % 256),
+        format!("gkt{}x{n}", pid % 100_000),
+    )
+}
+
+fn default_network(root: &Path) {
+    let paths = gocker::store::Paths::new(root);
+    paths.ensure().expect("store dirs");
+    let db = std::sync::Arc::new(gocker::store::Db::open(&paths.db()).expect("state db"));
+    let nets = gocker::network::Networks::new(paths, db);
+    let mut last = None;
+    for _ in 0..8 {
+        let (subnet, bridge) = unique_subnet();
+        match nets.create("bridge", Some(&subnet), Some(&bridge)) {
+            Ok(_) => return,
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("no default network for the test root: {:?}", last);
 }
 
 pub fn sha256(data: &[u8]) -> String {
