@@ -3,7 +3,10 @@
 # runc and podman on the same busybox root filesystem, in the same run; a loop of 100 runs in
 # one script; and exec of `true` into a running container against `podman exec`.
 # Goals (issue 3): median within 1.5x crun's, at least 30x faster than podman's; a loop run
-# costs no more than `crun run`.
+# costs no more than `crun run`. Those compare containers without networking (crun's and
+# runc's bundles have a bare network namespace). Issue 5: a bridged run (veth, address,
+# default route) within 2x of our own no-network run and at least 20x faster than podman's
+# default bridged run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-30}
@@ -24,6 +27,7 @@ podman_opts=(--root "$work/podman" --runroot "$work/podman-run" --storage-driver
 ulimits=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
 cleanup() {
     $G rm -f benchbox >/dev/null 2>&1 || true
+    $G network rm bridge >/dev/null 2>&1 || true
     podman "${podman_opts[@]}" rm -f benchbox >/dev/null 2>&1 || true
     podman "${podman_opts[@]}" system reset -f >/dev/null 2>&1 || true
     if [ -n "${REGISTRY_PID:-}" ]; then kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null || true; fi
@@ -61,13 +65,15 @@ time_n() {
 crun_run() { unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; cd $work/bundle && crun run bench-crun-$$"; }
 runc_run() { (cd "$work/bundle" && runc run "bench-runc-$$"); }
 
-g=$(time_n "$N" $G -e "run(\"$ref\", [\"true\"], #{ rm: true })")
+g=$(time_n "$N" $G -e "run(\"$ref\", [\"true\"], #{ rm: true, network: \"none\" })")
+gb=$(time_n "$N" $G -e "run(\"$ref\", [\"true\"], #{ rm: true })")
 c=$(time_n "$N" crun_run)
 r=$(time_n "$N" runc_run)
 p=$(time_n 10 podman "${podman_opts[@]}" run --rm --network none "${ulimits[@]}" "$ref" true)
+pb=$(time_n 10 podman "${podman_opts[@]}" run --rm "${ulimits[@]}" "$ref" true)
 
 cat >"$work/loop.rhai" <<RHAI
-for i in 0..100 { run("$ref", ["true"], #{ rm: true }); }
+for i in 0..100 { run("$ref", ["true"], #{ rm: true, network: "none" }); }
 RHAI
 s=$(now); $G "$work/loop.rhai"; e=$(now)
 loop=$(echo "($e - $s) / 100 / 1000000" | bc -l)
@@ -77,9 +83,12 @@ podman "${podman_opts[@]}" run -d --name benchbox --network none "${ulimits[@]}"
 ge=$(time_n "$N" $G exec benchbox true)
 pe=$(time_n 10 podman "${podman_opts[@]}" exec benchbox true)
 
-printf 'container start-to-teardown of /bin/true, median ms (%s runs; podman 10)\n' "$N"
+printf 'container start-to-teardown of /bin/true without networking, median ms (%s runs; podman 10)\n' "$N"
 printf '  gocker-script run --rm  %8.2f\n  crun run                %8.2f\n  runc run                %8.2f\n  podman run --rm         %8.2f\n' "$g" "$c" "$r" "$p"
 printf '  one run in a 100-run script loop  %8.2f\n' "$loop"
 printf '  ratios: gocker/crun %.2f (goal <= 1.5), podman/gocker %.1f (goal >= 30), loop/crun %.2f (goal <= 1)\n' \
     "$(echo "$g / $c" | bc -l)" "$(echo "$p / $g" | bc -l)" "$(echo "$loop / $c" | bc -l)"
+printf 'bridged (a veth on the default bridge, an address, a default route), median ms\n  gocker-script run --rm  %8.2f\n  podman run --rm         %8.2f\n' "$gb" "$pb"
+printf '  ratios: bridged/no-network gocker %.2f (goal <= 2), podman/gocker bridged %.1f (goal >= 20)\n' \
+    "$(echo "$gb / $g" | bc -l)" "$(echo "$pb / $gb" | bc -l)"
 printf 'exec of true into a running container, median ms\n  gocker-script exec  %8.2f\n  podman exec         %8.2f\n  podman/gocker %.1f\n' "$ge" "$pe" "$(echo "$pe / $ge" | bc -l)"

@@ -65,6 +65,8 @@ fn demo() {
         "serving",
         "limit now 50331648 bytes",
         "demo-web: exited (137)",
+        "a neighbour fetched http://demo-site/hostname by name: site",
+        "demo-net",
         "caught not_found",
         "images left: 0, containers left: 0",
     ] {
