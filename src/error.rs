@@ -38,6 +38,24 @@ impl Kind {
     }
 }
 
+impl Kind {
+    pub fn parse(s: &str) -> Option<Kind> {
+        [
+            Kind::NotFound,
+            Kind::InvalidArgument,
+            Kind::Registry,
+            Kind::Permission,
+            Kind::Conflict,
+            Kind::Io,
+            Kind::Corrupt,
+            Kind::Unsupported,
+            Kind::Runtime,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -83,6 +101,23 @@ impl Error {
 
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The error as one string for a pipe between processes: kind, a tab, the full message.
+    pub fn to_wire(&self) -> String {
+        format!("{}\t{}", self.kind, self.chain())
+    }
+
+    /// An error that crossed a pipe (see `to_wire`); text without a kind is a runtime error.
+    pub fn from_wire(text: &str) -> Error {
+        let text = text.trim();
+        match text.split_once('\t') {
+            Some((k, m)) => match Kind::parse(k) {
+                Some(kind) => Error::new(kind, m),
+                None => Error::new(Kind::Runtime, text),
+            },
+            None => Error::new(Kind::Runtime, text),
+        }
     }
 
     /// The operating system's error number behind this error, if there is one.

@@ -63,6 +63,19 @@ fn ports_of(bridge: &str) -> Vec<String> {
     out(&o).lines().map(str::to_string).collect()
 }
 
+/// The bridge's ports once the kernel has torn down the namespaces of containers that ended
+/// (a veth pair goes with its namespace, in the background): at most a few seconds.
+fn settled_ports_of(bridge: &str, expected: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ports = ports_of(bridge);
+        if ports.len() == expected || Instant::now() > deadline {
+            return ports;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
 }
@@ -215,7 +228,7 @@ fn containers_on_a_network_reach_each_other_by_address_and_by_name() {
     ok(gocker(r, &["rm", "-f", "peer"]));
     let hosts = ok(gocker(r, &["exec", "web", "cat", "/etc/hosts"]));
     assert!(!hosts.contains("peer"), "{hosts}");
-    assert_eq!(ports_of(&bridge).len(), 1, "peer's veth is gone");
+    assert_eq!(settled_ports_of(&bridge, 1).len(), 1, "peer's veth is gone");
 
     // The default network of `run`: the same, with nothing made by hand.
     let o = gocker(
@@ -235,7 +248,7 @@ fn containers_on_a_network_reach_each_other_by_address_and_by_name() {
     assert!(ok(o).contains("inet 10."));
 
     ok(gocker(r, &["rm", "-f", "web"]));
-    assert!(ports_of(&bridge).is_empty());
+    assert!(settled_ports_of(&bridge, 0).is_empty());
     ok(gocker(r, &["network", "rm", "front"]));
     assert!(!link_exists(&bridge), "bridge {bridge} left");
     assert!(nft_table(&bridge).is_none(), "nft table left");
@@ -578,11 +591,8 @@ fn fifty_concurrent_containers_get_distinct_addresses_and_leave_nothing() {
     for t in removed {
         ok(t.join().expect("thread"));
     }
-    assert!(
-        ports_of(&bridge).is_empty(),
-        "veths left: {:?}",
-        ports_of(&bridge)
-    );
+    let left = settled_ports_of(&bridge, 0);
+    assert!(left.is_empty(), "veths left: {left:?}");
     let table = nft_table(&bridge).expect("table");
     assert!(!table.contains("elements"), "forwarding left: {table}");
     let o = gocker(

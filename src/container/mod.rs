@@ -475,7 +475,11 @@ impl ContainerStore {
         }
         match report.strip_prefix("started ") {
             Some(_) => Ok(Started {
-                container: self.get(&c.id)?,
+                // A short-lived --rm container may be gone already: the snapshot will do.
+                container: match self.get(&c.id) {
+                    Err(e) if e.kind() == Kind::NotFound => c.clone(),
+                    other => other?,
+                },
                 shim: (attach == Attach::Inherit).then_some(child),
             }),
             None => {
@@ -485,25 +489,20 @@ impl ContainerStore {
                 if fresh {
                     self.forget(&c.id);
                 }
-                let message = report.strip_prefix("error ").unwrap_or(&report).trim();
-                let message = if message.is_empty() {
-                    "the container supervisor died before starting it"
-                } else {
-                    message
-                };
-                let kind = if message.contains("not found") {
-                    Kind::NotFound
-                } else if message.contains("refused") {
-                    Kind::InvalidArgument
-                } else {
-                    Kind::Runtime
+                let e = match report.strip_prefix("error ") {
+                    Some(wire) => Error::from_wire(wire),
+                    None => Error::new(
+                        Kind::Runtime,
+                        "the container supervisor died before starting it",
+                    ),
                 };
                 Err(Error::new(
-                    kind,
+                    e.kind(),
                     format!(
-                        "cannot start container {} ({}): {message}",
+                        "cannot start container {} ({}): {}",
                         c.name,
-                        c.short_id()
+                        c.short_id(),
+                        e.message()
                     ),
                 ))
             }
@@ -611,7 +610,7 @@ impl ContainerStore {
             let _ = ContainerCgroup::load(&id).destroy();
             if let Ok(c) = self.get_row(&id) {
                 self.networks()
-                    .disconnect(&id, &c.spec.network, &c.spec.publish);
+                    .disconnect(&id, &c.spec.network, &c.spec.publish, true);
             }
             self.db.lock().execute(
                 "UPDATE containers SET status = 'exited', exit_code = COALESCE(exit_code, 137), pid = NULL, shim_pid = NULL, finished = ?2 WHERE id = ?1 AND status = 'running'",

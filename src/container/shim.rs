@@ -73,7 +73,7 @@ pub fn main(root: &Path, id: &str, detach: bool) -> i32 {
     match supervise(root, id, detach, &mut status) {
         Ok(code) => code,
         Err(e) => {
-            let _ = write!(status, "error {}", e.chain());
+            let _ = write!(status, "error {}", e.to_wire());
             125
         }
     }
@@ -114,7 +114,7 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i
     let ((pid, logs), attachment) = match started {
         Ok(v) => v,
         Err(e) => {
-            networks.disconnect(id, &launch.network, &launch.publish);
+            networks.disconnect(id, &launch.network, &launch.publish, true);
             let _ = cgroup.destroy();
             return Err(e);
         }
@@ -165,7 +165,9 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i
         }
     };
     INIT_PID.store(0, Ordering::Relaxed);
-    networks.disconnect(id, &launch.network, &launch.publish);
+    // The init is gone and with it, once the kernel is done, its network namespace and
+    // the veth pair: the address and ports are free now.
+    networks.disconnect(id, &launch.network, &launch.publish, false);
     drop(attachment);
     let oom = cgroup.oom_killed();
     let _ = cgroup.destroy();
@@ -303,7 +305,7 @@ fn start_init(
         let _ = File::from(err_r).read_to_string(&mut message);
         if !message.is_empty() {
             let _ = waitpid(pid, None);
-            return Err(Error::new(Kind::Runtime, message));
+            return Err(Error::from_wire(&message));
         }
         return Err(fail(e));
     }
@@ -325,7 +327,7 @@ fn start_init(
     let _ = File::from(err_r).read_to_string(&mut message);
     if !message.is_empty() {
         let _ = waitpid(pid, None);
-        return Err(Error::new(Kind::Runtime, message));
+        return Err(Error::from_wire(&message));
     }
     match master {
         Some(m) => {

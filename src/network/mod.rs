@@ -579,7 +579,17 @@ impl Networks {
                 att.veth, att.network.bridge
             )
         });
-        let index = nl.create_veth(&att.veth, "eth0", pid)?;
+        let index = match nl.create_veth(&att.veth, "eth0", pid) {
+            // The pair of this container's previous run, its namespace still being torn
+            // down by the kernel: remove it now.
+            Err(e) if e.kind() == Kind::Conflict => {
+                if let Some(old) = nl.link(&att.veth)? {
+                    nl.delete_link(old.index)?;
+                }
+                nl.create_veth(&att.veth, "eth0", pid)?
+            }
+            other => other?,
+        };
         nl.set_up(index, Some(bridge.index))?;
         if !launch.publish.is_empty() {
             nft::add_ports(&att.network.bridge, &launch.publish, att.ip)?;
@@ -606,15 +616,26 @@ impl Networks {
     }
 
     /// Undoes everything `prepare` and `connect` made for a container; safe to repeat, and
-    /// safe when only part was made.
-    pub fn disconnect(&self, container: &str, network: &str, publish: &[Publish]) {
+    /// safe when only part was made. The veth pair goes with the container's network
+    /// namespace when its last process is gone (the kernel tears it down in the background;
+    /// deleting it here would cost the caller a ~15 ms RCU wait): `delete_link` removes it
+    /// now, for when something may still hold the namespace.
+    pub fn disconnect(
+        &self,
+        container: &str,
+        network: &str,
+        publish: &[Publish],
+        delete_link: bool,
+    ) {
         if network == "none" || network == "host" {
             return;
         }
-        if let Ok(mut nl) = Netlink::open() {
-            if let Ok(Some(link)) = nl.link(&veth_name(container)) {
-                crate::trace::step(|| format!("ip link del {}", link.name));
-                let _ = nl.delete_link(link.index);
+        if delete_link {
+            if let Ok(mut nl) = Netlink::open() {
+                if let Ok(Some(link)) = nl.link(&veth_name(container)) {
+                    crate::trace::step(|| format!("ip link del {}", link.name));
+                    let _ = nl.delete_link(link.index);
+                }
             }
         }
         if !publish.is_empty() {

@@ -48,7 +48,7 @@ pub fn child(
         Err(e) => e,
     };
     let mut err = File::from(err);
-    let _ = err.write_all(e.chain().as_bytes());
+    let _ = err.write_all(e.to_wire().as_bytes());
     127
 }
 
