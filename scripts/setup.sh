@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what gocker-script's build, tests and demo need on a fresh Debian 12 machine:
 # Debian's distribution registry (the tests and the demo run their own on 127.0.0.1),
-# busybox-static (fixture images are built from it), OpenSSL headers for the TLS client,
+# busybox-static (fixture images are built from it), CA certificates for the TLS client,
 # nftables (bridge networks' NAT and published ports), iproute2 (the network tests wire an
 # "outside host" namespace with it) and a static C library (a UDP echo fixture).
 set -euo pipefail
 
-packages=(docker-registry busybox-static skopeo libssl-dev pkg-config ca-certificates nftables iproute2 gcc libc6-dev)
+packages=(docker-registry busybox-static skopeo ca-certificates nftables iproute2 gcc libc6-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

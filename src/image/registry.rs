@@ -59,6 +59,8 @@ impl Registry {
     /// A client for the registry of `reference`. Credentials come from the call, or else from
     /// the Docker config file (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`).
     pub fn new(reference: &Reference, creds: Option<Credentials>) -> Registry {
+        // The TLS crypto provider, once per process (a second install is refused, harmlessly).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let registry = reference.registry().to_string();
         let protocol = if allows_http(&registry) {
             ClientProtocol::HttpsExcept(vec![

@@ -124,6 +124,12 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Every verb is a short process: checkpointing the WAL (two fsyncs) as each one exits
+        // would cost more than its work. SQLite checkpoints when the WAL grows past 1000 pages.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
         let db = Db {
             conn: Mutex::new(conn),
         };
@@ -133,6 +139,10 @@ impl Db {
 
     fn migrate(&self) -> Result<()> {
         let mut conn = self.lock();
+        let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current == MIGRATIONS.len() {
+            return Ok(());
+        }
         // IMMEDIATE: take the write lock first so two processes opening a new root at once
         // cannot both apply migration 1.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
