@@ -104,12 +104,15 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i
     let cgroup = ContainerCgroup::create(id, &launch.limits)?;
     // Address, hosts file, ports and bridge before the clone; the veth pair after it.
     let attachment = networks.prepare(&mut launch, &name);
+    let (net_ref, launch_ref) = (&networks, &launch);
     let started = attachment.and_then(|attachment| {
-        let connect = |pid: i32| match &attachment {
-            Some(a) => networks.connect(a, &launch, pid),
-            None => Ok(()),
-        };
-        start_init(&launch, &cgroup, detach, &connect).map(|s| (s, attachment))
+        let connect = attachment
+            .as_ref()
+            .map(|a| move |pid: i32| net_ref.connect(a, launch_ref, pid));
+        let connect = connect
+            .as_ref()
+            .map(|f| f as &(dyn Fn(i32) -> Result<()> + Sync));
+        start_init(launch_ref, &cgroup, detach, connect).map(|s| (s, attachment))
     });
     let ((pid, logs), attachment) = match started {
         Ok(v) => v,
@@ -205,7 +208,7 @@ fn start_init(
     launch: &Launch,
     cgroup: &ContainerCgroup,
     detach: bool,
-    connect: &dyn Fn(i32) -> Result<()>,
+    connect: Option<&(dyn Fn(i32) -> Result<()> + Sync)>,
 ) -> Result<(Pid, Output)> {
     let mut flags = CloneFlags::empty();
     for ns in &launch.namespaces {
@@ -298,7 +301,23 @@ fn start_init(
         let _ = waitpid(pid, None);
         e
     };
-    if let Err(e) = cgroup.add(pid.as_raw()) {
+    // The veth pair is made on another thread while this one waits out the cgroup
+    // migration's RCU grace period.
+    let (added, connected) = std::thread::scope(|s| {
+        let connecting = connect.map(|f| s.spawn(move || f(pid.as_raw())));
+        let added = cgroup.add(pid.as_raw());
+        let connected = match connecting {
+            Some(h) => h.join().unwrap_or_else(|_| {
+                Err(Error::new(
+                    Kind::Runtime,
+                    "connecting the container panicked",
+                ))
+            }),
+            None => Ok(()),
+        };
+        (added, connected)
+    });
+    if let Err(e) = added {
         // The init may already have failed on its own: its message says more.
         drop(go_w);
         let mut message = String::new();
@@ -309,7 +328,7 @@ fn start_init(
         }
         return Err(fail(e));
     }
-    if let Err(e) = connect(pid.as_raw()) {
+    if let Err(e) = connected {
         return Err(fail(e));
     }
     let mut go = File::from(go_w);

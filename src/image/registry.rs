@@ -59,8 +59,7 @@ impl Registry {
     /// A client for the registry of `reference`. Credentials come from the call, or else from
     /// the Docker config file (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`).
     pub fn new(reference: &Reference, creds: Option<Credentials>) -> Registry {
-        // The TLS crypto provider, once per process (a second install is refused, harmlessly).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let registry = reference.registry().to_string();
         let protocol = if allows_http(&registry) {
             ClientProtocol::HttpsExcept(vec![
@@ -297,6 +296,12 @@ pub fn credentials_from_config(config: &[u8], registry: &str) -> Option<Credenti
         username: user.to_string(),
         password: pass.to_string(),
     })
+}
+
+/// Chooses rustls's crypto provider (ring) for this process; every registry client needs it
+/// first. Repeating it is harmless.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 #[cfg(test)]

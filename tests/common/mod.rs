@@ -376,6 +376,7 @@ impl Pusher {
             .enable_all()
             .build()
             .expect("runtime");
+        gocker::image::registry::install_tls_provider();
         let client = Client::new(ClientConfig {
             protocol: ClientProtocol::Http,
             ..Default::default()
