@@ -25,6 +25,8 @@ G="$PWD/target/release/gocker-script --root $work/groot"
 # podman would pick crun, which refuses this hybrid cgroup host; runc works here.
 podman_opts=(--root "$work/podman" --runroot "$work/podman-run" --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc)
 ulimits=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
+# podman's bridge (netavark) leaves iptables-nft tables behind; remove those it added.
+tables_before=$(nft list tables 2>/dev/null || true)
 cleanup() {
     $G rm -f benchbox >/dev/null 2>&1 || true
     $G network rm bridge >/dev/null 2>&1 || true
@@ -33,6 +35,11 @@ cleanup() {
     if [ -n "${REGISTRY_PID:-}" ]; then kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null || true; fi
     umount -R "$work/podman" 2>/dev/null || true
     rm -rf "$work"
+    for t in "ip nat" "ip filter"; do
+        if ! grep -qx "table $t" <<<"$tables_before" && nft list table $t >/dev/null 2>&1; then
+            nft delete table $t || true
+        fi
+    done
 }
 trap cleanup EXIT
 
