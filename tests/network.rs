@@ -702,6 +702,38 @@ fn bad_network_input_fails_clearly_and_leaves_nothing() {
         &["network", "rm", "strict"],
         "has running containers: holder",
     );
+
+    // Another store naming the same bridge neither adopts nor removes it.
+    let other = common::root();
+    let (other_subnet, _) = unique_subnet();
+    ok(gocker(
+        other.path(),
+        &[
+            "network",
+            "create",
+            "--subnet",
+            &other_subnet,
+            "--bridge",
+            &bridge,
+            "shadow",
+        ],
+    ));
+    let o = gocker(
+        other.path(),
+        &["run", "--rm", "--network", "shadow", image(), "true"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        err(&o).contains("is not the bridge of network \"shadow\""),
+        "{}",
+        err(&o)
+    );
+    ok(gocker(other.path(), &["network", "rm", "shadow"]));
+    assert!(link_exists(&bridge), "another store removed our bridge");
+    assert!(
+        nft_table(&bridge).is_some(),
+        "another store removed our rules"
+    );
     ok(gocker(r, &["rm", "-f", "holder"]));
     ok(gocker(r, &["network", "rm", "strict"]));
     assert!(!link_exists(&bridge));

@@ -390,14 +390,20 @@ impl Networks {
         }
         let _lock = host_lock()?;
         let mut nl = Netlink::open()?;
-        if let Some(link) = nl.link(&net.bridge)? {
-            if link.alias.as_deref() == Some(self.owner_tag(name).as_str()) {
+        // A bridge of that name that another root owns, and its table, are left alone.
+        let ours = match nl.link(&net.bridge)? {
+            Some(link) if link.alias.as_deref() == Some(self.owner_tag(name).as_str()) => {
                 crate::trace::step(|| format!("ip link del {}", net.bridge));
                 nl.delete_link(link.index)?;
+                true
             }
+            Some(_) => false,
+            None => true,
+        };
+        if ours {
+            nft::uninstall(&net.bridge)?;
+            restore_ip_forward();
         }
-        nft::uninstall(&net.bridge)?;
-        restore_ip_forward();
         self.db
             .lock()
             .execute("DELETE FROM networks WHERE name = ?1", [name])?;
@@ -665,8 +671,12 @@ impl Networks {
                 }
                 text.push('\n');
             }
+            // One member's directory going away (it is being removed) must not stop the
+            // others, nor a new container's start: its own file missing fails its bind.
             let path = self.paths.containers().join(&m.container).join("hosts");
-            write_in_place(&path, text.as_bytes())?;
+            if let Err(e) = write_in_place(&path, text.as_bytes()) {
+                crate::trace::step(|| format!("hosts of {}: {}", m.name, e.chain()));
+            }
         }
         Ok(())
     }
