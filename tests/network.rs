@@ -23,13 +23,6 @@ fn image() -> &'static str {
     })
 }
 
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn ok(o: Output) -> String {
     assert!(o.status.success(), "{}\n{}", out(&o), err(&o));
     out(&o)
@@ -46,6 +39,9 @@ fn network(root: &Path, name: &str) -> (String, String) {
     ));
     (subnet, bridge)
 }
+
+/// busybox httpd in the foreground on port 80, serving /www (a `site` bound there).
+const HTTPD: [&str; 6] = ["httpd", "-f", "-p", "80", "-h", "/www"];
 
 /// A directory with an index page, for busybox httpd.
 fn site(text: &str) -> tempfile::TempDir {
@@ -150,26 +146,19 @@ fn containers_on_a_network_reach_each_other_by_address_and_by_name() {
     let (subnet, bridge) = network(r, "front");
     let www = site("hello from web\n");
     let vol = format!("{}:/www:ro", www.path().display());
-    ok(gocker(
-        r,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "front",
-            "--name",
-            "web",
-            "-v",
-            &vol,
-            image(),
-            "httpd",
-            "-f",
-            "-p",
-            "80",
-            "-h",
-            "/www",
-        ],
-    ));
+    let mut args = vec![
+        "run",
+        "-d",
+        "--network",
+        "front",
+        "--name",
+        "web",
+        "-v",
+        &vol,
+        image(),
+    ];
+    args.extend(HTTPD);
+    ok(gocker(r, &args));
     let ip = ip_of(r, "web");
     assert!(in_subnet(ip, &subnet), "{ip} not in {subnet}");
     assert_ne!(ip.octets()[3], 1, "the gateway's address is the bridge's");
@@ -458,28 +447,21 @@ fn an_outside_host_sees_nat_and_reaches_published_ports() {
     let vol = format!("{}:/www:ro", www.path().display());
     let port = free_port();
     let publish = format!("{port}:80");
-    ok(gocker(
-        r,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "edge",
-            "--name",
-            "edge-web",
-            "-p",
-            &publish,
-            "-v",
-            &vol,
-            image(),
-            "httpd",
-            "-f",
-            "-p",
-            "80",
-            "-h",
-            "/www",
-        ],
-    ));
+    let mut args = vec![
+        "run",
+        "-d",
+        "--network",
+        "edge",
+        "--name",
+        "edge-web",
+        "-p",
+        &publish,
+        "-v",
+        &vol,
+        image(),
+    ];
+    args.extend(HTTPD);
+    ok(gocker(r, &args));
     let target = format!("{}:{port}", outside.host_ip);
     let page = outside
         .run(move || http_get(&target))

@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use common::*;
@@ -16,13 +16,6 @@ fn image() -> &'static str {
         push_busybox(reg, "run/busybox:1");
         format!("{}/run/busybox:1", reg.addr)
     })
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn no_leftovers(root: &Path) {

@@ -74,14 +74,18 @@ impl Subnet {
         if !(8..=30).contains(&prefix) {
             return Err(bad("the prefix length must be 8 to 30"));
         }
-        let s = Subnet { addr, prefix };
-        if u32::from(addr) & !s.mask() != 0 {
-            let net = Ipv4Addr::from(u32::from(addr) & s.mask());
-            return Err(bad(&format!(
-                "host bits are set; did you mean {net}/{prefix}?"
-            )));
+        let s = Subnet::of(addr, prefix);
+        if s.addr != addr {
+            return Err(bad(&format!("host bits are set; did you mean {s}?")));
         }
         Ok(s)
+    }
+
+    /// The subnet an address with this prefix length belongs to.
+    fn of(ip: Ipv4Addr, prefix: u8) -> Subnet {
+        let mut s = Subnet { addr: ip, prefix };
+        s.addr = Ipv4Addr::from(u32::from(ip) & s.mask());
+        s
     }
 
     fn mask(&self) -> u32 {
@@ -742,18 +746,7 @@ fn host_subnets_with(nl: &mut Netlink) -> Result<Vec<(String, Subnet)>> {
                 .find(|l| l.index == a.link)
                 .map(|l| l.name.clone())
                 .unwrap_or_else(|| format!("link {}", a.link));
-            let mask = if a.prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(a.prefix))
-            };
-            (
-                dev,
-                Subnet {
-                    addr: Ipv4Addr::from(u32::from(a.ip) & mask),
-                    prefix: a.prefix,
-                },
-            )
+            (dev, Subnet::of(a.ip, a.prefix))
         })
         .collect())
 }

@@ -633,6 +633,16 @@ impl Pty {
     }
 }
 
+/// A process's standard output, as text.
+pub fn out(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A process's standard error, as text.
+pub fn err(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// Runs the gocker-script binary on `root` with `args`.
 pub fn gocker(root: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_gocker-script"))
