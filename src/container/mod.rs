@@ -521,7 +521,6 @@ impl ContainerStore {
         self.start(&c.id, attach)
     }
 
-    /// Finds a container by name, id or unique id prefix.
     /// The row of a container by full id, without reconciling.
     fn get_row(&self, id: &str) -> Result<Container> {
         Ok(self.db.lock().query_row(
@@ -531,6 +530,7 @@ impl ContainerStore {
         )?)
     }
 
+    /// Finds a container by name, id or unique id prefix.
     pub fn get(&self, spec: &str) -> Result<Container> {
         self.reconcile()?;
         let conn = self.db.lock();

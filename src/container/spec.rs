@@ -24,7 +24,6 @@ pub struct Bind {
     pub readonly: bool,
 }
 
-/// A container as the script describes it, before anything exists on the host.
 /// A published port: traffic to `host_port` on the host (one address, or all of them) goes to
 /// `container_port` of the container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +90,7 @@ impl std::fmt::Display for Publish {
     }
 }
 
+/// A container as the script describes it, before anything exists on the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
     /// The image reference as given, and its id once resolved.

@@ -371,14 +371,6 @@ impl Networks {
         Ok(rows)
     }
 
-    /// The address of a running container, if it has one.
-    pub fn address_of(&self, container: &str) -> Result<Option<Member>> {
-        Ok(self
-            .members(None)?
-            .into_iter()
-            .find(|m| m.container == container))
-    }
-
     /// Removes a network with no running containers: its bridge and rules go too.
     pub fn remove(&self, name: &str) -> Result<()> {
         let net = self

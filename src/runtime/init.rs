@@ -258,7 +258,8 @@ fn resolve_user(user: Option<&str>) -> Result<(Uid, Gid, Vec<Gid>, String)> {
     ))
 }
 
-/// Sets up the container's end of its veth pair, which the supervisor has just moved in.
+/// Sets up the container's end of its veth pair, which the supervisor has just created in
+/// this network namespace.
 fn configure_eth0(iface: &crate::container::spec::Interface) -> Result<()> {
     trace::step(|| {
         format!(

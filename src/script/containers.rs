@@ -256,23 +256,20 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
             Ok(())
         })
     });
-    engine.register_fn(
-        "publish",
-        |s: &mut SpecRef, host: i64, container: i64| -> Res<SpecRef> {
-            let p = Publish::parse(&format!("{host}:{container}")).map_err(script_error)?;
-            with_spec(s, |sp| {
-                sp.publish.push(p);
-                Ok(())
-            })
-        },
-    );
-    engine.register_fn("publish", |s: &mut SpecRef, text: &str| -> Res<SpecRef> {
+    let publish = |s: &mut SpecRef, text: &str| -> Res<SpecRef> {
         let p = Publish::parse(text).map_err(script_error)?;
         with_spec(s, |sp| {
             sp.publish.push(p);
             Ok(())
         })
-    });
+    };
+    engine.register_fn("publish", publish);
+    engine.register_fn(
+        "publish",
+        move |s: &mut SpecRef, host: i64, container: i64| -> Res<SpecRef> {
+            publish(s, &format!("{host}:{container}"))
+        },
+    );
     engine.register_fn(
         "set_auto_remove",
         |s: &mut SpecRef, on: bool| -> Res<SpecRef> {
@@ -411,24 +408,19 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
     });
 
     let c = ctx.clone();
-    engine.register_fn("network_create", move |name: &str| -> Res<Dynamic> {
-        let n = c.containers()?.networks().create(name, None, None);
+    let network_create = move |name: &str, opts: Map| -> Res<Dynamic> {
+        known_keys(&opts, "network_create", &["subnet", "bridge"])?;
+        let subnet = opt_str(&opts, "subnet")?;
+        let bridge = opt_str(&opts, "bridge")?;
+        let n = c
+            .containers()?
+            .networks()
+            .create(name, subnet.as_deref(), bridge.as_deref());
         Ok(to_dynamic(&n.map_err(script_error)?))
-    });
-    let c = ctx.clone();
-    engine.register_fn(
-        "network_create",
-        move |name: &str, opts: Map| -> Res<Dynamic> {
-            known_keys(&opts, "network_create", &["subnet", "bridge"])?;
-            let subnet = opt_str(&opts, "subnet")?;
-            let bridge = opt_str(&opts, "bridge")?;
-            let n = c
-                .containers()?
-                .networks()
-                .create(name, subnet.as_deref(), bridge.as_deref());
-            Ok(to_dynamic(&n.map_err(script_error)?))
-        },
-    );
+    };
+    let create = network_create.clone();
+    engine.register_fn("network_create", move |name: &str| create(name, Map::new()));
+    engine.register_fn("network_create", network_create);
     let c = ctx.clone();
     engine.register_fn("networks", move || -> Res<Array> {
         let nets = c.containers()?.networks();

@@ -393,17 +393,22 @@ impl Pusher {
         s.parse().expect("fixture reference")
     }
 
+    /// Logs in for pushing to `r`'s repository.
+    async fn authorize(&self, r: &Reference) {
+        self.client
+            .store_auth_if_needed(r.resolve_registry(), &self.auth)
+            .await;
+        self.client
+            .auth(r, &self.auth, oci_client::RegistryOperation::Push)
+            .await
+            .expect("auth for push");
+    }
+
     pub fn blob(&self, reference: &str, data: &[u8]) -> String {
         let r = self.reference(reference);
         let digest = sha256(data);
         self.rt.block_on(async {
-            self.client
-                .store_auth_if_needed(r.resolve_registry(), &self.auth)
-                .await;
-            self.client
-                .auth(&r, &self.auth, oci_client::RegistryOperation::Push)
-                .await
-                .expect("auth for push");
+            self.authorize(&r).await;
             self.client
                 .push_blob(&r, data.to_vec(), &digest)
                 .await
@@ -415,13 +420,7 @@ impl Pusher {
     pub fn manifest(&self, reference: &str, body: &[u8], media_type: &str) -> String {
         let r = self.reference(reference);
         self.rt.block_on(async {
-            self.client
-                .store_auth_if_needed(r.resolve_registry(), &self.auth)
-                .await;
-            self.client
-                .auth(&r, &self.auth, oci_client::RegistryOperation::Push)
-                .await
-                .expect("auth for push");
+            self.authorize(&r).await;
             self.client
                 .push_manifest_raw(
                     &r,
