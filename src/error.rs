@@ -103,23 +103,6 @@ impl Error {
         &self.message
     }
 
-    /// The error as one string for a pipe between processes: kind, a tab, the full message.
-    pub fn to_wire(&self) -> String {
-        format!("{}\t{}", self.kind, self.chain())
-    }
-
-    /// An error that crossed a pipe (see `to_wire`); text without a kind is a runtime error.
-    pub fn from_wire(text: &str) -> Error {
-        let text = text.trim();
-        match text.split_once('\t') {
-            Some((k, m)) => match Kind::parse(k) {
-                Some(kind) => Error::new(kind, m),
-                None => Error::new(Kind::Runtime, text),
-            },
-            None => Error::new(Kind::Runtime, text),
-        }
-    }
-
     /// The operating system's error number behind this error, if there is one.
     pub fn source_errno(&self) -> Option<i32> {
         self.source
@@ -170,6 +153,44 @@ impl Error {
     /// A failed system call on `path`.
     pub fn sys(what: &str, path: &Path, errno: nix::errno::Errno) -> Self {
         Error::io(what, path, std::io::Error::from(errno))
+    }
+}
+
+/// An error as it crosses a pipe between processes (init → supervisor → caller, exec helper
+/// → caller): its kind and its whole message, causes included.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WireError {
+    pub kind: String,
+    pub message: String,
+}
+
+impl From<&Error> for WireError {
+    fn from(e: &Error) -> Self {
+        WireError {
+            kind: e.kind().as_str().to_string(),
+            message: e.chain(),
+        }
+    }
+}
+
+impl From<WireError> for Error {
+    fn from(w: WireError) -> Self {
+        Error::new(Kind::parse(&w.kind).unwrap_or(Kind::Runtime), w.message)
+    }
+}
+
+impl WireError {
+    /// Reads one error a process wrote as JSON; text that is not one is kept as a runtime
+    /// error, so nothing a failing process said is lost.
+    pub fn decode(text: &str) -> Error {
+        match serde_json::from_str::<WireError>(text) {
+            Ok(w) => w.into(),
+            Err(_) => Error::new(Kind::Runtime, text.trim()),
+        }
+    }
+
+    pub fn encode(e: &Error) -> Vec<u8> {
+        serde_json::to_vec(&WireError::from(e)).unwrap_or_else(|_| e.chain().into_bytes())
     }
 }
 

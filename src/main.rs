@@ -123,6 +123,24 @@ enum Verb {
         publish: Vec<String>,
         #[arg(long)]
         entrypoint: Option<String>,
+        /// Add a capability (e.g. NET_RAW, ALL)
+        #[arg(long = "cap-add", value_name = "CAP")]
+        cap_add: Vec<String>,
+        /// Drop a capability (e.g. CHOWN, ALL)
+        #[arg(long = "cap-drop", value_name = "CAP")]
+        cap_drop: Vec<String>,
+        /// Every capability and device, no seccomp filter, no masked paths: only for those who mean it
+        #[arg(long)]
+        privileged: bool,
+        /// seccomp=unconfined, seccomp=PROFILE.json (Docker's format) or no-new-privileges
+        #[arg(long = "security-opt", value_name = "OPT")]
+        security_opt: Vec<String>,
+        /// Mount the root filesystem read-only
+        #[arg(long = "read-only")]
+        read_only: bool,
+        /// Add a host device: /dev/X[:/dev/Y][:rwm]
+        #[arg(long = "device", value_name = "DEVICE")]
+        device: Vec<String>,
         image: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cmd: Vec<String>,
@@ -324,6 +342,9 @@ fn main() -> ExitCode {
     if let Some(code) = internal(&args) {
         return code;
     }
+    // Descriptors leaked by whoever started us must not reach a container
+    // (CVE-2024-21626); the supervisor and the exec helper close theirs again.
+    gocker::runtime::security::close_fds_from(3);
     if verb_requested(&args) {
         let cli = VerbCli::parse();
         return match Host::new(cli.root, cli.trace) {
@@ -365,7 +386,7 @@ fn strings(v: Vec<String>) -> Dynamic {
 fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     let mut scope = Scope::new();
     let code = match verb {
-        Verb::Run { name, detach, rm, tty, interactive, env, memory, cpus, pids_limit, volume, workdir, user, hostname, network, publish, entrypoint, image, cmd } => {
+        Verb::Run { name, detach, rm, tty, interactive, env, memory, cpus, pids_limit, volume, workdir, user, hostname, network, publish, entrypoint, cap_add, cap_drop, privileged, security_opt, read_only, device, image, cmd } => {
             let mut opts = Map::new();
             let mut put = |k: &str, v: Dynamic| {
                 opts.insert(k.into(), v);
@@ -394,6 +415,17 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             }
             if !publish.is_empty() {
                 put("publish", strings(publish));
+            }
+            for (k, v) in [("cap_add", cap_add), ("cap_drop", cap_drop), ("security_opt", security_opt), ("devices", device)] {
+                if !v.is_empty() {
+                    put(k, strings(v));
+                }
+            }
+            if privileged {
+                put("privileged", true.into());
+            }
+            if read_only {
+                put("read_only", true.into());
             }
             for (k, v) in [("workdir", workdir), ("user", user), ("hostname", hostname), ("network", network), ("entrypoint", entrypoint)] {
                 if let Some(v) = v {

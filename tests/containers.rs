@@ -273,10 +273,10 @@ fn isolation_capabilities_masks_and_no_leaks() {
     assert_eq!(s.wait(&e.containers).unwrap(), 0);
     let logs = e.containers.logs(&s.container.id, None).unwrap();
     assert!(
-        logs.contains("CapBnd:\t00000000a80425fb"),
+        logs.contains("CapBnd:\t00000000800405fb"),
         "Docker's default bounding set: {logs}"
     );
-    assert!(logs.contains("CapEff:\t00000000a80425fb"), "{logs}");
+    assert!(logs.contains("CapEff:\t00000000800405fb"), "{logs}");
     assert!(logs.contains("NoNewPrivs:\t1"), "{logs}");
     let lines: Vec<&str> = logs.lines().collect();
     assert_eq!(
@@ -309,6 +309,15 @@ fn isolation_capabilities_masks_and_no_leaks() {
         "/proc/scsi",
         "/sys/firmware",
         "/sys/devices/virtual/powercap",
+        "/sys/dev/block",
+        // The container's own cgroups, read-only (v2: one mount; v1: one per hierarchy).
+        "/sys/fs/cgroup",
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/cpu",
+        "/sys/fs/cgroup/cpuacct",
+        "/sys/fs/cgroup/cpu,cpuacct",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/devices",
         "/proc/bus",
         "/proc/fs",
         "/proc/irq",

@@ -155,6 +155,9 @@ fn containers_on_a_network_reach_each_other_by_address_and_by_name() {
         "web",
         "-v",
         &vol,
+        // busybox's ping needs a raw socket, which the default set no longer allows.
+        "--cap-add",
+        "NET_RAW",
         image(),
     ];
     args.extend(HTTPD);

@@ -111,6 +111,6 @@ fn namespaces() {
     assert_eq!(net[0], "lo 127.0.0.1/8", "{out}");
     assert!(net[1].starts_with("eth0 10."), "{out}");
     assert!(out.contains("default via 10."), "{out}");
-    assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
+    assert!(out.contains("CapEff:\t00000000800405fb"), "{out}");
     assert!(out.contains("1 sleep"), "{out}");
 }

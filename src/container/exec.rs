@@ -112,6 +112,8 @@ pub fn helper_main(root: &Path, id: &str, pid: i32, request: &str) -> i32 {
 }
 
 fn join_and_exec(root: &Path, id: &str, pid: i32, request: &str) -> Result<i32> {
+    // Nothing the caller leaked reaches the container (CVE-2024-21626).
+    security::close_fds_from(3);
     security::non_dumpable()?;
     let req: ExecRequest = serde_json::from_str(request)
         .map_err(|e| Error::with_source(Kind::InvalidArgument, "bad exec request", e))?;
@@ -122,7 +124,9 @@ fn join_and_exec(root: &Path, id: &str, pid: i32, request: &str) -> Result<i32> 
     let launch: Launch = serde_json::from_slice(&data)
         .map_err(|e| Error::with_source(Kind::Corrupt, "launch.json is damaged", e))?;
 
-    ContainerCgroup::load(id).add(std::process::id() as i32)?;
+    // Compiled before joining anything: a bad profile fails here, on the host side.
+    let confinement = init::Confinement::resolve(&launch.security)?;
+    ContainerCgroup::of(id).add(std::process::id() as i32)?;
     // Open them all first: after joining the mount namespace, /proc is the container's.
     let order = [
         ("cgroup", CloneFlags::CLONE_NEWCGROUP),
@@ -167,7 +171,8 @@ fn join_and_exec(root: &Path, id: &str, pid: i32, request: &str) -> Result<i32> 
         .map_err(|e| Error::sys("cannot fork into", Path::new(id), e))?
     {
         nix::unistd::ForkResult::Child => {
-            let err = match init::exec_as(&req.argv, &env, &workdir, user.as_deref()) {
+            let err = match init::exec_as(&req.argv, &env, &workdir, user.as_deref(), &confinement)
+            {
                 Ok(never) => match never {},
                 Err(e) => e,
             };

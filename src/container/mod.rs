@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Kind, Result};
 use crate::image::ImageStore;
 use crate::runtime::cgroup::{ContainerCgroup, Limits, Stats};
+use crate::runtime::security::{device_rules, DeviceNode};
 use crate::store::{remove_tree, write_atomic, Db, Paths};
 use spec::{Launch, Spec, DEFAULT_PATH};
 
@@ -331,6 +332,13 @@ impl ContainerStore {
         if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
             env.push(format!("HOSTNAME={hostname}"));
         }
+        let devices: Vec<DeviceNode> = spec
+            .security
+            .devices
+            .iter()
+            .map(DeviceNode::resolve)
+            .collect::<Result<_>>()?;
+        let device_rules = device_rules(spec.security.privileged, &devices);
         let dir = self.dir(&id);
         let launch = Launch {
             id: id.clone(),
@@ -356,11 +364,21 @@ impl ContainerStore {
                 .or(config.user.clone())
                 .filter(|u| !u.is_empty()),
             binds: spec.binds.clone(),
-            limits: spec.limits.clone(),
+            limits: Limits {
+                // podman's default: a fork bomb stops at 2048 processes (0 or -1: no limit).
+                pids: spec
+                    .limits
+                    .pids
+                    .or(Some(crate::runtime::cgroup::DEFAULT_PIDS_LIMIT)),
+                ..spec.limits.clone()
+            },
             network: spec.network.clone(),
             auto_remove: spec.auto_remove,
             tty: spec.tty,
             publish: spec.publish.clone(),
+            security: spec.security.clone(),
+            devices,
+            device_rules,
             interface: None,
         };
         for b in &launch.binds {
@@ -473,40 +491,45 @@ impl ContainerStore {
             // The intermediate process exits at once; the supervisor lives on.
             let _ = child.wait();
         }
-        match report.strip_prefix("started ") {
-            Some(_) => Ok(Started {
-                // A short-lived --rm container may be gone already: the snapshot will do.
-                container: match self.get(&c.id) {
-                    Err(e) if e.kind() == Kind::NotFound => c.clone(),
-                    other => other?,
-                },
-                shim: (attach == Attach::Inherit).then_some(child),
-            }),
-            None => {
-                if attach == Attach::Inherit {
-                    let _ = child.wait();
-                }
-                if fresh {
-                    self.forget(&c.id);
-                }
-                let e = match report.strip_prefix("error ") {
-                    Some(wire) => Error::from_wire(wire),
-                    None => Error::new(
-                        Kind::Runtime,
-                        "the container supervisor died before starting it",
-                    ),
-                };
-                Err(Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot start container {} ({}): {}",
-                        c.name,
-                        c.short_id(),
-                        e.message()
-                    ),
-                ))
+        let message = serde_json::from_str::<shim::ShimMessage>(&report).map_err(|_| {
+            if report.is_empty() {
+                Error::new(
+                    Kind::Runtime,
+                    "the container supervisor died before starting it",
+                )
+            } else {
+                Error::new(Kind::Runtime, report.trim())
             }
+        });
+        let e = match message {
+            Ok(shim::ShimMessage::Started { .. }) => {
+                return Ok(Started {
+                    // A short-lived --rm container may be gone already: the snapshot will do.
+                    container: match self.get(&c.id) {
+                        Err(e) if e.kind() == Kind::NotFound => c.clone(),
+                        other => other?,
+                    },
+                    shim: (attach == Attach::Inherit).then_some(child),
+                });
+            }
+            Ok(shim::ShimMessage::Failed(w)) => Error::from(w),
+            Err(e) => e,
+        };
+        if attach == Attach::Inherit {
+            let _ = child.wait();
         }
+        if fresh {
+            self.forget(&c.id);
+        }
+        Err(Error::new(
+            e.kind(),
+            format!(
+                "cannot start container {} ({}): {}",
+                c.name,
+                c.short_id(),
+                e.message()
+            ),
+        ))
     }
 
     /// Creates and starts.
@@ -607,7 +630,7 @@ impl ContainerStore {
                 .collect()
         };
         for (id, _) in stale {
-            let _ = ContainerCgroup::load(&id).destroy();
+            let _ = ContainerCgroup::of(&id).destroy();
             if let Ok(c) = self.get_row(&id) {
                 self.networks()
                     .disconnect(&id, &c.spec.network, &c.spec.publish, true);
@@ -671,7 +694,7 @@ impl ContainerStore {
                 )
             });
             let _ = self.kill(&c.id, "SIGKILL");
-            let _ = ContainerCgroup::load(&c.id).destroy();
+            let _ = ContainerCgroup::of(&c.id).destroy();
             self.wait(&c.id, Some(Duration::from_secs(10)))?;
         }
         self.get(&c.id)
@@ -690,7 +713,7 @@ impl ContainerStore {
             let _ = self.kill(&c.id, "SIGKILL");
             self.wait(&c.id, Some(Duration::from_secs(10)))?;
         }
-        let _ = ContainerCgroup::load(&c.id).destroy();
+        let _ = ContainerCgroup::of(&c.id).destroy();
         remove_tree(&self.dir(&c.id))?;
         self.db
             .lock()
@@ -767,14 +790,14 @@ impl ContainerStore {
     pub fn stats(&self, id: &str) -> Result<Stats> {
         let c = self.get(id)?;
         running_pid(&c)?;
-        Ok(ContainerCgroup::load(&c.id).stats())
+        Ok(ContainerCgroup::of(&c.id).stats())
     }
 
     /// Changes limits: recorded in the spec, and written to the live cgroup when running.
     pub fn update_limits(&self, id: &str, limits: &Limits) -> Result<Container> {
         let c = self.get(id)?;
         if c.status == "running" {
-            ContainerCgroup::load(&c.id).apply(&c.id, limits)?;
+            ContainerCgroup::of(&c.id).apply(limits)?;
         }
         let mut spec = c.spec.clone();
         spec.limits = limits.clone();

@@ -7,7 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
@@ -20,10 +20,13 @@ use rusqlite::params;
 
 use super::spec::Launch;
 use super::{fd_from_raw, now};
-use crate::error::{Error, Kind, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Kind, Result, WireError};
 use crate::network::Networks;
 use crate::runtime::cgroup::ContainerCgroup;
-use crate::runtime::init;
+use crate::runtime::clone::{self, Placement};
+use crate::runtime::{init, security};
 use crate::store::{remove_tree, Db, Paths};
 
 /// Bytes of log kept per file; one older file is kept beside it.
@@ -52,9 +55,37 @@ extern "C" fn forward(sig: libc::c_int) {
     }
 }
 
+/// What the supervisor tells its caller on descriptor 3, once: the container's init is
+/// running (with its pid), or it could not be started and why.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ShimMessage {
+    Started { pid: i32 },
+    Failed(WireError),
+}
+
+/// The caller's end of the status pipe: one message, then it is closed so the caller's
+/// read ends.
+struct Status(Option<File>);
+
+impl Status {
+    fn send(&mut self, message: &ShimMessage) {
+        if let Some(mut f) = self.0.take() {
+            if let Ok(text) = serde_json::to_vec(message) {
+                let _ = f.write_all(&text);
+            }
+        }
+    }
+}
+
 /// The supervisor's entry point; returns the process exit status.
 pub fn main(root: &Path, id: &str, detach: bool) -> i32 {
-    let mut status = File::from(fd_from_raw(3));
+    // Nothing the caller leaked may reach the container (CVE-2024-21626): everything above
+    // the status pipe is closed before any path is resolved, and the pipe itself is
+    // close-on-exec.
+    security::close_fds_from(4);
+    // SAFETY: fcntl on our own status descriptor.
+    unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let mut status = Status(Some(File::from(fd_from_raw(3))));
     if detach {
         // Double fork: the caller reaps the intermediate at once, and the supervisor, now
         // an orphan in its own session, outlives the script that started it.
@@ -65,7 +96,8 @@ pub fn main(root: &Path, id: &str, detach: bool) -> i32 {
                 let _ = nix::unistd::setsid();
             }
             Err(e) => {
-                let _ = write!(status, "error cannot fork the supervisor: {e}");
+                let e = Error::sys("cannot fork the supervisor of", Path::new(id), e);
+                status.send(&ShimMessage::Failed(WireError::from(&e)));
                 return 125;
             }
         }
@@ -73,7 +105,7 @@ pub fn main(root: &Path, id: &str, detach: bool) -> i32 {
     match supervise(root, id, detach, &mut status) {
         Ok(code) => code,
         Err(e) => {
-            let _ = write!(status, "error {}", e.to_wire());
+            status.send(&ShimMessage::Failed(WireError::from(&e)));
             125
         }
     }
@@ -91,7 +123,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
         .map_err(|e| Error::sys("cannot create a pipe", Path::new("pipe"), e))
 }
 
-fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i32> {
+fn supervise(root: &Path, id: &str, detach: bool, status: &mut Status) -> Result<i32> {
     let paths = Paths::new(root);
     let mut launch = read_launch(&paths, id)?;
     let db = Arc::new(Db::open(&paths.db())?);
@@ -101,7 +133,8 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i
                 r.get(0)
             })?;
     let networks = Networks::new(paths.clone(), db.clone());
-    let cgroup = ContainerCgroup::create(id, &launch.limits)?;
+    let cgroup = ContainerCgroup::of(id);
+    cgroup.create(&launch.limits, &launch.device_rules)?;
     // Address, hosts file, ports and bridge before the clone; the veth pair after it.
     let attachment = networks.prepare(&mut launch, &name);
     let (net_ref, launch_ref) = (&networks, &launch);
@@ -146,11 +179,7 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i
         "UPDATE containers SET status = 'running', pid = ?2, shim_pid = ?3, started = ?4, exit_code = NULL, oom_killed = 0, finished = NULL WHERE id = ?1",
         params![id, pid.as_raw(), std::process::id() as i64, now()],
     )?;
-    let _ = write!(status, "started {}", pid.as_raw());
-    drop(std::mem::replace(
-        status,
-        File::from(fd_from_raw(open_devnull())),
-    ));
+    status.send(&ShimMessage::Started { pid: pid.as_raw() });
 
     match logs {
         Output::Inherit => {}
@@ -186,9 +215,14 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut File) -> Result<i
     Ok(code)
 }
 
-fn open_devnull() -> i32 {
-    // SAFETY: open of a constant path.
-    unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) }
+fn open_devnull() -> Result<OwnedFd> {
+    let path = Path::new("/dev/null");
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::io("cannot open", path, e))
 }
 
 /// Where the container's output goes.
@@ -244,7 +278,7 @@ fn start_init(
     } else if detach {
         let (out_r, out_w) = pipe()?;
         let (e_r, e_w) = pipe()?;
-        let null = fd_from_raw(open_devnull());
+        let null = open_devnull()?;
         let fds = [null.as_raw_fd(), out_w.as_raw_fd(), e_w.as_raw_fd()];
         (
             Some(fds),
@@ -254,41 +288,55 @@ fn start_init(
     } else {
         (None, Output::Inherit, Vec::new())
     };
-    crate::trace::step(|| {
-        format!(
-            "clone({}) -> the container's init, PID 1 of its namespaces",
-            flag_names(flags)
-        )
-    });
+    // The child's copies of our ends must go, or a failure here would leave the init waiting
+    // for a "go" that its own copy of the pipe keeps from ever reaching EOF (and us waiting
+    // for an EOF on `err` that its copy keeps open). Descriptor 3 is the caller's status pipe.
+    let mut theirs_to_close = vec![go_w.as_raw_fd(), err_r.as_raw_fd(), 3];
+    if let Some((ours, _)) = &console {
+        theirs_to_close.push(ours.as_raw_fd());
+    }
+    let cgroup_dir = if cgroup.is_v2() {
+        Some(cgroup.open_dir()?)
+    } else {
+        None
+    };
     let go_fd = go_r.as_raw_fd();
     let err_fd = err_w.as_raw_fd();
-    let mut stack = vec![0u8; 1 << 20];
-    // SAFETY: this process is single-threaded; the child only runs the init, which execs or
-    // exits and never returns into our frames.
-    let pid = unsafe {
-        nix::sched::clone(
-            Box::new(|| {
-                // The child owns its copies of these descriptors.
-                init::child(
-                    launch,
-                    fd_from_raw(go_fd),
-                    fd_from_raw(err_fd),
-                    stdio,
-                    console_fd.map(fd_from_raw),
-                )
-            }),
-            &mut stack,
-            flags,
-            Some(libc::SIGCHLD),
-        )
+    // SAFETY: this process is single-threaded here (the connect thread starts after the
+    // clone); the child only runs the init, which execs or exits.
+    let (pid, placement) = unsafe {
+        clone::clone_child(flags, cgroup_dir.as_ref().map(|d| d.as_fd()), || {
+            for fd in &theirs_to_close {
+                libc::close(*fd);
+            }
+            // The child owns its copies of these descriptors.
+            init::child(
+                launch,
+                fd_from_raw(go_fd),
+                fd_from_raw(err_fd),
+                stdio,
+                console_fd.map(fd_from_raw),
+            ) as i32
+        })
     }
     .map_err(|e| {
-        Error::with_source(
-            Kind::Runtime,
-            format!("cannot clone the container's init ({})", flag_names(flags)),
-            std::io::Error::from(e),
+        Error::new(
+            e.kind(),
+            format!("{} ({})", e.chain(), clone::flag_names(flags)),
         )
     })?;
+    crate::trace::step(|| {
+        format!(
+            "clone({}{}) with clone3 -> the container's init, PID 1 of its namespaces: {pid}",
+            clone::flag_names(flags),
+            if placement == Placement::InCgroup {
+                "|CLONE_INTO_CGROUP"
+            } else {
+                ""
+            }
+        )
+    });
+    drop(cgroup_dir);
     drop(go_r);
     drop(err_w);
     drop(keep);
@@ -296,16 +344,28 @@ fn start_init(
         drop(theirs);
         ours
     });
-    let fail = |e: Error| -> Error {
+    // Any failure from here on kills the init first: it holds nothing we wait on any more,
+    // so the error comes back at once.
+    let fail = |e: Error, err_r: OwnedFd| -> Error {
         let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
-        e
+        // The init may have failed on its own first: its message says more.
+        let mut message = String::new();
+        let _ = File::from(err_r).read_to_string(&mut message);
+        if message.is_empty() {
+            e
+        } else {
+            WireError::decode(&message)
+        }
     };
-    // The veth pair is made on another thread while this one waits out the cgroup
-    // migration's RCU grace period.
+    // On v1 the init is moved now; the veth pair is made on another thread while this one
+    // waits out the migration's RCU grace period.
     let (added, connected) = std::thread::scope(|s| {
         let connecting = connect.map(|f| s.spawn(move || f(pid.as_raw())));
-        let added = cgroup.add(pid.as_raw());
+        let added = match placement {
+            Placement::InCgroup => Ok(()),
+            Placement::Outside => cgroup.add(pid.as_raw()),
+        };
         let connected = match connecting {
             Some(h) => h.join().unwrap_or_else(|_| {
                 Err(Error::new(
@@ -317,27 +377,19 @@ fn start_init(
         };
         (added, connected)
     });
-    if let Err(e) = added {
-        // The init may already have failed on its own: its message says more.
-        drop(go_w);
-        let mut message = String::new();
-        let _ = File::from(err_r).read_to_string(&mut message);
-        if !message.is_empty() {
-            let _ = waitpid(pid, None);
-            return Err(Error::from_wire(&message));
-        }
-        return Err(fail(e));
-    }
-    if let Err(e) = connected {
-        return Err(fail(e));
+    if let Err(e) = added.and(connected) {
+        return Err(fail(e, err_r));
     }
     let mut go = File::from(go_w);
     if let Err(e) = go.write_all(b"g") {
-        return Err(fail(Error::with_source(
-            Kind::Runtime,
-            "the container's init died before it started",
-            e,
-        )));
+        return Err(fail(
+            Error::with_source(
+                Kind::Runtime,
+                "the container's init died before it started",
+                e,
+            ),
+            err_r,
+        ));
     }
     drop(go);
     // The master arrives before exec; if the init fails first, the socket just closes.
@@ -346,7 +398,7 @@ fn start_init(
     let _ = File::from(err_r).read_to_string(&mut message);
     if !message.is_empty() {
         let _ = waitpid(pid, None);
-        return Err(Error::from_wire(&message));
+        return Err(WireError::decode(&message));
     }
     match master {
         Some(m) => {
@@ -361,10 +413,14 @@ fn start_init(
             TTY_MASTER.store(m.as_raw_fd(), Ordering::Relaxed);
             Ok((pid, Output::Tty(File::from(m))))
         }
-        None if launch.tty => Err(fail(Error::new(
-            Kind::Runtime,
-            "the container did not send its terminal",
-        ))),
+        None if launch.tty => {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            Err(Error::new(
+                Kind::Runtime,
+                "the container did not send its terminal",
+            ))
+        }
         None => Ok((pid, logs)),
     }
 }
@@ -388,22 +444,6 @@ fn receive_fd(sock: &OwnedFd) -> Option<OwnedFd> {
         }
     }
     None
-}
-
-fn flag_names(f: CloneFlags) -> String {
-    let names = [
-        (CloneFlags::CLONE_NEWPID, "CLONE_NEWPID"),
-        (CloneFlags::CLONE_NEWNS, "CLONE_NEWNS"),
-        (CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS"),
-        (CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC"),
-        (CloneFlags::CLONE_NEWNET, "CLONE_NEWNET"),
-    ];
-    let v: Vec<&str> = names
-        .iter()
-        .filter(|(b, _)| f.contains(*b))
-        .map(|(_, n)| *n)
-        .collect();
-    v.join("|")
 }
 
 /// Copies the container's stdout and stderr into its log until both close, keeping at most

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::runtime::cgroup::Limits;
+use crate::runtime::devices::DeviceRule;
+use crate::runtime::security::{DeviceNode, Security};
 
 /// The namespaces a container gets unless the script says otherwise: all but user.
 pub const DEFAULT_NAMESPACES: &[&str] = &["pid", "mount", "uts", "ipc", "net", "cgroup"];
@@ -119,6 +121,9 @@ pub struct Spec {
     pub stop_signal: Option<String>,
     #[serde(default)]
     pub publish: Vec<Publish>,
+    /// Capabilities, seccomp, devices, read-only root, privileged.
+    #[serde(default)]
+    pub security: Security,
 }
 
 impl Spec {
@@ -141,6 +146,7 @@ impl Spec {
             tty: false,
             stop_signal: None,
             publish: Vec::new(),
+            security: Security::default(),
         }
     }
 
@@ -198,6 +204,14 @@ pub struct Launch {
     pub tty: bool,
     #[serde(default)]
     pub publish: Vec<Publish>,
+    #[serde(default)]
+    pub security: Security,
+    /// Host devices to create in /dev, resolved at create.
+    #[serde(default)]
+    pub devices: Vec<DeviceNode>,
+    /// Which devices the container's cgroup lets it create and open.
+    #[serde(default)]
+    pub device_rules: Vec<DeviceRule>,
     /// Filled in by the supervisor for a bridged container, just before the clone.
     #[serde(skip)]
     pub interface: Option<Interface>,

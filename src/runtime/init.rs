@@ -30,9 +30,14 @@ use nix::unistd::{
     chdir, execve, pivot_root, setgroups, sethostname, setresgid, setresuid, Gid, Uid,
 };
 
-use super::{overlay, security};
+use super::cgroup::Hierarchy;
+use super::devices::DeviceKind;
+use super::security::SeccompProfile;
+use super::security::{DeviceNode, Security};
+use super::{overlay, seccomp, security};
 use crate::container::spec::Launch;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Result, WireError};
+use crate::image::unpack::clean_path;
 use crate::trace;
 
 /// The init's entry point, run in the cloned child. Returns only the exit status of a failure.
@@ -43,12 +48,12 @@ pub fn child(
     stdio: Option<[i32; 3]>,
     console: Option<OwnedFd>,
 ) -> isize {
-    let e = match setup_and_exec(launch, File::from(go), stdio, console) {
+    let e = match setup_and_exec(launch, File::from(go), err.as_raw_fd(), stdio, console) {
         Ok(never) => match never {},
         Err(e) => e,
     };
     let mut err = File::from(err);
-    let _ = err.write_all(e.to_wire().as_bytes());
+    let _ = err.write_all(&WireError::encode(&e));
     127
 }
 
@@ -60,6 +65,7 @@ fn sys<'a>(what: &str, path: &'a Path) -> impl Fn(nix::errno::Errno) -> Error + 
 fn setup_and_exec(
     l: &Launch,
     mut go: File,
+    err_fd: i32,
     stdio: Option<[i32; 3]>,
     console: Option<OwnedFd>,
 ) -> Result<std::convert::Infallible> {
@@ -73,8 +79,18 @@ fn setup_and_exec(
                 .map_err(|e| Error::sys("cannot set up stdio", Path::new("/dev/stdio"), e))?;
         }
     }
+    // Only what the init needs stays open: nothing the supervisor or its caller held can
+    // be reached from the container (CVE-2024-21626), not even before execve.
+    let mut keep = vec![go.as_raw_fd(), err_fd];
+    if let Some(c) = &console {
+        keep.push(c.as_raw_fd());
+    }
+    security::close_fds_except(&keep);
+    let hierarchy = Hierarchy::host();
+    let confinement = Confinement::resolve(&l.security)?;
     if l.namespaces.iter().any(|n| n == "net") {
         loopback_up()?;
+        allow_unprivileged_ping();
     }
     if l.namespaces.iter().any(|n| n == "mount") {
         prepare_rootfs(l)?;
@@ -106,51 +122,173 @@ fn setup_and_exec(
         });
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(sys("cannot unshare the cgroup namespace of", &l.merged))?;
+        if l.namespaces.iter().any(|n| n == "mount") {
+            mount_cgroup_view(hierarchy, &l.id)?;
+        }
     }
-    exec_as(&l.argv, &l.env, &l.workdir, l.user.as_deref())
+    if l.security.read_only && l.namespaces.iter().any(|n| n == "mount") {
+        trace::step(|| "mount -o remount,ro / (read-only root filesystem)".to_string());
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(sys("cannot make the root read-only:", Path::new("/")))?;
+    }
+    exec_as(&l.argv, &l.env, &l.workdir, l.user.as_deref(), &confinement)
 }
 
-/// The last stage of every container process, the init and `exec`'s alike: working
-/// directory, user, capabilities, no_new_privs, no inherited descriptors, execve.
+/// What the last stage applies: the capability set and the seccomp filter.
+pub struct Confinement {
+    pub caps: caps::CapsHashSet,
+    pub seccomp: Option<seccomp::Program>,
+    pub describe: String,
+}
+
+impl Confinement {
+    /// Compiles the container's security settings (done before anything is entered, so a
+    /// bad profile fails the start at once).
+    pub fn resolve(sec: &Security) -> Result<Confinement> {
+        let caps = security::capability_set(sec.privileged, &sec.cap_add, &sec.cap_drop)?;
+        let names = security::capability_names(&caps);
+        let profile = match (&sec.seccomp, sec.privileged) {
+            (SeccompProfile::Unconfined, _) | (SeccompProfile::Default, true) => None,
+            (SeccompProfile::Default, false) => Some(seccomp::Profile::docker_default()),
+            (SeccompProfile::Custom { path, json }, _) => {
+                Some(seccomp::Profile::from_json(json).map_err(|e| {
+                    Error::new(e.kind(), format!("seccomp profile {path}: {}", e.message()))
+                })?)
+            }
+        };
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let seccomp = profile.map(|p| p.compile(&name_refs)).transpose()?;
+        let describe = format!(
+            "capabilities {}; {}",
+            if sec.privileged {
+                "ALL".to_string()
+            } else {
+                names.join(",")
+            },
+            seccomp
+                .as_ref()
+                .map(|p| p.describe())
+                .unwrap_or_else(|| "no seccomp filter (unconfined)".to_string())
+        );
+        Ok(Confinement {
+            caps,
+            seccomp,
+            describe,
+        })
+    }
+}
+
+/// Mounts the container's own cgroups read-only at /sys/fs/cgroup, in its cgroup namespace,
+/// so the programs inside (a JVM, Go, .NET, Node) see the limits they were given. On a
+/// host-network container this also hides the host's cgroup mounts under its /sys.
+fn mount_cgroup_view(h: &Hierarchy, id: &str) -> Result<()> {
+    let target = Path::new("/sys/fs/cgroup");
+    let ro = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
+    if h.is_v2() {
+        trace::step(|| {
+            "mount -t cgroup2 -o ro cgroup2 /sys/fs/cgroup (the container's own cgroup as root)"
+                .to_string()
+        });
+        return mount(Some("cgroup2"), target, Some("cgroup2"), ro, None::<&str>)
+            .map_err(sys("cannot mount cgroup2 on", target));
+    }
+    // v1: a tmpfs holding one mount per hierarchy the container was placed in; hierarchies
+    // it was not placed in would show the host's whole tree, so they are left out.
+    let hierarchies = h.container(id).v1_hierarchies();
+    trace::step(|| {
+        format!(
+            "mount -t tmpfs /sys/fs/cgroup; mount -t cgroup -o ro {} (the container's own cgroups as roots)",
+            hierarchies.join(" ")
+        )
+    });
+    mount(
+        Some("tmpfs"),
+        target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=755,size=64k"),
+    )
+    .map_err(sys("cannot mount a tmpfs on", target))?;
+    for name in &hierarchies {
+        let dir = target.join(name);
+        std::fs::create_dir(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        mount(
+            Some("cgroup"),
+            &dir,
+            Some("cgroup"),
+            ro,
+            Some(name.as_str()),
+        )
+        .map_err(sys("cannot mount the cgroup hierarchy on", &dir))?;
+        // "cpu,cpuacct" is also reachable as cpu and cpuacct, as on the host.
+        if name.contains(',') {
+            for part in name.split(',') {
+                let _ = std::os::unix::fs::symlink(name, target.join(part));
+            }
+        }
+    }
+    mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        MsFlags::MS_REMOUNT | ro,
+        Some("mode=755,size=64k"),
+    )
+    .map_err(sys("cannot make read-only", target))
+}
+
+/// The last stage of every container process, the init and `exec`'s alike, in this order:
+/// working directory (inside the root), user, fresh session keyring, capabilities,
+/// no_new_privs, no inherited descriptors, seccomp, execve.
 pub fn exec_as(
     argv: &[String],
     env: &[String],
     workdir: &str,
     user: Option<&str>,
+    confinement: &Confinement,
 ) -> Result<std::convert::Infallible> {
     let (uid, gid, groups, home) = resolve_user(user)?;
     let mut env = env.to_vec();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
     }
-    let workdir = Path::new(workdir);
-    if !workdir.exists() {
-        std::fs::create_dir_all(workdir)
-            .map_err(|e| Error::io("cannot create working directory", workdir, e))?;
-    }
-    chdir(workdir).map_err(sys("cannot enter working directory", workdir))?;
+    enter_workdir(workdir)?;
     let first = argv
         .first()
         .ok_or_else(|| Error::invalid("empty command"))?;
     let program = find_program(first, &env)?;
+    let args: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
+    let envp: Vec<CString> = env.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
+    let prog = CString::new(program.as_os_str().as_bytes())
+        .map_err(|_| Error::invalid("program path has a NUL byte"))?;
 
+    trace::step(|| "keyctl(JOIN_SESSION_KEYRING): a fresh, empty session keyring".to_string());
+    security::fresh_session_keyring()?;
     // Identity and privileges, in this order: the bounding set shrinks while we still hold
     // CAP_SETPCAP, the identity changes while we still hold CAP_SETUID/SETGID.
-    security::drop_capabilities()?;
+    security::drop_capabilities(&confinement.caps)?;
     trace::step(|| {
-        format!("setgroups, setgid({gid}), setuid({uid}); capabilities: Docker's default set; no_new_privs")
+        format!(
+            "setgroups, setgid({gid}), setuid({uid}); no_new_privs; {}",
+            confinement.describe
+        )
     });
     setgroups(&groups).map_err(sys("cannot set groups", Path::new("/etc/group")))?;
     setresgid(gid, gid, gid).map_err(sys("cannot set group id", Path::new("/etc/group")))?;
     setresuid(uid, uid, uid).map_err(sys("cannot set user id", Path::new("/etc/passwd")))?;
     security::no_new_privs()?;
-    security::close_inherited_fds()?;
-
-    let args: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
-    let envp: Vec<CString> = env.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
+    security::cloexec_fds()?;
+    // Last: from here on only what the filter allows, and execve is allowed.
+    if let Some(filter) = &confinement.seccomp {
+        filter.install()?;
+    }
     trace::step(|| format!("execve({}, {argv:?})", program.display()));
-    let prog = CString::new(program.as_os_str().as_bytes())
-        .map_err(|_| Error::invalid("program path has a NUL byte"))?;
     let e = execve(&prog, &args, &envp)
         .err()
         .unwrap_or(nix::errno::Errno::EINVAL);
@@ -163,6 +301,33 @@ pub fn exec_as(
         format!("cannot run {first:?} in the container"),
         std::io::Error::from(e),
     ))
+}
+
+/// Enters the working directory, made if missing, resolved inside the container's root:
+/// symlinks in it resolve against the root, and /proc's magic links (`/proc/self/fd/N`, the
+/// way out of runc's CVE-2024-21626) are refused rather than followed.
+fn enter_workdir(workdir: &str) -> Result<()> {
+    use crate::image::unpack::open_dir_in;
+    let path = Path::new(workdir);
+    if !path.is_absolute() {
+        return Err(Error::invalid(format!(
+            "working directory {workdir:?} must be an absolute path"
+        )));
+    }
+    let root = File::open("/").map_err(|e| Error::io("cannot open", Path::new("/"), e))?;
+    let rel = clean_path(path)?;
+    let dir = open_dir_in(root.as_fd(), &rel, true).map_err(|e| {
+        if e == nix::errno::Errno::ELOOP || e == nix::errno::Errno::EXDEV {
+            Error::new(
+                Kind::Permission,
+                format!("working directory {workdir} leads outside the container's root (through a /proc magic link or out of the root); refused"),
+            )
+        } else {
+            Error::sys("cannot enter working directory", path, e)
+        }
+    })?;
+    trace::step(|| format!("chdir {workdir} (resolved inside the root, no magic links)"));
+    nix::unistd::fchdir(dir.as_raw_fd()).map_err(sys("cannot enter working directory", path))
 }
 
 fn cstring(s: &str) -> Result<CString> {
@@ -276,6 +441,16 @@ fn configure_eth0(iface: &crate::container::spec::Interface) -> Result<()> {
     nl.add_default_route(iface.gateway)
 }
 
+/// Lets every group of the container open ICMP echo sockets in its own network namespace,
+/// as Docker and podman do: ping keeps working without CAP_NET_RAW (and raw sockets).
+fn allow_unprivileged_ping() {
+    trace::step(|| {
+        "sysctl net.ipv4.ping_group_range=\"0 2147483647\" (this network namespace)".to_string()
+    });
+    // Kernels without the sysctl simply have no unprivileged ping.
+    let _ = std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
+}
+
 /// Brings the loopback interface of a new network namespace up.
 fn loopback_up() -> Result<()> {
     trace::step(|| "ip link set lo up (new network namespace)".to_string());
@@ -324,6 +499,8 @@ const MASKED: &[&str] = &[
     "/proc/scsi",
     "/sys/firmware",
     "/sys/devices/virtual/powercap",
+    // Names and numbers of the host's block devices.
+    "/sys/dev/block",
 ];
 const READONLY: &[&str] = &[
     "/proc/bus",
@@ -425,7 +602,7 @@ fn prepare_rootfs(l: &Launch) -> Result<()> {
         None::<&str>,
     )
     .map_err(sys("cannot mount /proc in", root))?;
-    setup_dev(&root_dir)?;
+    setup_dev(&root_dir, &l.devices)?;
     let sys_dir = mountpoint(&root_dir, "/sys", true)?;
     if l.namespaces.iter().any(|n| n == "net") {
         trace::step(|| "mount -t sysfs -o ro sysfs /sys".to_string());
@@ -471,6 +648,10 @@ fn prepare_rootfs(l: &Launch) -> Result<()> {
     umount2(".", MntFlags::MNT_DETACH).map_err(sys("cannot detach the old root from", root))?;
     chdir("/").map_err(sys("cannot enter", Path::new("/")))?;
 
+    if l.security.privileged {
+        trace::step(|| "privileged: no masked or read-only paths".to_string());
+        return Ok(());
+    }
     trace::step(|| {
         format!(
             "mask {} ; read-only {}",
@@ -619,7 +800,7 @@ fn write_etc_files(root: &File, l: &Launch) {
 }
 
 /// A /dev with only the standard devices.
-fn setup_dev(root: &File) -> Result<()> {
+fn setup_dev(root: &File, devices: &[DeviceNode]) -> Result<()> {
     let dev = mountpoint(root, "/dev", true)?;
     trace::step(|| {
         "mount -t tmpfs tmpfs /dev; mknod null zero full random urandom tty; devpts, shm, mqueue"
@@ -629,7 +810,8 @@ fn setup_dev(root: &File) -> Result<()> {
         Some("tmpfs"),
         &dev,
         Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        // noexec, nosuid: nothing in /dev runs (podman's flags).
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )
     .map_err(sys("cannot mount /dev", Path::new("/dev")))?;
@@ -655,6 +837,34 @@ fn setup_dev(root: &File) -> Result<()> {
             None,
             &p,
             Mode::from_bits_truncate(0o666),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .map_err(sys("cannot chmod", &p))?;
+    }
+    for d in devices {
+        // Checked at create: the target is under /dev/.
+        let rel = clean_path(Path::new(d.target.trim_start_matches("/dev/")))?;
+        let p = devdir.join(&rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        }
+        let kind = match d.rule.kind {
+            DeviceKind::Block => SFlag::S_IFBLK,
+            _ => SFlag::S_IFCHR,
+        };
+        let (major, minor) = (d.rule.major.unwrap_or(0), d.rule.minor.unwrap_or(0));
+        trace::step(|| format!("mknod {} ({}) (--device)", d.target, d.rule));
+        mknod(
+            &p,
+            kind,
+            Mode::from_bits_truncate(d.mode),
+            libc::makedev(major, minor),
+        )
+        .map_err(sys("cannot create device", &p))?;
+        nix::sys::stat::fchmodat(
+            None,
+            &p,
+            Mode::from_bits_truncate(d.mode),
             nix::sys::stat::FchmodatFlags::FollowSymlink,
         )
         .map_err(sys("cannot chmod", &p))?;

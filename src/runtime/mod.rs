@@ -2,6 +2,9 @@
 //! and the init process.
 
 pub mod cgroup;
+pub mod clone;
+pub mod devices;
 pub mod init;
 pub mod overlay;
+pub mod seccomp;
 pub mod security;

@@ -15,6 +15,7 @@ use crate::container::exec::ExecRequest;
 use crate::container::spec::{parse_duration, parse_size, Bind, Publish, Spec};
 use crate::container::{Attach, Container, Started};
 use crate::image::Image;
+use crate::runtime::security::{self, DeviceRequest, SeccompProfile};
 
 /// A Spec shared by all copies of the script value, so `set_x(c, ...)` and `c.set_x(...)`
 /// both change the same container description.
@@ -187,11 +188,9 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn(
         "set_pids_limit",
         |s: &mut SpecRef, n: i64| -> Res<SpecRef> {
-            if n < 1 {
-                return Err(invalid(format!("pids limit must be at least 1, not {n}")));
-            }
+            // 0 or -1: no limit (Docker's --pids-limit -1); unset: the default 2048.
             with_spec(s, |sp| {
-                sp.limits.pids = Some(n);
+                sp.limits.pids = Some(n.max(-1));
                 Ok(())
             })
         },
@@ -279,6 +278,7 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
             })
         },
     );
+    register_security(engine);
     let bind = |s: &mut SpecRef, host: &str, target: &str, opts: Map| -> Res<SpecRef> {
         known_keys(&opts, "bind", &["readonly"])?;
         if !target.starts_with('/') {
@@ -339,6 +339,80 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
         spawn2(s, argv, Map::new())
     });
     engine.register_fn("spawn", spawn);
+}
+
+/// Capabilities, seccomp, read-only root, devices, privileged: Docker's names and defaults.
+fn register_security(engine: &mut Engine) {
+    fn names(v: Dynamic, what: &str) -> Res<Vec<String>> {
+        if v.is_array() {
+            strings(v.cast::<Array>(), what)
+        } else if let Some(s) = v.clone().try_cast::<String>() {
+            Ok(vec![s])
+        } else {
+            Err(invalid(format!(
+                "{what} takes a capability name or an array of them, not {}",
+                v.type_name()
+            )))
+        }
+    }
+    fn checked(caps: Vec<String>) -> Res<Vec<String>> {
+        for c in &caps {
+            security::parse_capability(c).map_err(script_error)?;
+        }
+        Ok(caps)
+    }
+    engine.register_fn("cap_add", |s: &mut SpecRef, v: Dynamic| -> Res<SpecRef> {
+        let caps = checked(names(v, "cap_add")?)?;
+        with_spec(s, |sp| {
+            sp.security.cap_add.extend(caps);
+            Ok(())
+        })
+    });
+    engine.register_fn("cap_drop", |s: &mut SpecRef, v: Dynamic| -> Res<SpecRef> {
+        let caps = checked(names(v, "cap_drop")?)?;
+        with_spec(s, |sp| {
+            sp.security.cap_drop.extend(caps);
+            Ok(())
+        })
+    });
+    engine.register_fn(
+        "set_privileged",
+        |s: &mut SpecRef, on: bool| -> Res<SpecRef> {
+            with_spec(s, |sp| {
+                sp.security.privileged = on;
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn(
+        "set_read_only",
+        |s: &mut SpecRef, on: bool| -> Res<SpecRef> {
+            with_spec(s, |sp| {
+                sp.security.read_only = on;
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn(
+        "set_seccomp",
+        |s: &mut SpecRef, profile: &str| -> Res<SpecRef> {
+            let p = SeccompProfile::parse(profile).map_err(script_error)?;
+            with_spec(s, |sp| {
+                sp.security.seccomp = p;
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn(
+        "add_device",
+        |s: &mut SpecRef, text: &str| -> Res<SpecRef> {
+            let d = DeviceRequest::parse(text).map_err(script_error)?;
+            with_spec(s, |sp| {
+                sp.security.devices.push(d);
+                Ok(())
+            })
+        },
+    );
 }
 
 fn register_process(engine: &mut Engine, ctx: Rc<Context>) {
