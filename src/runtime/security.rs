@@ -198,7 +198,9 @@ pub fn parse_capability(name: &str) -> Result<Option<Capability>> {
 /// The capability set of a container: the defaults (or every capability when privileged),
 /// plus `add`, minus `drop`, in Docker's order (drop ALL then add keeps only what is added).
 pub fn capability_set(privileged: bool, add: &[String], drop: &[String]) -> Result<CapsHashSet> {
-    let all: CapsHashSet = caps::all();
+    // "All" is all this process can hand on: a runtime that was itself started without
+    // some capability cannot grant it.
+    let all: CapsHashSet = caps::read(None, CapSet::Permitted).unwrap_or_else(|_| caps::all());
     let mut set: CapsHashSet = if privileged {
         all.clone()
     } else {
