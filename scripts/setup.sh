@@ -21,3 +21,5 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
     systemctl stop docker-registry || true
 fi
+# The cgroup v2 lane's guest: QEMU, virtme-ng and Debian's stock kernel (fetched, not installed).
+scripts/v2-guest.sh setup >/dev/null

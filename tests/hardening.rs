@@ -118,16 +118,16 @@ fn seccomp_refuses_dockers_list_in_run_and_exec() {
     }
 }
 
-/// A block device of the host (its disk), as MAJ MIN.
+/// A block device of the host (its disk), as MAJ MIN; a loop device's numbers on a machine
+/// with none (the device rules refuse before any driver is asked).
 fn host_block_device() -> (String, String) {
-    let text = std::fs::read_to_string("/proc/partitions").expect("/proc/partitions");
-    let line = text
-        .lines()
+    let text = std::fs::read_to_string("/proc/partitions").unwrap_or_default();
+    text.lines()
         .skip(2)
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .find(|f| f.len() == 4)
-        .expect("a block device on the host");
-    (line[0].to_string(), line[1].to_string())
+        .map(|f| (f[0].to_string(), f[1].to_string()))
+        .unwrap_or_else(|| ("7".into(), "0".into()))
 }
 
 #[test]
