@@ -104,8 +104,15 @@ enum Verb {
         /// CPU limit (e.g. 0.5)
         #[arg(long)]
         cpus: Option<f64>,
-        #[arg(long = "pids-limit")]
+        /// Relative CPU weight (1024 is the default)
+        #[arg(long = "cpu-shares", short = 'c')]
+        cpu_shares: Option<i64>,
+        /// At most this many processes (default 2048; -1 for no limit)
+        #[arg(long = "pids-limit", allow_negative_numbers = true)]
         pids_limit: Option<i64>,
+        /// Memory plus swap, as Docker's --memory-swap (-1 for unlimited swap)
+        #[arg(long = "memory-swap", allow_negative_numbers = true)]
+        memory_swap: Option<String>,
         /// Bind mount /host:/container[:ro]
         #[arg(short, long = "volume")]
         volume: Vec<String>,
@@ -386,7 +393,7 @@ fn strings(v: Vec<String>) -> Dynamic {
 fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     let mut scope = Scope::new();
     let code = match verb {
-        Verb::Run { name, detach, rm, tty, interactive, env, memory, cpus, pids_limit, volume, workdir, user, hostname, network, publish, entrypoint, cap_add, cap_drop, privileged, security_opt, read_only, device, image, cmd } => {
+        Verb::Run { name, detach, rm, tty, interactive, env, memory, memory_swap, cpus, cpu_shares, pids_limit, volume, workdir, user, hostname, network, publish, entrypoint, cap_add, cap_drop, privileged, security_opt, read_only, device, image, cmd } => {
             let mut opts = Map::new();
             let mut put = |k: &str, v: Dynamic| {
                 opts.insert(k.into(), v);
@@ -409,6 +416,12 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             }
             if let Some(v) = pids_limit {
                 put("pids", v.into());
+            }
+            if let Some(v) = cpu_shares {
+                put("cpu_shares", v.into());
+            }
+            if let Some(v) = memory_swap {
+                put("memory_swap", v.into());
             }
             if !volume.is_empty() {
                 put("volumes", strings(volume));

@@ -260,8 +260,11 @@ fn rand_suffix() -> u64 {
         .unwrap_or(0)
 }
 
-/// Extracts the regular files of an image archive (blobs and JSON) into `dest`. Anything else,
-/// or any path that is not plainly relative, is refused: an archive is input, not a layer.
+/// Extracts the regular files of an image archive (blobs and JSON) into `dest`. A symbolic
+/// link (skopeo and Docker write `<id>/layer.tar -> ../<other>/layer.tar` for a layer two
+/// images share) becomes a hard link to the file it names inside the archive, never a link
+/// on disk. Anything else, or any path that is not plainly relative, is refused: an archive is
+/// input, not a layer.
 fn extract_plain(path: &Path, dest: &Path) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let mut head = [0u8; 4];
@@ -277,6 +280,7 @@ fn extract_plain(path: &Path, dest: &Path) -> Result<()> {
             e,
         )
     };
+    let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let name = entry.path().map_err(bad)?.into_owned();
@@ -302,6 +306,16 @@ fn extract_plain(path: &Path, dest: &Path) -> Result<()> {
                     .map_err(|e| Error::io("cannot write", &target, e))?;
             }
             tar::EntryType::Directory => {}
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(bad)?
+                    .ok_or_else(|| {
+                        Error::corrupt(format!("{}: link {name:?} has no target", path.display()))
+                    })?
+                    .into_owned();
+                links.push((name, target));
+            }
             other => {
                 return Err(Error::corrupt(format!(
                     "{}: entry {:?} has unsupported type {other:?}",
@@ -311,7 +325,61 @@ fn extract_plain(path: &Path, dest: &Path) -> Result<()> {
             }
         }
     }
+    resolve_links(path, dest, links)
+}
+
+/// Makes each recorded link a hard link to the regular file it names, resolved inside the
+/// archive (links to links too, in any order); a target outside it, or missing, is refused.
+fn resolve_links(archive: &Path, dest: &Path, mut links: Vec<(PathBuf, PathBuf)>) -> Result<()> {
+    while !links.is_empty() {
+        let before = links.len();
+        let mut waiting = Vec::new();
+        for (name, target) in links {
+            let resolved = within_archive(&name, &target).ok_or_else(|| {
+                Error::corrupt(format!(
+                    "{}: link {name:?} points outside the archive ({target:?})",
+                    archive.display()
+                ))
+            })?;
+            let from = dest.join(&resolved);
+            if from.is_file() {
+                let to = dest.join(&name);
+                if let Some(p) = to.parent() {
+                    fs::create_dir_all(p).map_err(|e| Error::io("cannot create", p, e))?;
+                }
+                fs::hard_link(&from, &to).map_err(|e| Error::io("cannot link", &to, e))?;
+            } else {
+                waiting.push((name, target));
+            }
+        }
+        if waiting.len() == before {
+            let (name, target) = &waiting[0];
+            return Err(Error::corrupt(format!(
+                "{}: link {name:?} names {target:?}, which is not a file of the archive",
+                archive.display()
+            )));
+        }
+        links = waiting;
+    }
     Ok(())
+}
+
+/// `target` as seen from the directory of `link`, as a plain path inside the archive; None
+/// when it leaves it (absolute, or too many `..`).
+fn within_archive(link: &Path, target: &Path) -> Option<PathBuf> {
+    let mut out: Vec<&std::ffi::OsStr> = Vec::new();
+    let base = link.parent().unwrap_or(Path::new(""));
+    for c in base.components().chain(target.components()) {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop()?;
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out.iter().collect())
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
@@ -539,4 +607,28 @@ fn install(
         .map(|r| reference::canonical(&r))
         .collect();
     store.commit_loaded(&manifest_raw, config_raw, config, &canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within_archive;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn links_resolve_inside_the_archive_only() {
+        let p = |s: &str| Path::new(s);
+        assert_eq!(
+            within_archive(p("abc/layer.tar"), p("../def/layer.tar")),
+            Some(PathBuf::from("def/layer.tar"))
+        );
+        assert_eq!(
+            within_archive(p("a.tar"), p("./b.tar")),
+            Some(PathBuf::from("b.tar"))
+        );
+        assert_eq!(
+            within_archive(p("abc/layer.tar"), p("../../etc/passwd")),
+            None
+        );
+        assert_eq!(within_archive(p("abc/layer.tar"), p("/etc/passwd")), None);
+    }
 }

@@ -63,6 +63,12 @@ impl Compression {
     }
 }
 
+/// Whether an index entry's media type names an image manifest (an entry without one is
+/// judged by what it points at).
+pub fn is_image_manifest_type(media_type: &str) -> bool {
+    matches!(media_type, "" | OCI_MANIFEST | DOCKER_MANIFEST)
+}
+
 /// A content descriptor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -12,6 +12,19 @@ use oci_client::{Client, Reference};
 use super::oci::{self, Descriptor, Manifest, ManifestDoc, Platform};
 use crate::error::{Error, Kind, Result};
 
+/// The mediaType a manifest document declares for itself, if any.
+fn manifest_media_type(raw: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Probe {
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<Probe>(raw).ok()?.media_type
+}
+
+/// The most a config blob may be: real ones are kilobytes.
+const MAX_SMALL_BLOB: usize = 16 << 20;
+
 /// A user name and password for a registry.
 #[derive(Clone)]
 pub struct Credentials {
@@ -150,9 +163,35 @@ impl Registry {
             ManifestDoc::Image(m) => m,
             ManifestDoc::Index(index) => {
                 let chosen = choose_platform(&index.manifests, platform, &what)?;
+                oci::digest_hex(&chosen.digest)?;
                 let by_digest = reference.clone_with_digest(chosen.digest.clone());
                 (raw, digest) = self.manifest(&by_digest).await?;
-                match ManifestDoc::parse(&raw, None, &what)? {
+                // What came back must be what the index named: its digest, and its kind.
+                let actual = oci::sha256_digest(&raw);
+                if actual != chosen.digest {
+                    return Err(Error::corrupt(format!(
+                        "{what}: manifest {} from the index arrived with digest {actual}",
+                        chosen.digest
+                    )));
+                }
+                if !oci::is_image_manifest_type(&chosen.media_type) {
+                    return Err(Error::corrupt(format!(
+                        "{what}: the index entry {} has media type {:?}, not an image manifest's",
+                        chosen.digest, chosen.media_type
+                    )));
+                }
+                let declared = manifest_media_type(&raw);
+                if !chosen.media_type.is_empty()
+                    && declared.as_deref().is_some_and(|d| d != chosen.media_type)
+                {
+                    return Err(Error::corrupt(format!(
+                        "{what}: the index names {} as {:?} but it is a {:?}",
+                        chosen.digest,
+                        chosen.media_type,
+                        declared.unwrap_or_default()
+                    )));
+                }
+                match ManifestDoc::parse(&raw, Some(&chosen.media_type), &what)? {
                     ManifestDoc::Image(m) => m,
                     ManifestDoc::Index(_) => {
                         return Err(Error::new(
@@ -187,24 +226,45 @@ impl Registry {
         })
     }
 
-    /// Fetches a small blob (a config) into memory and checks its digest.
+    /// Fetches a small blob (a config) into memory and checks its size and digest. It is
+    /// read only up to its descriptor's size (and never past MAX_SMALL_BLOB): a registry
+    /// cannot make us hold more than the manifest promised.
     pub async fn small_blob(&self, reference: &Reference, desc: &Descriptor) -> Result<Vec<u8>> {
+        use futures_util::StreamExt;
         oci::digest_hex(&desc.digest)?;
-        let mut out: Vec<u8> = Vec::new();
-        self.client
-            .pull_blob(reference, desc.digest.as_str(), &mut out)
-            .await
-            .map_err(|e| {
-                self.map_err(
-                    &format!("cannot get blob {} of {reference}", desc.digest),
+        let expected = usize::try_from(desc.size)
+            .ok()
+            .filter(|n| *n <= MAX_SMALL_BLOB)
+            .ok_or_else(|| {
+                Error::corrupt(format!(
+                    "blob {} of {reference} claims {} bytes: a config is at most {MAX_SMALL_BLOB}",
+                    desc.digest, desc.size
+                ))
+            })?;
+        let mut stream = self.blob_stream(reference, &desc.digest).await?;
+        let mut out: Vec<u8> = Vec::with_capacity(expected);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                Error::with_source(
+                    Kind::Registry,
+                    format!("cannot get blob {} of {reference}", desc.digest),
                     e,
                 )
             })?;
+            if out.len() + chunk.len() > expected {
+                return Err(Error::corrupt(format!(
+                    "blob {} of {reference} is larger than its descriptor's {expected} bytes",
+                    desc.digest
+                )));
+            }
+            out.extend_from_slice(&chunk);
+        }
         let actual = oci::sha256_digest(&out);
-        if actual != desc.digest {
+        if out.len() != expected || actual != desc.digest {
             return Err(Error::corrupt(format!(
-                "blob of {reference} is corrupt: expected digest {}, got {actual}",
-                desc.digest
+                "blob of {reference} is corrupt: expected digest {} ({expected} bytes), got {actual} ({} bytes)",
+                desc.digest,
+                out.len()
             )));
         }
         Ok(out)
@@ -213,6 +273,8 @@ impl Registry {
     /// Opens a streamed download of a blob. oci-client hashes the bytes as they pass and ends
     /// the stream with an error if they do not match the digest.
     pub async fn blob_stream(&self, reference: &Reference, digest: &str) -> Result<SizedStream> {
+        // Checked before it becomes part of a URL.
+        oci::digest_hex(digest)?;
         self.client
             .pull_blob_stream(reference, digest)
             .await

@@ -304,10 +304,29 @@ impl ImageStore {
                     &job2,
                 )
             });
-            while let Some(item) = stream.next().await {
-                let item = match item {
-                    Ok(bytes) => Ok(bytes),
-                    Err(e) => Err(io::Error::other(stream_error(e, &job))),
+            // Exactly the descriptor's size: a registry that sends more (or claims a huge
+            // size) cannot fill the disk past it, and one that sends less is caught here.
+            let expected = u64::try_from(job.desc.size).unwrap_or(0);
+            let mut received: u64 = 0;
+            loop {
+                let item = match stream.next().await {
+                    Some(Ok(bytes)) => {
+                        received += bytes.len() as u64;
+                        if received > expected {
+                            Err(io::Error::other(Error::corrupt(format!(
+                                "layer {} is larger than its descriptor's {expected} bytes: the registry sent more",
+                                job.desc.digest
+                            ))))
+                        } else {
+                            Ok(bytes)
+                        }
+                    }
+                    Some(Err(e)) => Err(io::Error::other(stream_error(e, &job))),
+                    None if received < expected => Err(io::Error::other(Error::corrupt(format!(
+                        "layer {} ended after {received} of its descriptor's {expected} bytes",
+                        job.desc.digest
+                    )))),
+                    None => break,
                 };
                 let failed = item.is_err();
                 if let Ok(b) = &item {

@@ -149,7 +149,9 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn(
         "set_memory_swap",
         |s: &mut SpecRef, v: Dynamic| -> Res<SpecRef> {
-            let n = if v.as_int() == Ok(-1) {
+            let unlimited =
+                v.as_int() == Ok(-1) || v.clone().into_string().is_ok_and(|t| t.trim() == "-1");
+            let n = if unlimited {
                 -1
             } else {
                 size(&v, "memory+swap limit")?
