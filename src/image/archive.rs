@@ -616,7 +616,9 @@ mod tests {
 
     #[test]
     fn links_resolve_inside_the_archive_only() {
-        let p = |s: &str| Path::new(s);
+        fn p(s: &str) -> &Path {
+            Path::new(s)
+        }
         assert_eq!(
             within_archive(p("abc/layer.tar"), p("../def/layer.tar")),
             Some(PathBuf::from("def/layer.tar"))
