@@ -206,7 +206,18 @@ impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for std::result
 }
 
 impl From<rusqlite::Error> for Error {
+    /// A missing row is not_found, a row that does not decode is corrupt; the rest is the
+    /// database failing (io).
     fn from(e: rusqlite::Error) -> Self {
-        Error::with_source(Kind::Io, "state database", e)
+        let (kind, what) = match &e {
+            rusqlite::Error::QueryReturnedNoRows => (Kind::NotFound, "state database: no such row"),
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => {
+                (Kind::Corrupt, "state database: a damaged row")
+            }
+            _ => (Kind::Io, "state database"),
+        };
+        Error::with_source(kind, what, e)
     }
 }

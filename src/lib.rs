@@ -10,6 +10,7 @@ pub mod network;
 pub mod runtime;
 pub mod script;
 pub mod store;
+pub mod sys;
 pub mod trace;
 
 pub use error::{Error, Kind, Result};

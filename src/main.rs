@@ -269,24 +269,27 @@ fn verb_requested(args: &[String]) -> bool {
 /// The internal entry points the library re-executes this binary for: the container
 /// supervisor and the exec helper. They run before anything else, single-threaded.
 fn internal(args: &[String]) -> Option<ExitCode> {
+    use gocker::container::process;
     let code = match args.get(1).map(String::as_str) {
-        Some("__shim") if args.len() == 5 => {
+        Some(entry @ process::SHIM) if args.len() == 3 => {
             gocker::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
-            gocker::container::shim::main(
-                std::path::Path::new(&args[2]),
-                &args[3],
-                args[4] == "detach",
-            )
+            match process::parse_args(entry, &args[2]) {
+                Ok(a) => gocker::container::shim::main(&a),
+                Err(e) => {
+                    eprintln!("gocker-script: {}", e.chain());
+                    125
+                }
+            }
         }
-        Some("__exec") if args.len() == 6 => {
+        Some(entry @ process::EXEC) if args.len() == 3 => {
             gocker::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
-            let pid: i32 = args[4].parse().unwrap_or(0);
-            gocker::container::exec::helper_main(
-                std::path::Path::new(&args[2]),
-                &args[3],
-                pid,
-                &args[5],
-            )
+            match process::parse_args(entry, &args[2]) {
+                Ok(a) => gocker::container::exec::helper_main(&a),
+                Err(e) => {
+                    eprintln!("gocker-script: {}", e.chain());
+                    125
+                }
+            }
         }
         _ => return None,
     };

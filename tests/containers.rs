@@ -109,6 +109,20 @@ fn exec_sees_the_container() {
         lines[2].contains("sleep 30"),
         "PID 1 is the container's command: {out:?}"
     );
+    // A command that cannot run is an error of its kind, not an exit code to decode.
+    let err = e
+        .containers
+        .exec(
+            &id,
+            &ExecRequest {
+                argv: vec!["no-such-tool".into()],
+                ..Default::default()
+            },
+            true,
+        )
+        .expect_err("missing command");
+    assert_eq!(err.kind(), gocker::Kind::NotFound, "{}", err.chain());
+    assert!(err.message().contains("no-such-tool"), "{}", err.message());
     e.containers
         .stop(&id, std::time::Duration::from_secs(1))
         .unwrap();

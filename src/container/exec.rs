@@ -1,6 +1,6 @@
 //! `exec`: a new process inside a running container.
 //!
-//! A helper (`gocker-script __exec ROOT ID PID REQUEST`) is a fresh single-threaded process:
+//! A helper (`gocker-script __exec '{ExecArgs}'`; see `process`) is a fresh single-threaded process:
 //! it makes itself non-dumpable (so nothing in the container can reach this binary through
 //! /proc/PID/exe, runc's CVE-2019-5736), joins the container's cgroup and namespaces with
 //! setns (the mount namespace last: it also moves the root and working directory into the
@@ -9,15 +9,16 @@
 
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use nix::sched::{setns, CloneFlags};
+use nix::sched::setns;
 use nix::sys::wait::{waitpid, WaitStatus};
 use serde::{Deserialize, Serialize};
 
-use super::spec::Launch;
+use super::process::{self, ExecArgs, StatusPipe, StatusWriter};
+use super::spec::{Launch, Namespace};
 use super::Container;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Result, WireError};
 use crate::runtime::{cgroup::ContainerCgroup, init, security};
 use crate::store::Paths;
 
@@ -50,41 +51,42 @@ pub(crate) fn run(
     if req.argv.is_empty() {
         return Err(Error::invalid("exec needs a command"));
     }
-    let json = serde_json::to_string(req)
-        .map_err(|e| Error::with_source(Kind::Io, "cannot encode exec request", e))?;
-    let mut cmd = Command::new(helper);
-    cmd.arg("__exec")
-        .arg(&paths.root)
-        .arg(&c.id)
-        .arg(pid.to_string())
-        .arg(json);
-    if crate::trace::enabled() {
-        cmd.env("GOCKER_TRACE", "1");
-    }
-    crate::trace::step(|| {
-        format!("exec /proc/self/exe __exec: setns into the namespaces of PID {pid}, join its cgroup, fork, execve {:?}", req.argv)
-    });
+    let args = ExecArgs {
+        root: paths.root.clone(),
+        id: c.id.clone(),
+        pid,
+        request: req.clone(),
+    };
+    let mut cmd = process::helper_command(helper, process::EXEC, &args)?;
     if capture {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let out = cmd
-            .output()
-            .map_err(|e| Error::with_source(Kind::Runtime, "cannot start the exec helper", e))?;
-        Ok(ExecOutput {
-            code: code_of(out.status),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
-    } else {
-        let status = cmd
-            .status()
-            .map_err(|e| Error::with_source(Kind::Runtime, "cannot start the exec helper", e))?;
-        Ok(ExecOutput {
-            code: code_of(status),
-            ..Default::default()
-        })
     }
+    let status = StatusPipe::attach(&mut cmd)?;
+    crate::trace::step(|| {
+        format!("exec /proc/self/exe __exec: setns into the namespaces of PID {pid}, join its cgroup, fork, execve {:?}", req.argv)
+    });
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::with_source(Kind::Runtime, "cannot start the exec helper", e))?;
+    // EOF as the command execs (the pipe is close-on-exec); a message if it could not.
+    let report = status.read_all();
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::with_source(Kind::Runtime, "cannot wait for the exec helper", e))?;
+    if !report.is_empty() {
+        let e = WireError::decode(&report);
+        return Err(Error::new(
+            e.kind(),
+            format!("cannot exec in container {}: {}", c.name, e.message()),
+        ));
+    }
+    Ok(ExecOutput {
+        code: code_of(out.status),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }
 
 fn code_of(status: std::process::ExitStatus) -> i64 {
@@ -96,27 +98,31 @@ fn code_of(status: std::process::ExitStatus) -> i64 {
     }
 }
 
-/// The helper's entry point; returns its exit status (the command's, or 126/127).
-pub fn helper_main(root: &Path, id: &str, pid: i32, request: &str) -> i32 {
-    match join_and_exec(root, id, pid, request) {
+/// The helper's entry point; returns its exit status: the command's, or 126/127 when it
+/// could not be run (what went wrong goes to the caller as a `WireError` on descriptor 3).
+pub fn helper_main(args: &ExecArgs) -> i32 {
+    let mut status = StatusWriter::take();
+    match join_and_exec(args, &status) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("gocker-script exec: {}", e.chain());
-            if e.kind() == Kind::NotFound {
-                127
-            } else {
-                126
-            }
+            status.send(&WireError::from(&e));
+            exit_code_of(&e)
         }
     }
 }
 
-fn join_and_exec(root: &Path, id: &str, pid: i32, request: &str) -> Result<i32> {
-    // Nothing the caller leaked reaches the container (CVE-2024-21626).
-    security::close_fds_from(3);
+/// Docker's codes for a command that could not run: 127 not found, 126 anything else.
+fn exit_code_of(e: &Error) -> i32 {
+    if e.kind() == Kind::NotFound {
+        127
+    } else {
+        126
+    }
+}
+
+fn join_and_exec(args: &ExecArgs, status: &StatusWriter) -> Result<i32> {
     security::non_dumpable()?;
-    let req: ExecRequest = serde_json::from_str(request)
-        .map_err(|e| Error::with_source(Kind::InvalidArgument, "bad exec request", e))?;
+    let (root, id, pid, req) = (&args.root, args.id.as_str(), args.pid, &args.request);
     let paths = Paths::new(root);
     let launch_path = paths.containers().join(id).join("launch.json");
     let data =
@@ -128,24 +134,21 @@ fn join_and_exec(root: &Path, id: &str, pid: i32, request: &str) -> Result<i32> 
     let confinement = init::Confinement::resolve(&launch.security)?;
     ContainerCgroup::of(id).add(std::process::id() as i32)?;
     // Open them all first: after joining the mount namespace, /proc is the container's.
+    // The mount namespace last: joining it also moves our root and working directory.
     let order = [
-        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-        ("ipc", CloneFlags::CLONE_NEWIPC),
-        ("uts", CloneFlags::CLONE_NEWUTS),
-        ("net", CloneFlags::CLONE_NEWNET),
-        ("pid", CloneFlags::CLONE_NEWPID),
-        ("mnt", CloneFlags::CLONE_NEWNS),
+        Namespace::Cgroup,
+        Namespace::Ipc,
+        Namespace::Uts,
+        Namespace::Net,
+        Namespace::Pid,
+        Namespace::Mount,
     ];
     let mut fds = Vec::new();
-    for (name, flag) in order {
-        let ns_name = if name == "mnt" { "mount" } else { name };
-        if !launch.namespaces.iter().any(|n| n == ns_name) {
-            continue;
-        }
-        let path = format!("/proc/{pid}/ns/{name}");
+    for ns in order.into_iter().filter(|ns| launch.has(*ns)) {
+        let path = format!("/proc/{pid}/ns/{}", ns.proc_name());
         let f = std::fs::File::open(&path)
             .map_err(|e| Error::io("cannot open namespace", Path::new(&path), e))?;
-        fds.push((f, flag, path));
+        fds.push((f, ns.clone_flag(), path));
     }
     for (f, flag, path) in &fds {
         crate::trace::step(|| format!("setns({path})"));
@@ -176,15 +179,14 @@ fn join_and_exec(root: &Path, id: &str, pid: i32, request: &str) -> Result<i32> 
                 Ok(never) => match never {},
                 Err(e) => e,
             };
-            eprintln!("gocker-script exec: {}", err.chain());
-            // SAFETY: leaving the forked child without running the parent's destructors.
-            unsafe {
-                libc::_exit(if err.kind() == Kind::NotFound {
-                    127
-                } else {
-                    126
-                })
+            // The status pipe is still open here (close-on-exec): the reason goes to the caller.
+            if let Some(fd) = status.raw() {
+                let text = WireError::encode(&err);
+                // SAFETY: write to our own descriptor from a buffer of its length.
+                unsafe { libc::write(fd, text.as_ptr().cast(), text.len()) };
             }
+            // SAFETY: leaving the forked child without running the parent's destructors.
+            unsafe { libc::_exit(exit_code_of(&err)) }
         }
         nix::unistd::ForkResult::Parent { child } => loop {
             match waitpid(child, None) {

@@ -8,13 +8,14 @@
 //! detached shim double-forks and calls setsid, so the container outlives the script.
 
 pub mod exec;
+pub mod process;
 pub mod shim;
 pub mod spec;
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,53 @@ use crate::image::ImageStore;
 use crate::runtime::cgroup::{ContainerCgroup, Limits, Stats};
 use crate::runtime::security::{device_rules, DeviceNode};
 use crate::store::{remove_tree, write_atomic, Db, Paths};
-use spec::{Launch, Spec, DEFAULT_PATH};
+use crate::sys::now;
+use process::{ShimArgs, ShimMessage, StatusPipe};
+use spec::{Launch, Namespace, NetworkMode, Spec, DEFAULT_PATH};
+
+/// Where a container is in its life, as the state database records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::types::FromSql for Status {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        match v.as_str()? {
+            "created" => Ok(Status::Created),
+            "running" => Ok(Status::Running),
+            "exited" => Ok(Status::Exited),
+            other => Err(rusqlite::types::FromSqlError::Other(
+                format!("unknown container status {other:?}").into(),
+            )),
+        }
+    }
+}
+
+impl PartialEq<&str> for Status {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// A container as the state database knows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,8 +83,7 @@ pub struct Container {
     pub image: String,
     pub image_id: Option<String>,
     pub command: Vec<String>,
-    /// created, running or exited.
-    pub status: String,
+    pub status: Status,
     pub pid: Option<i32>,
     pub exit_code: Option<i64>,
     pub oom_killed: bool,
@@ -55,10 +101,10 @@ impl Container {
     }
     /// Docker's status words: "Created", "Up", "Exited (0)".
     pub fn status_text(&self) -> String {
-        match self.status.as_str() {
-            "running" => "Up".into(),
-            "exited" => format!("Exited ({})", self.exit_code.unwrap_or(-1)),
-            _ => "Created".into(),
+        match self.status {
+            Status::Running => "Up".into(),
+            Status::Exited => format!("Exited ({})", self.exit_code.unwrap_or(-1)),
+            Status::Created => "Created".into(),
         }
     }
 }
@@ -151,8 +197,10 @@ fn from_row(r: &Row) -> rusqlite::Result<Container> {
         name: r.get(1)?,
         image: r.get(2)?,
         image_id: r.get(3)?,
-        command: serde_json::from_str(&command).unwrap_or_default(),
-        spec: serde_json::from_str(&spec).unwrap_or_else(|_| Spec::new("")),
+        // A damaged row is an error that says so, never a default that would make reconcile
+        // forget the container's address and ports.
+        command: serde_json::from_str(&command).map_err(|e| corrupt_column(4, e))?,
+        spec: serde_json::from_str(&spec).map_err(|e| corrupt_column(5, e))?,
         status: r.get(6)?,
         pid: r.get(7)?,
         exit_code: r.get(8)?,
@@ -164,11 +212,8 @@ fn from_row(r: &Row) -> rusqlite::Result<Container> {
     })
 }
 
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+fn corrupt_column(index: usize, e: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
 }
 
 fn random_id() -> Result<String> {
@@ -264,22 +309,26 @@ impl ContainerStore {
                 spec.image
             )));
         }
-        if !spec.has("mount") {
+        if !spec.has(Namespace::Mount) {
             return Err(Error::invalid("a container needs its own mount namespace for its root filesystem: keep \"mount\" in unshare"));
         }
-        if spec.network == "host" {
-            spec.namespaces.retain(|n| n != "net");
-        } else if !spec.has("net") {
-            spec.network = "host".into();
+        if spec.network == NetworkMode::Host {
+            spec.namespaces.retain(|n| *n != Namespace::Net);
+        } else if !spec.has(Namespace::Net) {
+            spec.network = NetworkMode::Host;
         }
-        if spec.network != "none" && spec.network != "host" {
+        match (&spec.network, spec.publish.first()) {
             // Checked now, made when the container starts.
-            self.networks().get(&spec.network)?;
-        } else if let Some(p) = spec.publish.first() {
-            return Err(Error::invalid(format!(
-                "cannot publish port {p}: network {:?} has no ports of its own (use a bridge network)",
-                spec.network
-            )));
+            (NetworkMode::Bridge(name), _) => {
+                self.networks().get(name)?;
+            }
+            (other, Some(p)) => {
+                return Err(Error::invalid(format!(
+                    "cannot publish port {p}: network {:?} has no ports of its own (use a bridge network)",
+                    other.as_str()
+                )))
+            }
+            (_, None) => {}
         }
         for (i, p) in spec.publish.iter().enumerate() {
             if spec.publish[..i]
@@ -438,43 +487,25 @@ impl ContainerStore {
     /// Starts a created (or exited) container under a supervisor.
     pub fn start(&self, id_or_name: &str, attach: Attach) -> Result<Started> {
         let c = self.get(id_or_name)?;
-        if c.status == "running" {
+        if c.status == Status::Running {
             return Err(Error::conflict(format!(
                 "container {} is already running",
                 c.name
             )));
         }
-        let fresh = c.status == "created";
-        let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| Error::sys("cannot create a pipe for", &self.helper, e))?;
-        let mut cmd = Command::new(&self.helper);
-        cmd.arg("__shim")
-            .arg(&self.paths.root)
-            .arg(&c.id)
-            .arg(if attach == Attach::Detach {
-                "detach"
-            } else {
-                "attach"
-            });
+        let fresh = c.status == Status::Created;
+        let args = ShimArgs {
+            root: self.paths.root.clone(),
+            id: c.id.clone(),
+            detach: attach == Attach::Detach,
+        };
+        let mut cmd = process::helper_command(&self.helper, process::SHIM, &args)?;
         if attach == Attach::Detach {
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
         }
-        if crate::trace::enabled() {
-            cmd.env("GOCKER_TRACE", "1");
-        }
-        let wfd = status_w.as_raw_fd();
-        // SAFETY: between fork and exec only async-signal-safe calls (dup2).
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(move || {
-                if libc::dup2(wfd, 3) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        let status = StatusPipe::attach(&mut cmd)?;
         crate::trace::step(|| {
             format!(
                 "exec /proc/self/exe __shim {} (the supervisor; it clones the container's init)",
@@ -484,14 +515,12 @@ impl ContainerStore {
         let mut child = cmd.spawn().map_err(|e| {
             Error::with_source(Kind::Runtime, "cannot start the container supervisor", e)
         })?;
-        drop(status_w);
-        let mut report = String::new();
-        let _ = std::fs::File::from(status_r).read_to_string(&mut report);
+        let report = status.read_all();
         if attach == Attach::Detach {
             // The intermediate process exits at once; the supervisor lives on.
             let _ = child.wait();
         }
-        let message = serde_json::from_str::<shim::ShimMessage>(&report).map_err(|_| {
+        let message = serde_json::from_str::<ShimMessage>(&report).map_err(|_| {
             if report.is_empty() {
                 Error::new(
                     Kind::Runtime,
@@ -502,7 +531,7 @@ impl ContainerStore {
             }
         });
         let e = match message {
-            Ok(shim::ShimMessage::Started { .. }) => {
+            Ok(ShimMessage::Started { .. }) => {
                 return Ok(Started {
                     // A short-lived --rm container may be gone already: the snapshot will do.
                     container: match self.get(&c.id) {
@@ -512,7 +541,7 @@ impl ContainerStore {
                     shim: (attach == Attach::Inherit).then_some(child),
                 });
             }
-            Ok(shim::ShimMessage::Failed(w)) => Error::from(w),
+            Ok(ShimMessage::Failed(w)) => Error::from(w),
             Err(e) => e,
         };
         if attach == Attach::Inherit {
@@ -649,10 +678,10 @@ impl ContainerStore {
         let mut delay = Duration::from_millis(2);
         loop {
             let c = self.get(id)?;
-            if c.status == "exited" {
+            if c.status == Status::Exited {
                 return Ok(c.exit_code.unwrap_or(-1));
             }
-            if c.status == "created" {
+            if c.status == Status::Created {
                 return Err(Error::conflict(format!(
                     "container {} has not been started",
                     c.name
@@ -682,7 +711,7 @@ impl ContainerStore {
     /// The image's StopSignal (default SIGTERM), then SIGKILL after `timeout`.
     pub fn stop(&self, id: &str, timeout: Duration) -> Result<Container> {
         let c = self.get(id)?;
-        if c.status != "running" {
+        if c.status != Status::Running {
             return Ok(c);
         }
         let _ = self.kill(&c.id, c.spec.stop_signal.as_deref().unwrap_or("SIGTERM"));
@@ -703,7 +732,7 @@ impl ContainerStore {
     /// Removes a container; a running one only with `force` (it is killed first).
     pub fn remove(&self, id: &str, force: bool) -> Result<()> {
         let c = self.get(id)?;
-        if c.status == "running" {
+        if c.status == Status::Running {
             if !force {
                 return Err(Error::conflict(format!(
                     "container {} is running: stop it first, or force",
@@ -760,7 +789,7 @@ impl ContainerStore {
         loop {
             let running = self
                 .get(&c.id)
-                .map(|c| c.status == "running")
+                .map(|c| c.status == Status::Running)
                 .unwrap_or(false);
             let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             if len < offset {
@@ -796,7 +825,7 @@ impl ContainerStore {
     /// Changes limits: recorded in the spec, and written to the live cgroup when running.
     pub fn update_limits(&self, id: &str, limits: &Limits) -> Result<Container> {
         let c = self.get(id)?;
-        if c.status == "running" {
+        if c.status == Status::Running {
             ContainerCgroup::of(&c.id).apply(limits)?;
         }
         let mut spec = c.spec.clone();
@@ -834,8 +863,8 @@ impl ContainerStore {
 
 /// The init's pid of a running container, or a conflict error naming it.
 fn running_pid(c: &Container) -> Result<i32> {
-    match (c.status.as_str(), c.pid) {
-        ("running", Some(p)) => Ok(p),
+    match (c.status, c.pid) {
+        (Status::Running, Some(p)) => Ok(p),
         _ => Err(Error::conflict(format!(
             "container {} is not running",
             c.name
@@ -844,9 +873,20 @@ fn running_pid(c: &Container) -> Result<i32> {
 }
 
 fn shim_alive(pid: i32, id: &str) -> bool {
-    // The pid must still be our supervisor for this container, not a recycled pid.
+    // The pid must still be our supervisor for this container, not a recycled pid: its
+    // command line is `__shim '{ShimArgs}'` naming the id.
     std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| c.split(|b| *b == 0).any(|a| a == id.as_bytes()))
+        .map(|c| {
+            let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+            args.get(1) == Some(&process::SHIM.as_bytes())
+                && args
+                    .get(2)
+                    .and_then(|a| {
+                        process::parse_args::<ShimArgs>(process::SHIM, &String::from_utf8_lossy(a))
+                            .ok()
+                    })
+                    .is_some_and(|a| a.id == id)
+        })
         .unwrap_or(false)
 }
 

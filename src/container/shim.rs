@@ -1,7 +1,8 @@
-//! The per-container supervisor (`gocker-script __shim ROOT ID attach|detach`).
+//! The per-container supervisor (`gocker-script __shim '{ShimArgs}'`; see `process` for the
+//! drawing of every process and pipe).
 //!
 //! A fresh, single-threaded process: it makes the cgroup, clones the init into the new
-//! namespaces, reports "started PID" or "error MESSAGE" on descriptor 3, forwards signals,
+//! namespaces, reports a `ShimMessage` on descriptor 3, forwards signals,
 //! keeps the log of a detached container, and when the init exits records the exit status
 //! and removes the cgroup (the mount namespace, and with it every mount, dies with the init).
 
@@ -18,16 +19,16 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use rusqlite::params;
 
-use super::spec::Launch;
-use super::{fd_from_raw, now};
-use serde::{Deserialize, Serialize};
-
+use super::fd_from_raw;
+use super::process::{ShimArgs, ShimMessage, StatusWriter};
+use super::spec::{Launch, Namespace};
 use crate::error::{Error, Kind, Result, WireError};
 use crate::network::Networks;
 use crate::runtime::cgroup::ContainerCgroup;
 use crate::runtime::clone::{self, Placement};
-use crate::runtime::{init, security};
+use crate::runtime::init;
 use crate::store::{remove_tree, Db, Paths};
+use crate::sys::now;
 
 /// Bytes of log kept per file; one older file is kept beside it.
 const LOG_LIMIT: u64 = 10 << 20;
@@ -55,38 +56,11 @@ extern "C" fn forward(sig: libc::c_int) {
     }
 }
 
-/// What the supervisor tells its caller on descriptor 3, once: the container's init is
-/// running (with its pid), or it could not be started and why.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum ShimMessage {
-    Started { pid: i32 },
-    Failed(WireError),
-}
-
-/// The caller's end of the status pipe: one message, then it is closed so the caller's
-/// read ends.
-struct Status(Option<File>);
-
-impl Status {
-    fn send(&mut self, message: &ShimMessage) {
-        if let Some(mut f) = self.0.take() {
-            if let Ok(text) = serde_json::to_vec(message) {
-                let _ = f.write_all(&text);
-            }
-        }
-    }
-}
-
 /// The supervisor's entry point; returns the process exit status.
-pub fn main(root: &Path, id: &str, detach: bool) -> i32 {
-    // Nothing the caller leaked may reach the container (CVE-2024-21626): everything above
-    // the status pipe is closed before any path is resolved, and the pipe itself is
-    // close-on-exec.
-    security::close_fds_from(4);
-    // SAFETY: fcntl on our own status descriptor.
-    unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) };
-    let mut status = Status(Some(File::from(fd_from_raw(3))));
-    if detach {
+pub fn main(args: &ShimArgs) -> i32 {
+    let mut status = StatusWriter::take();
+    let (root, id) = (args.root.as_path(), args.id.as_str());
+    if args.detach {
         // Double fork: the caller reaps the intermediate at once, and the supervisor, now
         // an orphan in its own session, outlives the script that started it.
         // SAFETY: this process is single-threaded (a fresh exec), so fork is safe.
@@ -102,7 +76,7 @@ pub fn main(root: &Path, id: &str, detach: bool) -> i32 {
             }
         }
     }
-    match supervise(root, id, detach, &mut status) {
+    match supervise(root, id, args.detach, &mut status) {
         Ok(code) => code,
         Err(e) => {
             status.send(&ShimMessage::Failed(WireError::from(&e)));
@@ -123,7 +97,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
         .map_err(|e| Error::sys("cannot create a pipe", Path::new("pipe"), e))
 }
 
-fn supervise(root: &Path, id: &str, detach: bool, status: &mut Status) -> Result<i32> {
+fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> Result<i32> {
     let paths = Paths::new(root);
     let mut launch = read_launch(&paths, id)?;
     let db = Arc::new(Db::open(&paths.db())?);
@@ -246,15 +220,10 @@ fn start_init(
 ) -> Result<(Pid, Output)> {
     let mut flags = CloneFlags::empty();
     for ns in &launch.namespaces {
-        flags |= match ns.as_str() {
-            "pid" => CloneFlags::CLONE_NEWPID,
-            "mount" => CloneFlags::CLONE_NEWNS,
-            "uts" => CloneFlags::CLONE_NEWUTS,
-            "ipc" => CloneFlags::CLONE_NEWIPC,
-            "net" => CloneFlags::CLONE_NEWNET,
-            // The cgroup namespace is unshared by the init once it is in its cgroup.
-            _ => CloneFlags::empty(),
-        };
+        // The cgroup namespace is unshared by the init once it is in its cgroup.
+        if *ns != Namespace::Cgroup {
+            flags |= ns.clone_flag();
+        }
     }
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;

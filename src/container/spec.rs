@@ -8,89 +8,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::runtime::cgroup::Limits;
-use crate::runtime::devices::DeviceRule;
-use crate::runtime::security::{DeviceNode, Security};
+pub use crate::runtime::launch::{Bind, Interface, Launch, Namespace, NetworkMode, Publish};
+use crate::runtime::security::Security;
 
 /// The namespaces a container gets unless the script says otherwise: all but user.
-pub const DEFAULT_NAMESPACES: &[&str] = &["pid", "mount", "uts", "ipc", "net", "cgroup"];
-pub const ALL_NAMESPACES: &[&str] = &["pid", "mount", "uts", "ipc", "net", "cgroup", "user"];
+pub const DEFAULT_NAMESPACES: [Namespace; 6] = [
+    Namespace::Pid,
+    Namespace::Mount,
+    Namespace::Uts,
+    Namespace::Ipc,
+    Namespace::Net,
+    Namespace::Cgroup,
+];
 
 /// The PATH Docker sets when an image has none.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// A bind mount of a host path into the container.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Bind {
-    pub source: PathBuf,
-    pub target: String,
-    pub readonly: bool,
-}
-
-/// A published port: traffic to `host_port` on the host (one address, or all of them) goes to
-/// `container_port` of the container.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Publish {
-    pub host_ip: Option<std::net::Ipv4Addr>,
-    pub host_port: u16,
-    pub container_port: u16,
-    /// "tcp" or "udp".
-    pub proto: String,
-}
-
-impl Publish {
-    /// Docker's notation: `[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`.
-    pub fn parse(text: &str) -> Result<Publish> {
-        let bad = |why: &str| {
-            Error::invalid(format!(
-                "invalid published port {text:?}: {why} (use e.g. \"8080:80\", \"127.0.0.1:8080:80\" or \"5353:53/udp\")"
-            ))
-        };
-        let (ports, proto) = match text.rsplit_once('/') {
-            Some((p, proto)) => (p, proto.to_ascii_lowercase()),
-            None => (text, "tcp".to_string()),
-        };
-        if proto != "tcp" && proto != "udp" {
-            return Err(bad("the protocol must be tcp or udp"));
-        }
-        let parts: Vec<&str> = ports.split(':').collect();
-        let (host_ip, host, container) = match parts.as_slice() {
-            [h, c] => (None, *h, *c),
-            [ip, h, c] => {
-                let ip: std::net::Ipv4Addr = ip
-                    .parse()
-                    .map_err(|_| bad("the host address must be an IPv4 address"))?;
-                (Some(ip).filter(|ip| !ip.is_unspecified()), *h, *c)
-            }
-            [_] => return Err(bad("give both the host port and the container port")),
-            _ => return Err(bad("too many ':'")),
-        };
-        let port = |p: &str| -> Result<u16> {
-            match p.parse::<u16>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(bad(&format!("{p:?} is not a port (1-65535)"))),
-            }
-        };
-        Ok(Publish {
-            host_ip,
-            host_port: port(host)?,
-            container_port: port(container)?,
-            proto,
-        })
-    }
-}
-
-impl std::fmt::Display for Publish {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some(ip) = self.host_ip {
-            write!(f, "{ip}:")?;
-        }
-        write!(
-            f,
-            "{}:{}/{}",
-            self.host_port, self.container_port, self.proto
-        )
-    }
-}
 
 /// A container as the script describes it, before anything exists on the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,7 +30,7 @@ pub struct Spec {
     /// The image reference as given, and its id once resolved.
     pub image: String,
     pub image_id: Option<String>,
-    pub namespaces: Vec<String>,
+    pub namespaces: Vec<Namespace>,
     /// A plain directory as the root filesystem instead of the image's layers.
     pub rootfs_dir: Option<PathBuf>,
     pub limits: Limits,
@@ -110,7 +42,7 @@ pub struct Spec {
     pub entrypoint: Option<Vec<String>>,
     pub name: Option<String>,
     /// "none" (loopback only), "host", or a network name.
-    pub network: String,
+    pub network: NetworkMode,
     /// Remove the container when it exits.
     pub auto_remove: bool,
     /// Give the container a pseudo terminal (docker run -t).
@@ -131,7 +63,7 @@ impl Spec {
         Spec {
             image: image.to_string(),
             image_id: None,
-            namespaces: DEFAULT_NAMESPACES.iter().map(|s| s.to_string()).collect(),
+            namespaces: DEFAULT_NAMESPACES.to_vec(),
             rootfs_dir: None,
             limits: Limits::default(),
             hostname: None,
@@ -141,7 +73,7 @@ impl Spec {
             binds: Vec::new(),
             entrypoint: None,
             name: None,
-            network: "none".into(),
+            network: NetworkMode::None,
             auto_remove: false,
             tty: false,
             stop_signal: None,
@@ -152,79 +84,25 @@ impl Spec {
 
     /// Sets the namespaces, checking their names.
     pub fn unshare(&mut self, names: &[String]) -> Result<()> {
-        for n in names {
-            if !ALL_NAMESPACES.contains(&n.as_str()) {
-                return Err(Error::invalid(format!(
-                    "unknown namespace {n:?} (known: {})",
-                    ALL_NAMESPACES.join(", ")
-                )));
-            }
-        }
-        if names.iter().any(|n| n == "user") {
+        let mut v: Vec<Namespace> = names
+            .iter()
+            .map(|n| Namespace::parse(n))
+            .collect::<Result<_>>()?;
+        if v.contains(&Namespace::User) {
             return Err(Error::new(
                 crate::Kind::Unsupported,
                 "user namespaces are not supported yet: containers run as root mapped to root",
             ));
         }
-        let mut v: Vec<String> = names.to_vec();
         v.sort();
         v.dedup();
         self.namespaces = v;
         Ok(())
     }
 
-    pub fn has(&self, ns: &str) -> bool {
-        self.namespaces.iter().any(|n| n == ns)
+    pub fn has(&self, ns: Namespace) -> bool {
+        self.namespaces.contains(&ns)
     }
-}
-
-/// Everything the supervisor and the container's init need, resolved and written to
-/// `containers/<id>/launch.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Launch {
-    pub id: String,
-    pub root: PathBuf,
-    /// Image layers, bottom first; empty when `dir` is set.
-    pub layers: Vec<PathBuf>,
-    pub dir: Option<PathBuf>,
-    pub upper: PathBuf,
-    pub work: PathBuf,
-    pub merged: PathBuf,
-    pub namespaces: Vec<String>,
-    pub hostname: String,
-    pub argv: Vec<String>,
-    pub env: Vec<String>,
-    pub workdir: String,
-    pub user: Option<String>,
-    pub binds: Vec<Bind>,
-    pub limits: Limits,
-    pub network: String,
-    pub auto_remove: bool,
-    #[serde(default)]
-    pub tty: bool,
-    #[serde(default)]
-    pub publish: Vec<Publish>,
-    #[serde(default)]
-    pub security: Security,
-    /// Host devices to create in /dev, resolved at create.
-    #[serde(default)]
-    pub devices: Vec<DeviceNode>,
-    /// Which devices the container's cgroup lets it create and open.
-    #[serde(default)]
-    pub device_rules: Vec<DeviceRule>,
-    /// Filled in by the supervisor for a bridged container, just before the clone.
-    #[serde(skip)]
-    pub interface: Option<Interface>,
-}
-
-/// The address a bridged container's `eth0` gets, and the file bound onto its /etc/hosts.
-#[derive(Debug, Clone)]
-pub struct Interface {
-    pub ip: std::net::Ipv4Addr,
-    pub prefix: u8,
-    pub gateway: std::net::Ipv4Addr,
-    pub hosts_file: PathBuf,
-    pub resolv_conf: Vec<u8>,
 }
 
 /// Parses sizes as Docker does: "64m", "1g", "512k", "100b" or a plain number of bytes.
@@ -306,6 +184,6 @@ mod tests {
         let mut s = Spec::new("busybox");
         assert!(s.unshare(&["pid".into(), "bogus".into()]).is_err());
         assert!(s.unshare(&["pid".into(), "mount".into()]).is_ok());
-        assert!(s.has("pid") && !s.has("net"));
+        assert!(s.has(Namespace::Pid) && !s.has(Namespace::Net));
     }
 }

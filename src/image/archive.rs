@@ -20,9 +20,10 @@ use super::oci::{
 };
 use super::reference;
 use super::store::{Image, ImageStore, LayerJob};
-use super::unpack::{open_dir_in, SplitReader, SplitRecord};
+use super::unpack::{SplitReader, SplitRecord};
 use crate::error::{Error, Kind, Result};
 use crate::store::remove_tree;
+use crate::sys::path::open_dir_in;
 
 const LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 

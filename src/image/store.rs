@@ -24,8 +24,8 @@ use super::reference;
 use super::registry::{Credentials, Registry};
 use super::unpack;
 use crate::error::{Error, Kind, Result};
-use crate::runtime::overlay;
 use crate::store::{lock, remove_tree, Db, Paths};
+use crate::sys::{now, overlay};
 
 /// How to pull.
 #[derive(Debug, Clone, Default)]
@@ -776,13 +776,6 @@ const CANCELLED: &str = "pull cancelled after another layer failed";
 
 fn short(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// The names a pulled image is stored under: the tag (if pulled by tag) and repo@digest.

@@ -20,11 +20,11 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{
     fchmod, fchmodat, fstatat, futimens, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag,
     UtimensatFlags,
@@ -35,6 +35,20 @@ use sha2::{Digest as _, Sha256};
 
 use super::oci::Compression;
 use crate::error::{Error, Kind, Result};
+use crate::sys::path::{clean_path, open_dir_in};
+
+/// A layer entry's path inside the layer; one that climbs out is refused.
+fn entry_path(raw: &Path) -> Result<PathBuf> {
+    clean_path(raw).ok_or_else(|| {
+        Error::new(
+            Kind::Corrupt,
+            format!(
+                "layer entry {:?} points outside the layer",
+                raw.display().to_string()
+            ),
+        )
+    })
+}
 
 const BUF: usize = 256 * 1024;
 
@@ -293,30 +307,6 @@ impl SplitReader {
     }
 }
 
-/// Cleans a tar path to a path relative to the layer root: drops `/` and `.`, applies `..`,
-/// and refuses a path that climbs above the root. The empty path is the root itself.
-pub fn clean_path(raw: &Path) -> Result<PathBuf> {
-    let mut out = PathBuf::new();
-    for comp in raw.components() {
-        match comp {
-            Component::Normal(c) => out.push(c),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return Err(Error::new(
-                        Kind::Corrupt,
-                        format!(
-                            "layer entry {:?} points outside the layer",
-                            raw.display().to_string()
-                        ),
-                    ));
-                }
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    Ok(out)
-}
-
 fn open_root(dest: &Path) -> Result<OwnedFd> {
     let fd = nix::fcntl::open(
         dest,
@@ -331,53 +321,6 @@ fn open_root(dest: &Path) -> Result<OwnedFd> {
 fn owned(fd: i32) -> OwnedFd {
     // SAFETY: callers pass a descriptor a syscall just returned, owned by nobody else.
     unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-fn in_root() -> ResolveFlag {
-    ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS
-}
-
-/// Opens `rel` (a cleaned path) as a directory inside `root`, resolving symlinks in the root.
-/// With `create`, missing directories are made (mode 0755, like tar).
-pub fn open_dir_in(
-    root: BorrowedFd,
-    rel: &Path,
-    create: bool,
-) -> std::result::Result<OwnedFd, Errno> {
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
-        .resolve(in_root());
-    let target: &Path = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    match openat2(root.as_raw_fd(), target, how) {
-        Ok(fd) => return Ok(owned(fd)),
-        Err(Errno::ENOENT) if create => {}
-        Err(e) => return Err(e),
-    }
-    let mut dir = owned(openat2(root.as_raw_fd(), ".", how)?);
-    let mut so_far = PathBuf::new();
-    for comp in rel.components() {
-        so_far.push(comp);
-        match openat2(root.as_raw_fd(), &so_far, how) {
-            Ok(fd) => dir = owned(fd),
-            Err(Errno::ENOENT) => {
-                match mkdirat(
-                    Some(dir.as_raw_fd()),
-                    comp.as_os_str(),
-                    Mode::from_bits_truncate(0o755),
-                ) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(e),
-                }
-                dir = owned(openat2(root.as_raw_fd(), &so_far, how)?);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(dir)
 }
 
 /// Removes whatever is at `name` in `dir` (recursively for a directory) without following
@@ -450,7 +393,7 @@ impl LayerWriter<'_> {
             .path()
             .map_err(|e| tar_error(self.dest, e))?
             .into_owned();
-        let rel = clean_path(&raw_path)?;
+        let rel = entry_path(&raw_path)?;
         let kind = entry.header().entry_type();
         let meta = self.meta(entry)?;
         let dev = device(entry.header());
@@ -605,7 +548,7 @@ impl LayerWriter<'_> {
                         Error::corrupt(format!("hard link {} has no target", rel.display()))
                     })?
                     .into_owned();
-                let target = clean_path(&raw_target)?;
+                let target = entry_path(&raw_target)?;
                 let tname = target.file_name().ok_or_else(|| {
                     Error::corrupt(format!(
                         "hard link {} points at the layer root",

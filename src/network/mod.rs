@@ -13,7 +13,6 @@
 //! supervisor makes them before the container's first instruction and removes them when it
 //! ends; when the supervisor itself is killed, the next look at the store does.
 
-pub mod netlink;
 pub mod nft;
 
 use std::fmt;
@@ -24,10 +23,10 @@ use std::sync::Arc;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
-use crate::container::spec::{Interface, Launch, Publish};
 use crate::error::{Error, Kind, Result};
+use crate::runtime::launch::{Interface, Launch, NetworkMode, Publish};
 use crate::store::{lock, Db, Paths};
-use netlink::Netlink;
+use crate::sys::netlink::Netlink;
 
 /// The network `run` uses unless told otherwise, made on first use.
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -294,7 +293,7 @@ impl Networks {
                     Error::conflict("no free subnet left in 10.89.0.0/16: give one with subnet")
                 })?,
         };
-        let created = crate::container::now();
+        let created = crate::sys::now();
         tx.execute(
             "INSERT INTO networks (name, bridge, subnet, created) VALUES (?1, ?2, ?3, ?4)",
             params![name, bridge, subnet.to_string(), created],
@@ -462,10 +461,10 @@ impl Networks {
     /// Before the clone: the container's address (unique on its network: the IPAM is one
     /// SQLite transaction), its hosts file, its published ports bound, and the bridge.
     pub fn prepare(&self, launch: &mut Launch, name: &str) -> Result<Option<Attachment>> {
-        if launch.network == "none" || launch.network == "host" {
+        let Some(network) = launch.network.bridge() else {
             return Ok(None);
-        }
-        let net = self.get(&launch.network)?;
+        };
+        let net = self.get(network)?;
         let dir = self.paths.containers().join(&launch.id);
         let mut reserved = Vec::new();
         for p in &launch.publish {
@@ -625,13 +624,13 @@ impl Networks {
     pub fn disconnect(
         &self,
         container: &str,
-        network: &str,
+        network: &NetworkMode,
         publish: &[Publish],
         delete_link: bool,
     ) {
-        if network == "none" || network == "host" {
+        let Some(network) = network.bridge() else {
             return;
-        }
+        };
         if delete_link {
             if let Ok(mut nl) = Netlink::open() {
                 if let Ok(Some(link)) = nl.link(&veth_name(container)) {

@@ -18,8 +18,8 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
 use super::Subnet;
-use crate::container::spec::Publish;
 use crate::error::{Error, Kind, Result};
+use crate::runtime::launch::Publish;
 
 pub fn table(bridge: &str) -> String {
     format!("gocker-{bridge}")

@@ -32,12 +32,13 @@ use nix::unistd::{
 
 use super::cgroup::Hierarchy;
 use super::devices::DeviceKind;
+use super::launch::{Interface, Launch, Namespace, NetworkMode};
 use super::security::SeccompProfile;
 use super::security::{DeviceNode, Security};
-use super::{overlay, seccomp, security};
-use crate::container::spec::Launch;
+use super::{seccomp, security};
 use crate::error::{Error, Kind, Result, WireError};
-use crate::image::unpack::clean_path;
+use crate::sys::overlay;
+use crate::sys::path::{clean_path, open_dir_in};
 use crate::trace;
 
 /// The init's entry point, run in the cloned child. Returns only the exit status of a failure.
@@ -88,17 +89,17 @@ fn setup_and_exec(
     security::close_fds_except(&keep);
     let hierarchy = Hierarchy::host();
     let confinement = Confinement::resolve(&l.security)?;
-    if l.namespaces.iter().any(|n| n == "net") {
+    if l.has(Namespace::Net) {
         loopback_up()?;
         allow_unprivileged_ping();
     }
-    if l.namespaces.iter().any(|n| n == "mount") {
+    if l.has(Namespace::Mount) {
         prepare_rootfs(l)?;
     }
     if let Some(sock) = console {
         open_terminal(&sock)?;
     }
-    if l.namespaces.iter().any(|n| n == "uts") {
+    if l.has(Namespace::Uts) {
         trace::step(|| format!("sethostname({})", l.hostname));
         sethostname(&l.hostname).map_err(sys("cannot set hostname", Path::new(&l.hostname)))?;
     }
@@ -116,17 +117,17 @@ fn setup_and_exec(
     if let Some(iface) = &l.interface {
         configure_eth0(iface)?;
     }
-    if l.namespaces.iter().any(|n| n == "cgroup") {
+    if l.has(Namespace::Cgroup) {
         trace::step(|| {
             "unshare(CLONE_NEWCGROUP): the container sees its own cgroup as the root".to_string()
         });
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(sys("cannot unshare the cgroup namespace of", &l.merged))?;
-        if l.namespaces.iter().any(|n| n == "mount") {
+        if l.has(Namespace::Mount) {
             mount_cgroup_view(hierarchy, &l.id)?;
         }
     }
-    if l.security.read_only && l.namespaces.iter().any(|n| n == "mount") {
+    if l.security.read_only && l.has(Namespace::Mount) {
         trace::step(|| "mount -o remount,ro / (read-only root filesystem)".to_string());
         mount(
             None::<&str>,
@@ -307,7 +308,6 @@ pub fn exec_as(
 /// symlinks in it resolve against the root, and /proc's magic links (`/proc/self/fd/N`, the
 /// way out of runc's CVE-2024-21626) are refused rather than followed.
 fn enter_workdir(workdir: &str) -> Result<()> {
-    use crate::image::unpack::open_dir_in;
     let path = Path::new(workdir);
     if !path.is_absolute() {
         return Err(Error::invalid(format!(
@@ -315,7 +315,12 @@ fn enter_workdir(workdir: &str) -> Result<()> {
         )));
     }
     let root = File::open("/").map_err(|e| Error::io("cannot open", Path::new("/"), e))?;
-    let rel = clean_path(path)?;
+    let rel = clean_path(path).ok_or_else(|| {
+        Error::new(
+            Kind::Permission,
+            format!("working directory {workdir} leads outside the container's root; refused"),
+        )
+    })?;
     let dir = open_dir_in(root.as_fd(), &rel, true).map_err(|e| {
         if e == nix::errno::Errno::ELOOP || e == nix::errno::Errno::EXDEV {
             Error::new(
@@ -425,14 +430,14 @@ fn resolve_user(user: Option<&str>) -> Result<(Uid, Gid, Vec<Gid>, String)> {
 
 /// Sets up the container's end of its veth pair, which the supervisor has just created in
 /// this network namespace.
-fn configure_eth0(iface: &crate::container::spec::Interface) -> Result<()> {
+fn configure_eth0(iface: &Interface) -> Result<()> {
     trace::step(|| {
         format!(
             "ip addr add {}/{} dev eth0; ip link set eth0 up; ip route add default via {}",
             iface.ip, iface.prefix, iface.gateway
         )
     });
-    let mut nl = crate::network::netlink::Netlink::open()?;
+    let mut nl = crate::sys::netlink::Netlink::open()?;
     let link = nl
         .link("eth0")?
         .ok_or_else(|| Error::new(Kind::Runtime, "the container's eth0 did not arrive"))?;
@@ -604,7 +609,7 @@ fn prepare_rootfs(l: &Launch) -> Result<()> {
     .map_err(sys("cannot mount /proc in", root))?;
     setup_dev(&root_dir, &l.devices)?;
     let sys_dir = mountpoint(&root_dir, "/sys", true)?;
-    if l.namespaces.iter().any(|n| n == "net") {
+    if l.has(Namespace::Net) {
         trace::step(|| "mount -t sysfs -o ro sysfs /sys".to_string());
         mount(
             Some("sysfs"),
@@ -715,8 +720,12 @@ fn prepare_rootfs(l: &Launch) -> Result<()> {
 
 /// Creates (inside the root, resolving symlinks there) and returns a mount point.
 fn mountpoint(root: &File, target: &str, dir: bool) -> Result<PathBuf> {
-    use crate::image::unpack::{clean_path, open_dir_in};
-    let rel = clean_path(Path::new(target))?;
+    let rel = clean_path(Path::new(target)).ok_or_else(|| {
+        Error::new(
+            Kind::Permission,
+            format!("mount point {target} leads outside the container"),
+        )
+    })?;
     let fd = if dir {
         open_dir_in(root.as_fd(), &rel, true)
             .map_err(|e| Error::sys("cannot create mount point", Path::new(target), e))?
@@ -756,7 +765,6 @@ fn mountpoint(root: &File, target: &str, dir: bool) -> Result<PathBuf> {
 /// /etc/hostname and /etc/hosts for the container's own network namespace; the host's
 /// resolv.conf. Written into the writable layer; a symlink there is left alone.
 fn write_etc_files(root: &File, l: &Launch) {
-    use crate::image::unpack::open_dir_in;
     let Ok(etc) = open_dir_in(root.as_fd(), Path::new("etc"), true) else {
         return;
     };
@@ -778,7 +786,7 @@ fn write_etc_files(root: &File, l: &Launch) {
         }
     };
     put("hostname", format!("{}\n", l.hostname).as_bytes());
-    if l.network == "host" {
+    if l.network == NetworkMode::Host {
         if let Ok(hosts) = std::fs::read("/etc/hosts") {
             put("hosts", &hosts);
         }
@@ -843,7 +851,9 @@ fn setup_dev(root: &File, devices: &[DeviceNode]) -> Result<()> {
     }
     for d in devices {
         // Checked at create: the target is under /dev/.
-        let rel = clean_path(Path::new(d.target.trim_start_matches("/dev/")))?;
+        let rel = clean_path(Path::new(d.target.trim_start_matches("/dev/"))).ok_or_else(|| {
+            Error::invalid(format!("device path {} leads outside /dev", d.target))
+        })?;
         let p = devdir.join(&rel);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;

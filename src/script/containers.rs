@@ -12,7 +12,7 @@ use super::api::{known_keys, opt_bool, opt_str, Res};
 use super::value::to_dynamic;
 use super::{invalid, script_error, Context};
 use crate::container::exec::ExecRequest;
-use crate::container::spec::{parse_duration, parse_size, Bind, Publish, Spec};
+use crate::container::spec::{parse_duration, parse_size, Bind, NetworkMode, Publish, Spec};
 use crate::container::{Attach, Container, Started};
 use crate::image::Image;
 use crate::runtime::security::{self, DeviceRequest, SeccompProfile};
@@ -253,7 +253,7 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
     );
     engine.register_fn("set_network", |s: &mut SpecRef, n: &str| -> Res<SpecRef> {
         with_spec(s, |sp| {
-            sp.network = n.to_string();
+            sp.network = NetworkMode::from(n);
             Ok(())
         })
     });
@@ -457,7 +457,7 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
         }};
     }
     getter!("name", |c| c.name.into());
-    getter!("status", |c| c.status.into());
+    getter!("status", |c| c.status.as_str().into());
     getter!("status_text", |c| c.status_text().into());
     getter!("pid", |c| c
         .pid
@@ -509,7 +509,7 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
                 let mut m = to_dynamic(&n).cast::<Map>();
                 let on: Array = members
                     .iter()
-                    .filter(|x| x.network == n.name)
+                    .filter(|x| x.network.as_str() == n.name)
                     .map(to_dynamic)
                     .collect();
                 m.insert("containers".into(), on.into());

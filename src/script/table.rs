@@ -6,6 +6,7 @@ use rhai::{Array, Dynamic};
 use super::containers::ContainerRef;
 use super::value::human_size;
 use super::Context;
+use crate::container::Status;
 use crate::image::Image;
 
 /// Left-aligned columns separated by three spaces.
@@ -78,7 +79,7 @@ fn span(seconds: i64) -> String {
 }
 
 fn ago(t: i64) -> String {
-    format!("{} ago", span(crate::container::now() - t))
+    format!("{} ago", span(crate::sys::now() - t))
 }
 
 pub fn containers(ctx: &Context, list: &[ContainerRef]) -> String {
@@ -105,9 +106,11 @@ pub fn containers(ctx: &Context, list: &[ContainerRef]) -> String {
         } else {
             c.image.clone()
         };
-        let status = match (c.status.as_str(), c.started, c.finished) {
-            ("running", Some(s), _) => format!("Up {}", span(crate::container::now() - s)),
-            ("exited", _, Some(f)) => format!("Exited ({}) {}", c.exit_code.unwrap_or(-1), ago(f)),
+        let status = match (c.status, c.started, c.finished) {
+            (Status::Running, Some(s), _) => format!("Up {}", span(crate::sys::now() - s)),
+            (Status::Exited, _, Some(f)) => {
+                format!("Exited ({}) {}", c.exit_code.unwrap_or(-1), ago(f))
+            }
             _ => c.status_text(),
         };
         rows.push(vec![

@@ -1,0 +1,278 @@
+//! What the supervisor and the container's init are handed: the launch description, fully
+//! resolved (`containers/<id>/launch.json`), with the kinds of things it names — namespaces,
+//! bind mounts, published ports, the bridged interface. The runtime consumes it; container/
+//! makes it from a Spec; network/ fills in the interface.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::cgroup::Limits;
+use super::devices::DeviceRule;
+use super::security::{DeviceNode, Security};
+use crate::error::{Error, Result};
+
+/// Where a container's network comes from. Stored and shown as Docker names it: "none",
+/// "host", or the name of a bridge network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum NetworkMode {
+    /// Its own network namespace with loopback only.
+    None,
+    /// The host's network namespace.
+    Host,
+    /// Its own namespace, with a veth on this bridge network.
+    Bridge(String),
+}
+
+impl NetworkMode {
+    pub fn as_str(&self) -> &str {
+        match self {
+            NetworkMode::None => "none",
+            NetworkMode::Host => "host",
+            NetworkMode::Bridge(name) => name,
+        }
+    }
+
+    /// The bridge network's name, if it is one.
+    pub fn bridge(&self) -> Option<&str> {
+        match self {
+            NetworkMode::Bridge(name) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+impl From<String> for NetworkMode {
+    fn from(s: String) -> NetworkMode {
+        match s.as_str() {
+            "none" => NetworkMode::None,
+            "host" => NetworkMode::Host,
+            _ => NetworkMode::Bridge(s),
+        }
+    }
+}
+
+impl From<&str> for NetworkMode {
+    fn from(s: &str) -> NetworkMode {
+        NetworkMode::from(s.to_string())
+    }
+}
+
+impl From<NetworkMode> for String {
+    fn from(m: NetworkMode) -> String {
+        m.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for NetworkMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A Linux namespace a container can get, by the names scripts use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Namespace {
+    Pid,
+    Mount,
+    Uts,
+    Ipc,
+    Net,
+    Cgroup,
+    User,
+}
+
+impl Namespace {
+    pub const ALL: [Namespace; 7] = [
+        Namespace::Pid,
+        Namespace::Mount,
+        Namespace::Uts,
+        Namespace::Ipc,
+        Namespace::Net,
+        Namespace::Cgroup,
+        Namespace::User,
+    ];
+
+    /// The name scripts use ("mount").
+    pub fn name(self) -> &'static str {
+        match self {
+            Namespace::Pid => "pid",
+            Namespace::Mount => "mount",
+            Namespace::Uts => "uts",
+            Namespace::Ipc => "ipc",
+            Namespace::Net => "net",
+            Namespace::Cgroup => "cgroup",
+            Namespace::User => "user",
+        }
+    }
+
+    /// Its file under /proc/PID/ns ("mnt" for mount).
+    pub fn proc_name(self) -> &'static str {
+        match self {
+            Namespace::Mount => "mnt",
+            other => other.name(),
+        }
+    }
+
+    pub fn clone_flag(self) -> nix::sched::CloneFlags {
+        use nix::sched::CloneFlags as F;
+        match self {
+            Namespace::Pid => F::CLONE_NEWPID,
+            Namespace::Mount => F::CLONE_NEWNS,
+            Namespace::Uts => F::CLONE_NEWUTS,
+            Namespace::Ipc => F::CLONE_NEWIPC,
+            Namespace::Net => F::CLONE_NEWNET,
+            Namespace::Cgroup => F::CLONE_NEWCGROUP,
+            Namespace::User => F::CLONE_NEWUSER,
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Namespace> {
+        Namespace::ALL
+            .into_iter()
+            .find(|n| n.name() == name)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "unknown namespace {name:?} (known: {})",
+                    Namespace::ALL.map(|n| n.name()).join(", ")
+                ))
+            })
+    }
+}
+
+impl std::fmt::Display for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A bind mount of a host path into the container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bind {
+    pub source: PathBuf,
+    pub target: String,
+    pub readonly: bool,
+}
+
+/// A published port: traffic to `host_port` on the host (one address, or all of them) goes to
+/// `container_port` of the container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Publish {
+    pub host_ip: Option<std::net::Ipv4Addr>,
+    pub host_port: u16,
+    pub container_port: u16,
+    /// "tcp" or "udp".
+    pub proto: String,
+}
+
+impl Publish {
+    /// Docker's notation: `[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`.
+    pub fn parse(text: &str) -> Result<Publish> {
+        let bad = |why: &str| {
+            Error::invalid(format!(
+                "invalid published port {text:?}: {why} (use e.g. \"8080:80\", \"127.0.0.1:8080:80\" or \"5353:53/udp\")"
+            ))
+        };
+        let (ports, proto) = match text.rsplit_once('/') {
+            Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+            None => (text, "tcp".to_string()),
+        };
+        if proto != "tcp" && proto != "udp" {
+            return Err(bad("the protocol must be tcp or udp"));
+        }
+        let parts: Vec<&str> = ports.split(':').collect();
+        let (host_ip, host, container) = match parts.as_slice() {
+            [h, c] => (None, *h, *c),
+            [ip, h, c] => {
+                let ip: std::net::Ipv4Addr = ip
+                    .parse()
+                    .map_err(|_| bad("the host address must be an IPv4 address"))?;
+                (Some(ip).filter(|ip| !ip.is_unspecified()), *h, *c)
+            }
+            [_] => return Err(bad("give both the host port and the container port")),
+            _ => return Err(bad("too many ':'")),
+        };
+        let port = |p: &str| -> Result<u16> {
+            match p.parse::<u16>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(bad(&format!("{p:?} is not a port (1-65535)"))),
+            }
+        };
+        Ok(Publish {
+            host_ip,
+            host_port: port(host)?,
+            container_port: port(container)?,
+            proto,
+        })
+    }
+}
+
+impl std::fmt::Display for Publish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(ip) = self.host_ip {
+            write!(f, "{ip}:")?;
+        }
+        write!(
+            f,
+            "{}:{}/{}",
+            self.host_port, self.container_port, self.proto
+        )
+    }
+}
+
+/// Everything the supervisor and the container's init need, resolved and written to
+/// `containers/<id>/launch.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Launch {
+    pub id: String,
+    pub root: PathBuf,
+    /// Image layers, bottom first; empty when `dir` is set.
+    pub layers: Vec<PathBuf>,
+    pub dir: Option<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+    pub namespaces: Vec<Namespace>,
+    pub hostname: String,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: String,
+    pub user: Option<String>,
+    pub binds: Vec<Bind>,
+    pub limits: Limits,
+    pub network: NetworkMode,
+    pub auto_remove: bool,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub publish: Vec<Publish>,
+    #[serde(default)]
+    pub security: Security,
+    /// Host devices to create in /dev, resolved at create.
+    #[serde(default)]
+    pub devices: Vec<DeviceNode>,
+    /// Which devices the container's cgroup lets it create and open.
+    #[serde(default)]
+    pub device_rules: Vec<DeviceRule>,
+    /// Filled in by the supervisor for a bridged container, just before the clone.
+    #[serde(skip)]
+    pub interface: Option<Interface>,
+}
+
+/// The address a bridged container's `eth0` gets, and the file bound onto its /etc/hosts.
+#[derive(Debug, Clone)]
+pub struct Interface {
+    pub ip: std::net::Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: std::net::Ipv4Addr,
+    pub hosts_file: PathBuf,
+    pub resolv_conf: Vec<u8>,
+}
+
+impl Launch {
+    pub fn has(&self, ns: Namespace) -> bool {
+        self.namespaces.contains(&ns)
+    }
+}
