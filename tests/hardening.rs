@@ -382,6 +382,72 @@ fn the_default_pids_limit_stops_a_fork_bomb() {
     );
 }
 
+/// A foreground container shares the caller's terminal; it must not be able to push
+/// keystrokes into it (TIOCSTI), which the caller's shell would run after it exits.
+#[test]
+fn a_foreground_container_cannot_type_into_the_callers_terminal() {
+    let root = root();
+    let vol = probe_volume();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gocker-script"));
+    cmd.arg("--root").arg(root.path()).args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &vol,
+        image(),
+        "/opt/probe/probe",
+        "tiocsti",
+    ]);
+    let (mut child, mut t) = on_pty(cmd, root.path(), None);
+    t.expect("isatty=1");
+    let line = t.expect("tiocsti=");
+    let rest = t.expect("\n");
+    assert!(
+        rest.trim_start().starts_with("EPERM"),
+        "TIOCSTI refused: {line}{rest}"
+    );
+    assert!(child.wait().success());
+}
+
+#[test]
+fn capabilities_can_all_be_dropped_and_users_still_switch() {
+    let root = root();
+    let o = gocker(
+        root.path(),
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--cap-drop",
+            "ALL",
+            "--user",
+            "65534:65534",
+            image(),
+            "sh",
+            "-c",
+            "id -u; grep CapEff /proc/self/status",
+        ],
+    );
+    assert_eq!(out(&o), "65534\nCapEff:\t0000000000000000\n", "{}", err(&o));
+    let o = gocker(
+        root.path(),
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--cap-drop",
+            "ALL",
+            image(),
+            "true",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+}
+
 #[test]
 fn a_read_only_root_refuses_writes() {
     let root = root();

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Kind, Result};
 use crate::image::ImageStore;
 use crate::runtime::cgroup::{ContainerCgroup, Limits, Stats};
-use crate::runtime::security::{device_rules, DeviceNode};
+use crate::runtime::security::DeviceNode;
 use crate::store::{remove_tree, write_atomic, Db, Paths};
 use crate::sys::now;
 use process::{ShimArgs, ShimMessage, StatusPipe};
@@ -387,7 +387,6 @@ impl ContainerStore {
             .iter()
             .map(DeviceNode::resolve)
             .collect::<Result<_>>()?;
-        let device_rules = device_rules(spec.security.privileged, &devices);
         let dir = self.dir(&id);
         let launch = Launch {
             id: id.clone(),
@@ -427,7 +426,6 @@ impl ContainerStore {
             publish: spec.publish.clone(),
             security: spec.security.clone(),
             devices,
-            device_rules,
             interface: None,
         };
         for b in &launch.binds {
@@ -825,6 +823,13 @@ impl ContainerStore {
     /// Changes limits: recorded in the spec, and written to the live cgroup when running.
     pub fn update_limits(&self, id: &str, limits: &Limits) -> Result<Container> {
         let c = self.get(id)?;
+        // The default pids limit stays unless a limit (or none, 0/-1) is asked for.
+        let limits = &Limits {
+            pids: limits
+                .pids
+                .or(Some(crate::runtime::cgroup::DEFAULT_PIDS_LIMIT)),
+            ..limits.clone()
+        };
         if c.status == Status::Running {
             ContainerCgroup::of(&c.id).apply(limits)?;
         }

@@ -108,7 +108,7 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
             })?;
     let networks = Networks::new(paths.clone(), db.clone());
     let cgroup = ContainerCgroup::of(id);
-    cgroup.create(&launch.limits, &launch.device_rules)?;
+    cgroup.create(&launch.limits, &launch.device_rules())?;
     // Address, hosts file, ports and bridge before the clone; the veth pair after it.
     let attachment = networks.prepare(&mut launch, &name);
     let (net_ref, launch_ref) = (&networks, &launch);
@@ -149,10 +149,19 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
             let _ = nix::sys::signal::sigaction(sig, &handler);
         }
     }
-    db.lock().execute(
+    let recorded = db.lock().execute(
         "UPDATE containers SET status = 'running', pid = ?2, shim_pid = ?3, started = ?4, exit_code = NULL, oom_killed = 0, finished = NULL WHERE id = ?1",
         params![id, pid.as_raw(), std::process::id() as i64, now()],
-    )?;
+    );
+    if let Err(e) = recorded {
+        // Unrecorded, nobody would ever reconcile it: undo the start here.
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        networks.disconnect(id, &launch.network, &launch.publish, true);
+        drop(attachment);
+        let _ = cgroup.destroy();
+        return Err(e.into());
+    }
     status.send(&ShimMessage::Started { pid: pid.as_raw() });
 
     match logs {

@@ -195,14 +195,14 @@ pub fn limit_writes(v2: bool, l: &Limits) -> Result<Vec<Write>> {
     }
     if let Some(mem) = l.memory {
         // Docker: --memory-swap defaults to twice --memory, i.e. as much swap as memory.
-        let total = l.memory_swap.unwrap_or(mem * 2);
+        let total = l.memory_swap.unwrap_or(mem.saturating_mul(2));
         let swap_asked = l.memory_swap.is_some();
         if v2 {
             out.push(write("memory", "memory", "memory.max", mem));
             let swap = if total == -1 {
                 "max".to_string()
             } else {
-                (total - mem).to_string()
+                total.saturating_sub(mem).to_string()
             };
             out.push(Write {
                 optional: !swap_asked,
@@ -546,7 +546,8 @@ impl ContainerCgroup {
         }
     }
 
-    /// Kills every process left in the cgroup and removes it; gone already is fine.
+    /// Kills every process left in the cgroup and removes it, with any cgroups a privileged
+    /// container made below it (deepest first); gone already is fine.
     pub fn destroy(&self) -> Result<()> {
         let present: Vec<&PathBuf> = self.dirs.iter().filter(|d| d.exists()).collect();
         if present.is_empty() {
@@ -554,27 +555,42 @@ impl ContainerCgroup {
         }
         trace::step(|| format!("kill the processes left, rmdir cgroup {PARENT}/{}", self.id));
         let deadline = Instant::now() + Duration::from_secs(5);
-        for d in present {
+        for top in present {
             // v2 (5.14+) kills the whole tree in one write; else signal each process listed.
-            let killed_all = self.v2 && write_file(&d.join("cgroup.kill"), "1").is_ok();
-            loop {
-                if !killed_all {
-                    kill_listed(d);
-                }
-                match fs::remove_dir(d) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == ErrorKind::NotFound => break,
-                    // EBUSY while dying processes are still being reaped.
-                    Err(e) if Instant::now() < deadline => {
-                        let _ = e;
-                        std::thread::sleep(Duration::from_millis(5));
+            let killed_all = self.v2 && write_file(&top.join("cgroup.kill"), "1").is_ok();
+            for d in subtree_deepest_first(top) {
+                loop {
+                    if !killed_all {
+                        kill_listed(&d);
                     }
-                    Err(e) => return Err(Error::io("cannot remove cgroup", d, e)),
+                    match fs::remove_dir(&d) {
+                        Ok(()) => break,
+                        Err(e) if e.kind() == ErrorKind::NotFound => break,
+                        // EBUSY while dying processes are still being reaped.
+                        Err(_) if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(5))
+                        }
+                        Err(e) => return Err(Error::io("cannot remove cgroup", &d, e)),
+                    }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// A cgroup directory and every cgroup below it, children before their parents.
+fn subtree_deepest_first(top: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = fs::read_dir(top) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                out.extend(subtree_deepest_first(&e.path()));
+            }
+        }
+    }
+    out.push(top.to_path_buf());
+    out
 }
 
 fn short(id: &str) -> &str {
@@ -994,6 +1010,30 @@ mod tests {
             })
             .unwrap_err();
         assert!(e.message().contains("memory.memsw.limit_in_bytes"), "{e}");
+    }
+
+    #[test]
+    fn destroy_removes_cgroups_made_inside_deepest_first() {
+        let t = fake_v2("cpu io memory pids\n");
+        let cg = Hierarchy::at(Mode::Unified, t.path()).container("abc");
+        // A privileged container running systemd made these (empty cgroup directories;
+        // a plain temp dir refuses rmdir of a non-empty one, as the kernel would).
+        fs::create_dir_all(cg.path().join("system.slice/inner")).unwrap();
+        fs::create_dir_all(cg.path().join("init.scope")).unwrap();
+        cg.destroy().unwrap();
+        assert!(!cg.path().exists());
+    }
+
+    #[test]
+    fn huge_memory_does_not_overflow() {
+        let l = Limits {
+            memory: Some(i64::MAX),
+            ..Limits::default()
+        };
+        assert_eq!(
+            limit_writes(false, &l).unwrap()[1].value,
+            i64::MAX.to_string()
+        );
     }
 
     #[test]

@@ -49,9 +49,14 @@ pub fn child(
     stdio: Option<[i32; 3]>,
     console: Option<OwnedFd>,
 ) -> isize {
-    let e = match setup_and_exec(launch, File::from(go), err.as_raw_fd(), stdio, console) {
-        Ok(never) => match never {},
-        Err(e) => e,
+    // A panic must not unwind into the supervisor's copied frames, nor look like a start.
+    let run = std::panic::AssertUnwindSafe(|| {
+        setup_and_exec(launch, File::from(go), err.as_raw_fd(), stdio, console)
+    });
+    let e = match std::panic::catch_unwind(run) {
+        Ok(Ok(never)) => match never {},
+        Ok(Err(e)) => e,
+        Err(_) => Error::new(Kind::Runtime, "the container's init panicked"),
     };
     let mut err = File::from(err);
     let _ = err.write_all(&WireError::encode(&e));
@@ -87,7 +92,13 @@ fn setup_and_exec(
         keep.push(c.as_raw_fd());
     }
     security::close_fds_except(&keep);
+    // Read while the host's /sys/fs/cgroup is still in view (after pivot_root it is not).
     let hierarchy = Hierarchy::host();
+    let v1_view = if hierarchy.is_v2() {
+        Vec::new()
+    } else {
+        hierarchy.container(&l.id).v1_hierarchies()
+    };
     let confinement = Confinement::resolve(&l.security)?;
     if l.has(Namespace::Net) {
         loopback_up()?;
@@ -124,7 +135,7 @@ fn setup_and_exec(
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(sys("cannot unshare the cgroup namespace of", &l.merged))?;
         if l.has(Namespace::Mount) {
-            mount_cgroup_view(hierarchy, &l.id)?;
+            mount_cgroup_view(hierarchy.is_v2(), &v1_view)?;
         }
     }
     if l.security.read_only && l.has(Namespace::Mount) {
@@ -188,10 +199,10 @@ impl Confinement {
 /// Mounts the container's own cgroups read-only at /sys/fs/cgroup, in its cgroup namespace,
 /// so the programs inside (a JVM, Go, .NET, Node) see the limits they were given. On a
 /// host-network container this also hides the host's cgroup mounts under its /sys.
-fn mount_cgroup_view(h: &Hierarchy, id: &str) -> Result<()> {
+fn mount_cgroup_view(v2: bool, hierarchies: &[String]) -> Result<()> {
     let target = Path::new("/sys/fs/cgroup");
     let ro = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
-    if h.is_v2() {
+    if v2 {
         trace::step(|| {
             "mount -t cgroup2 -o ro cgroup2 /sys/fs/cgroup (the container's own cgroup as root)"
                 .to_string()
@@ -201,7 +212,6 @@ fn mount_cgroup_view(h: &Hierarchy, id: &str) -> Result<()> {
     }
     // v1: a tmpfs holding one mount per hierarchy the container was placed in; hierarchies
     // it was not placed in would show the host's whole tree, so they are left out.
-    let hierarchies = h.container(id).v1_hierarchies();
     trace::step(|| {
         format!(
             "mount -t tmpfs /sys/fs/cgroup; mount -t cgroup -o ro {} (the container's own cgroups as roots)",
@@ -216,7 +226,7 @@ fn mount_cgroup_view(h: &Hierarchy, id: &str) -> Result<()> {
         Some("mode=755,size=64k"),
     )
     .map_err(sys("cannot mount a tmpfs on", target))?;
-    for name in &hierarchies {
+    for name in hierarchies {
         let dir = target.join(name);
         std::fs::create_dir(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         mount(
@@ -271,18 +281,30 @@ pub fn exec_as(
 
     trace::step(|| "keyctl(JOIN_SESSION_KEYRING): a fresh, empty session keyring".to_string());
     security::fresh_session_keyring()?;
-    // Identity and privileges, in this order: the bounding set shrinks while we still hold
-    // CAP_SETPCAP, the identity changes while we still hold CAP_SETUID/SETGID.
-    security::drop_capabilities(&confinement.caps)?;
+    // A session of its own, without a controlling terminal: a container must not push
+    // keystrokes into the caller's terminal (TIOCSTI) when it shares it. (With a pseudo
+    // terminal of its own the init already leads a session: EPERM then, harmlessly.)
+    let _ = nix::unistd::setsid();
+    // Identity and privileges in runc's order: the bounding set shrinks while we hold
+    // CAP_SETPCAP; the identity changes while we still hold CAP_SETUID/SETGID (kept across
+    // the uid change by KEEPCAPS); only then the final sets, which may lack both.
+    security::drop_bounding(&confinement.caps)?;
     trace::step(|| {
         format!(
             "setgroups, setgid({gid}), setuid({uid}); no_new_privs; {}",
             confinement.describe
         )
     });
+    security::keep_caps(true)?;
     setgroups(&groups).map_err(sys("cannot set groups", Path::new("/etc/group")))?;
     setresgid(gid, gid, gid).map_err(sys("cannot set group id", Path::new("/etc/group")))?;
     setresuid(uid, uid, uid).map_err(sys("cannot set user id", Path::new("/etc/passwd")))?;
+    security::keep_caps(false)?;
+    security::set_capabilities(&confinement.caps)?;
+    // A change of credentials clears the parent-death signal: the init must still die with
+    // its supervisor, whatever user it runs as.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     security::no_new_privs()?;
     security::cloexec_fds()?;
     // Last: from here on only what the filter allows, and execve is allowed.
@@ -586,14 +608,7 @@ fn prepare_rootfs(l: &Launch) -> Result<()> {
         )
         .map_err(sys("cannot bind-mount", &b.source))?;
         if b.readonly {
-            mount(
-                None::<&str>,
-                &target,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(sys("cannot make read-only", &b.source))?;
+            read_only_recursively(&target).map_err(sys("cannot make read-only", &b.source))?;
         }
     }
     let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
@@ -609,37 +624,18 @@ fn prepare_rootfs(l: &Launch) -> Result<()> {
     .map_err(sys("cannot mount /proc in", root))?;
     setup_dev(&root_dir, &l.devices)?;
     let sys_dir = mountpoint(&root_dir, "/sys", true)?;
-    if l.has(Namespace::Net) {
-        trace::step(|| "mount -t sysfs -o ro sysfs /sys".to_string());
-        mount(
-            Some("sysfs"),
-            &sys_dir,
-            Some("sysfs"),
-            nosuid_nodev_noexec | MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-        .map_err(sys("cannot mount /sys in", root))?;
-    } else {
-        trace::step(|| {
-            "mount --rbind -o ro /sys /sys (host network: the host's sysfs, read-only)".to_string()
-        });
-        mount(
-            Some("/sys"),
-            &sys_dir,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(sys("cannot bind /sys in", root))?;
-        mount(
-            None::<&str>,
-            &sys_dir,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(sys("cannot make /sys read-only in", root))?;
-    }
+    // A fresh sysfs, read-only, with no submounts: even a host-network container (whose
+    // sysfs shows the host's interfaces) never sees the host's debugfs, tracefs or bpffs,
+    // which a recursive bind would carry along writable.
+    trace::step(|| "mount -t sysfs -o ro sysfs /sys".to_string());
+    mount(
+        Some("sysfs"),
+        &sys_dir,
+        Some("sysfs"),
+        nosuid_nodev_noexec | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .map_err(sys("cannot mount /sys in", root))?;
     drop(root_dir);
 
     trace::step(|| {
@@ -716,6 +712,54 @@ fn prepare_rootfs(l: &Launch) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Makes a bind mount read-only with everything mounted below it (a remount alone would
+/// leave the submounts of a recursive bind writable). mount_setattr is Linux 5.12; older
+/// kernels get the plain remount.
+fn read_only_recursively(target: &Path) -> nix::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_RDONLY: u64 = 1;
+    const AT_RECURSIVE: libc::c_int = 0x8000;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let path =
+        CString::new(target.as_os_str().as_bytes()).map_err(|_| nix::errno::Errno::EINVAL)?;
+    // SAFETY: a NUL-terminated path and a mount_attr of the size passed.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = nix::errno::Errno::last();
+    if e != nix::errno::Errno::ENOSYS {
+        return Err(e);
+    }
+    mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+        None::<&str>,
+    )
 }
 
 /// Creates (inside the root, resolving symlinks there) and returns a mount point.

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::cgroup::Limits;
-use super::devices::DeviceRule;
 use super::security::{DeviceNode, Security};
 use crate::error::{Error, Result};
 
@@ -253,9 +252,6 @@ pub struct Launch {
     /// Host devices to create in /dev, resolved at create.
     #[serde(default)]
     pub devices: Vec<DeviceNode>,
-    /// Which devices the container's cgroup lets it create and open.
-    #[serde(default)]
-    pub device_rules: Vec<DeviceRule>,
     /// Filled in by the supervisor for a bridged container, just before the clone.
     #[serde(skip)]
     pub interface: Option<Interface>,
@@ -274,5 +270,11 @@ pub struct Interface {
 impl Launch {
     pub fn has(&self, ns: Namespace) -> bool {
         self.namespaces.contains(&ns)
+    }
+
+    /// Which devices the container's cgroup lets it create and open, derived here each
+    /// time (never stored): a launch file without them must not mean "no filter".
+    pub fn device_rules(&self) -> Vec<super::devices::DeviceRule> {
+        super::security::device_rules(self.security.privileged, &self.devices)
     }
 }

@@ -206,22 +206,32 @@ pub fn capability_set(privileged: bool, add: &[String], drop: &[String]) -> Resu
     } else {
         DEFAULT_CAPS.iter().copied().collect()
     };
-    for name in drop {
-        match parse_capability(name)? {
+    let drops: Vec<Option<Capability>> = drop
+        .iter()
+        .map(|n| parse_capability(n))
+        .collect::<Result<_>>()?;
+    let adds: Vec<Option<Capability>> = add
+        .iter()
+        .map(|n| parse_capability(n))
+        .collect::<Result<_>>()?;
+    // Docker: --cap-add ALL is every capability but those dropped; otherwise drops first
+    // (ALL clears the set), then adds.
+    if adds.contains(&None) {
+        set = all;
+        for c in drops.iter().flatten() {
+            set.remove(c);
+        }
+        return Ok(set);
+    }
+    for d in &drops {
+        match d {
             None => set.clear(),
             Some(c) => {
-                set.remove(&c);
+                set.remove(c);
             }
         }
     }
-    for name in add {
-        match parse_capability(name)? {
-            None => set.extend(all.iter().copied()),
-            Some(c) => {
-                set.insert(c);
-            }
-        }
-    }
+    set.extend(adds.into_iter().flatten());
     Ok(set)
 }
 
@@ -236,18 +246,37 @@ fn caps_err(what: &str, e: caps::errors::CapsError) -> Error {
     Error::new(Kind::Permission, format!("cannot {what}: {e}"))
 }
 
-/// Drops every capability outside `keep` from the bounding set (so no exec can regain
-/// them), then limits the process's own sets to it.
-pub fn drop_capabilities(keep: &CapsHashSet) -> Result<()> {
+/// Drops every capability outside `keep` from the bounding set, so no exec can regain them.
+pub fn drop_bounding(keep: &CapsHashSet) -> Result<()> {
     for cap in caps::all() {
         if !keep.contains(&cap) {
             // Caps the kernel does not know fail with EINVAL; nothing to drop then.
             let _ = caps::drop(None, CapSet::Bounding, cap);
         }
     }
+    Ok(())
+}
+
+/// PR_SET_KEEPCAPS: keep the permitted set across the change from root to another uid.
+pub fn keep_caps(on: bool) -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(Error::with_source(
+            Kind::Permission,
+            "cannot set PR_SET_KEEPCAPS",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// Limits the process's own sets to `keep` (after the identity change).
+pub fn set_capabilities(keep: &CapsHashSet) -> Result<()> {
     caps::set(None, CapSet::Inheritable, &CapsHashSet::new())
         .map_err(|e| caps_err("clear inheritable capabilities", e))?;
     let _ = caps::clear(None, CapSet::Ambient);
+    // Permitted first when shrinking is not possible the other way round: effective must
+    // stay a subset of permitted at every step.
     caps::set(None, CapSet::Effective, keep)
         .map_err(|e| caps_err("set effective capabilities", e))?;
     caps::set(None, CapSet::Permitted, keep)
@@ -420,6 +449,12 @@ mod tests {
         assert_eq!(only.len(), 1);
         let all = capability_set(true, &[], &[]).unwrap();
         assert!(all.contains(&Capability::CAP_SYS_ADMIN));
+        let most = capability_set(false, &["ALL".into()], &["SYS_ADMIN".into()]).unwrap();
+        assert!(
+            !most.contains(&Capability::CAP_SYS_ADMIN),
+            "add ALL keeps the drops"
+        );
+        assert!(most.contains(&Capability::CAP_NET_ADMIN));
         let e = capability_set(false, &["FLY".into()], &[]).unwrap_err();
         assert!(e.message().contains("unknown capability \"FLY\""), "{e}");
     }
