@@ -2,6 +2,8 @@
 # Benchmark: start-to-teardown of a container running /bin/true, gocker-script against crun,
 # runc and podman on the same busybox root filesystem, in the same run; a loop of 100 runs in
 # one script; and exec of `true` into a running container against `podman exec`.
+# Issue 10: the confinement (seccomp, device rules, masked paths, cgroup view, keyring)
+# adds at most 1.5 ms: a default run against a --privileged one.
 # Goals (issue 3): median within 1.5x crun's, at least 30x faster than podman's; a loop run
 # costs no more than `crun run`. Those compare containers without networking (crun's and
 # runc's bundles have a bare network namespace). Issue 5: a bridged run (veth, address,
@@ -73,6 +75,9 @@ crun_run() { unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; cd $wo
 runc_run() { (cd "$work/bundle" && runc run "bench-runc-$$"); }
 
 g=$(time_n "$N" $G -e "run(\"$ref\", [\"true\"], #{ rm: true, network: \"none\" })")
+# The same with the confinement switched off: what seccomp, the device rules, the masked
+# paths and the cgroup view cost (issue 10: at most 1.5 ms).
+gp=$(time_n "$N" $G -e "run(\"$ref\", [\"true\"], #{ rm: true, network: \"none\", privileged: true })")
 gb=$(time_n "$N" $G -e "run(\"$ref\", [\"true\"], #{ rm: true })")
 c=$(time_n "$N" crun_run)
 r=$(time_n "$N" runc_run)
@@ -93,6 +98,7 @@ pe=$(time_n 10 podman "${podman_opts[@]}" exec benchbox true)
 printf 'container start-to-teardown of /bin/true without networking, median ms (%s runs; podman 10)\n' "$N"
 printf '  gocker-script run --rm  %8.2f\n  crun run                %8.2f\n  runc run                %8.2f\n  podman run --rm         %8.2f\n' "$g" "$c" "$r" "$p"
 printf '  one run in a 100-run script loop  %8.2f\n' "$loop"
+printf '  gocker-script run --rm --privileged (no seccomp, device rules, masks)  %8.2f\n  hardening cost: %.2f ms (goal <= 1.5)\n' "$gp" "$(echo "$g - $gp" | bc -l)"
 printf '  ratios: gocker/crun %.2f (goal <= 1.5), podman/gocker %.1f (goal >= 30), loop/crun %.2f (goal <= 1)\n' \
     "$(echo "$g / $c" | bc -l)" "$(echo "$p / $g" | bc -l)" "$(echo "$loop / $c" | bc -l)"
 printf 'bridged (a veth on the default bridge, an address, a default route), median ms\n  gocker-script run --rm  %8.2f\n  podman run --rm         %8.2f\n' "$gb" "$pb"
