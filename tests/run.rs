@@ -296,3 +296,30 @@ fn an_interactive_shell_on_a_pseudo_terminal() {
     assert_eq!(status.code(), Some(4));
     no_leftovers(root.path());
 }
+
+/// The stdlib shows how a container is made, and each step counts: a script's bare spec has
+/// no root and no namespaces until it says so, and spawn names what is missing.
+#[test]
+fn a_bare_spec_says_what_it_still_needs() {
+    let root = root();
+    let r = root.path();
+    let script = |body: &str| {
+        gocker(
+            r,
+            &[
+                "-e",
+                &format!(
+                    "let c = container(pull_if_missing(\"{}\")); {body}",
+                    image()
+                ),
+            ],
+        )
+    };
+    let o = script("c.spawn([\"true\"])");
+    assert!(err(&o).contains("call mount_rootfs()"), "{}", err(&o));
+    let o = script("c.mount_rootfs(); c.spawn([\"true\"])");
+    assert!(err(&o).contains("keep \"mount\" in unshare"), "{}", err(&o));
+    let o = script("c.mount_rootfs(); c.unshare([\"mount\", \"pid\"]); print(c.spawn([\"sh\", \"-c\", \"echo $$\"]).wait())");
+    assert_eq!(out(&o), "1\n0\n", "{}", err(&o));
+    no_leftovers(r);
+}

@@ -309,6 +309,11 @@ impl ContainerStore {
                 spec.image
             )));
         }
+        if !spec.rootfs_chosen {
+            return Err(Error::invalid(
+                "the container has no root filesystem yet: call mount_rootfs() (the image's layers) or mount_rootfs(dir)",
+            ));
+        }
         if !spec.has(Namespace::Mount) {
             return Err(Error::invalid("a container needs its own mount namespace for its root filesystem: keep \"mount\" in unshare"));
         }

@@ -33,6 +33,10 @@ pub struct Spec {
     pub namespaces: Vec<Namespace>,
     /// A plain directory as the root filesystem instead of the image's layers.
     pub rootfs_dir: Option<PathBuf>,
+    /// Whether the root filesystem was chosen (mount_rootfs): a script's bare spec has
+    /// none until it says, and spawn tells it so.
+    #[serde(default = "chosen")]
+    pub rootfs_chosen: bool,
     pub limits: Limits,
     pub hostname: Option<String>,
     pub env: BTreeMap<String, String>,
@@ -58,13 +62,29 @@ pub struct Spec {
     pub security: Security,
 }
 
+fn chosen() -> bool {
+    true
+}
+
 impl Spec {
+    /// Docker's defaults: every namespace but user, the image's layers as an overlay root.
     pub fn new(image: &str) -> Spec {
+        Spec {
+            rootfs_chosen: true,
+            namespaces: DEFAULT_NAMESPACES.to_vec(),
+            ..Spec::bare(image)
+        }
+    }
+
+    /// Nothing decided yet: no namespaces and no root filesystem, as a script's
+    /// `container(img)` starts, so that `unshare` and `mount_rootfs` say what it gets.
+    pub fn bare(image: &str) -> Spec {
         Spec {
             image: image.to_string(),
             image_id: None,
-            namespaces: DEFAULT_NAMESPACES.to_vec(),
+            namespaces: Vec::new(),
             rootfs_dir: None,
+            rootfs_chosen: false,
             limits: Limits::default(),
             hostname: None,
             env: BTreeMap::new(),

@@ -109,12 +109,12 @@ fn with_spec(s: &mut SpecRef, f: impl FnOnce(&mut Spec) -> Res<()>) -> Res<SpecR
 fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_type_with_name::<SpecRef>("Spec");
     engine.register_fn("container", |img: Image| {
-        let mut spec = Spec::new(&img.name());
+        let mut spec = Spec::bare(&img.name());
         spec.image_id = Some(img.id.clone());
         SpecRef(Rc::new(RefCell::new(spec)))
     });
     engine.register_fn("container", |reference: &str| {
-        SpecRef(Rc::new(RefCell::new(Spec::new(reference))))
+        SpecRef(Rc::new(RefCell::new(Spec::bare(reference))))
     });
     engine.register_fn("unshare", |s: &mut SpecRef, names: Array| -> Res<SpecRef> {
         let names = strings(names, "namespaces")?;
@@ -124,14 +124,17 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
         crate::trace::step(|| "mount_rootfs: the image's layers as overlay lower dirs plus a private upper (made at spawn)".into());
         with_spec(s, |sp| {
             sp.rootfs_dir = None;
+            sp.rootfs_chosen = true;
             Ok(())
         })
     });
     engine.register_fn(
         "mount_rootfs",
         |s: &mut SpecRef, dir: &str| -> Res<SpecRef> {
+            crate::trace::step(|| format!("mount_rootfs: {dir} as the root (bound at spawn)"));
             with_spec(s, |sp| {
                 sp.rootfs_dir = Some(PathBuf::from(dir));
+                sp.rootfs_chosen = true;
                 Ok(())
             })
         },

@@ -17,7 +17,7 @@ pub const DOCS: &[(&str, &str, &str, &str, &str)] = &[
     ("images", "unmount_image", "unmount_image(ref)", "Undoes mount_image.", r#"unmount_image("busybox")"#),
     ("images", "save", "save(ref, path)", "Writes an image as a `docker save` tarball (path ending in .tar) or an OCI layout directory, with its exact original layers.", r#"save("busybox", "/tmp/busybox.tar")"#),
     ("images", "load", "load(path)", "Loads images from a `docker save` tarball or an OCI layout (directory or tar), returns them.", r#"load("/tmp/busybox.tar")"#),
-    ("containers", "container", "container(image_or_ref)", "A Spec for a container of that image: nothing touches the host until spawn. Defaults: all namespaces but user, the image's overlay root, no limits, network \"none\".", r#"let c = container(image("busybox"));"#),
+    ("containers", "container", "container(image_or_ref)", "A Spec for a container of that image: nothing touches the host until spawn, and nothing is decided yet: unshare says which namespaces it gets and mount_rootfs what its root is (spawn says which is missing). No limits but the default 2048 processes; network \"none\".", r#"let c = container(image("busybox"));"#),
     ("containers", "unshare", "unshare(spec, namespaces)", "Which namespaces the container gets, from pid, mount, uts, ipc, net, cgroup (user is not supported yet).", r#"c.unshare(["pid", "mount", "uts"])"#),
     ("containers", "mount_rootfs", "mount_rootfs(spec) / mount_rootfs(spec, dir)", "The root filesystem: an overlay of the image's layers with a private writable upper (the default), or a plain host directory.", "c.mount_rootfs()"),
     ("containers", "set_memory_limit", "set_memory_limit(spec_or_container, size)", "Memory limit (\"64m\", \"1g\" or bytes); swap defaults to as much again (Docker's meaning on cgroup v1 and v2). On a running container it changes the live cgroup.", r#"c.set_memory_limit("64m")"#),
@@ -55,13 +55,15 @@ pub const DOCS: &[(&str, &str, &str, &str, &str)] = &[
     ("networks", "network_create", "network_create(name) / network_create(name, #{ subnet, bridge })", "A bridge network: containers on it reach each other by IP and by name, and the outside through NAT. Without a subnet one is picked from 10.89.0.0/16; the bridge device is named from the network unless given.", r#"network_create("backend", #{ subnet: "10.89.7.0/24" })"#),
     ("networks", "networks", "networks()", "Every network with its bridge, subnet, gateway and running containers.", "networks()"),
     ("networks", "network_remove", "network_remove(name)", "Removes a network with no running containers, with its bridge and rules.", r#"network_remove("backend")"#),
-    ("stdlib", "run", "run(image) / run(image, cmd) / run(image, cmd, opts)", "docker run, written in Rhai (stdlib/containers.rhai): pulls if needed, then container, unshare, mount_rootfs, limits and spawn. opts: detach, rm, tty, name, env, workdir, hostname, user, entrypoint, mem, memory_swap, cpus, cpu_shares, pids, volumes, network (default \"bridge\"), publish ([\"8080:80\"]), cap_add, cap_drop, privileged, security_opt ([\"seccomp=unconfined\"]), read_only, devices. Returns the exit code, or the container when detached.", r#"run("busybox", ["echo", "hi"], #{ rm: true, mem: "64m" })"#),
+    ("stdlib", "run", "run(image) / run(image, cmd) / run(image, cmd, opts)", "docker run, written in Rhai (stdlib/containers.rhai): pulls if needed, then container, unshare, mount_rootfs, limits and spawn. opts: detach, rm, tty, name, env, workdir, hostname, user, entrypoint, rootfs, mem, memory_swap, cpus, cpu_shares, pids, volumes, network (default \"bridge\"), publish ([\"8080:80\"]), cap_add, cap_drop, privileged, security_opt ([\"seccomp=unconfined\"]), read_only, devices. Returns the exit code, or the container when detached.", r#"run("busybox", ["echo", "hi"], #{ rm: true, mem: "64m" })"#),
     ("stdlib", "ps", "ps() / ps(#{ all, json })", "Running containers (all with `all`; JSON text with `json`); the REPL prints them as a table.", "ps(#{ all: true })"),
     ("stdlib", "rm", "rm(container) / rm(container, #{ force })", "Removes a container (stdlib wrapper of remove).", r#"rm("web", #{ force: true })"#),
     ("stdlib", "prune", "prune()", "Removes exited containers, then untagged images.", "prune()"),
     ("stdlib", "inspect", "inspect(name_or_id)", "Everything about a container, or else an image, as a map.", r#"inspect("web").spec.limits"#),
     ("stdlib", "pull_if_missing", "pull_if_missing(ref)", "The local image, or pull it.", r#"pull_if_missing("busybox")"#),
     ("script", "sleep", "sleep(seconds)", "Pauses the script.", "sleep(0.5)"),
+    ("script", "exit", "exit() / exit(code)", "Ends the script (or the REPL) with that exit status, after the current line.", "exit(3)"),
+    ("script", "to_map", "to_map(value)", "A Spec, Container or Image as a plain map (what inspect and ps #{ json } show).", r#"find_container("web").to_map().spec"#),
     ("script", "table", "table(value)", "Images or containers as a Docker-like table, anything else as JSON.", "print(table(ps()))"),
     ("script", "to_json", "to_json(value)", "A value as JSON text.", "to_json(inspect(\"web\"))"),
     ("script", "trace", "trace(on)", "Prints each system-level step the primitives take (mounts, clone flags, cgroup writes...), one line each.", "trace(true)"),
@@ -125,6 +127,42 @@ pub fn markdown() -> String {
 
 #[cfg(test)]
 mod tests {
+    /// help() and the README know every function a script can call: each one registered by
+    /// the bindings, and each one the stdlib defines, has an entry.
+    #[test]
+    fn every_function_is_documented() {
+        use std::collections::BTreeSet;
+        let ctx = crate::script::Context::new(crate::store::Paths::new("/nonexistent"));
+        let mut engine = crate::script::build_engine(ctx);
+        crate::script::install_stdlib(&mut engine).expect("stdlib");
+        // Conversions and operators every value has are not script functions of ours.
+        let plumbing = ["to_string", "to_debug", "get$", "set$", "index$", "anon$"];
+        let mut names: BTreeSet<String> = engine
+            .gen_fn_signatures(false)
+            .iter()
+            .filter_map(|s| s.split('(').next())
+            .map(|n| n.rsplit("::").next().unwrap_or(n).trim().to_string())
+            .filter(|n| !plumbing.iter().any(|p| n.starts_with(p)))
+            .collect();
+        for (_, source) in super::super::STDLIB {
+            let ast = engine.compile(source).expect("stdlib compiles");
+            names.extend(
+                ast.iter_functions()
+                    .map(|f| f.name.to_string())
+                    .filter(|n| !n.starts_with("anon$")),
+            );
+        }
+        let documented: BTreeSet<&str> = super::DOCS.iter().map(|d| d.1).collect();
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| !documented.contains(n.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "functions without a doc entry: {missing:?}"
+        );
+    }
+
     /// README.md's API section is this table, so the two cannot drift. Regenerate with
     /// `GOCKER_WRITE_README=1 cargo test readme_api_reference`.
     #[test]
