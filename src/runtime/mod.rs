@@ -7,5 +7,6 @@ pub mod clone;
 pub mod devices;
 pub mod init;
 pub mod launch;
+pub mod rootfs;
 pub mod seccomp;
 pub mod security;
