@@ -13,7 +13,11 @@ work=$(mktemp -d /tmp/gocker-demo.XXXXXX)
 port=${DEMO_REGISTRY_PORT:-5757}
 cleanup() {
     if [ -n "${REGISTRY_PID:-}" ]; then kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null || true; fi
-    GOCKER_ROOT="$work/root" target/release/gocker-script -e 'for i in images() { rmi(i.id, #{ force: true }) }' >/dev/null 2>&1 || true
+    # Containers, networks (the bridge, its nftables table, ip_forward as it was) and images.
+    GOCKER_ROOT="$work/root" target/release/gocker-script -e '
+        for c in containers() { try { remove(c, #{ force: true }) } catch {} }
+        for n in networks() { try { network_remove(n.name) } catch {} }
+        for i in images() { try { rmi(i.id, #{ force: true }) } catch {} }' >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT

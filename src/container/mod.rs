@@ -26,6 +26,7 @@ use crate::error::{Error, Kind, Result};
 use crate::image::ImageStore;
 use crate::runtime::cgroup::{ContainerCgroup, Limits, Stats};
 use crate::runtime::security::DeviceNode;
+use crate::store::lock::{self, LockGuard};
 use crate::store::{remove_tree, write_atomic, Db, Paths};
 use crate::sys::now;
 use process::{ShimArgs, ShimMessage, StatusPipe};
@@ -93,6 +94,9 @@ pub struct Container {
     pub spec: Spec,
     /// Its address on its bridge network, while it runs.
     pub ip: Option<String>,
+    /// Its supervisor, while it runs.
+    #[serde(skip)]
+    pub shim_pid: Option<i32>,
 }
 
 impl Container {
@@ -187,7 +191,7 @@ pub struct ContainerStore {
     helper: PathBuf,
 }
 
-const COLUMNS: &str = "id, name, image, image_id, command, spec, status, pid, exit_code, oom_killed, created, started, finished, (SELECT ip FROM addresses WHERE container = containers.id)";
+const COLUMNS: &str = "id, name, image, image_id, command, spec, status, pid, exit_code, oom_killed, created, started, finished, (SELECT ip FROM addresses WHERE container = containers.id), shim_pid";
 
 fn from_row(r: &Row) -> rusqlite::Result<Container> {
     let command: String = r.get(4)?;
@@ -209,7 +213,55 @@ fn from_row(r: &Row) -> rusqlite::Result<Container> {
         started: r.get(11)?,
         finished: r.get(12)?,
         ip: r.get(13)?,
+        shim_pid: r.get(14)?,
     })
+}
+
+/// Docker-like names from the container's random id: an adjective, a name and four hex
+/// digits, taken from successive parts of the id so that a taken one has a next try.
+fn generated_names(id: &str) -> Vec<String> {
+    let bytes = hex::decode(id).unwrap_or_default();
+    (0..bytes.len() / 4)
+        .map(|k| {
+            let b = &bytes[k * 4..k * 4 + 4];
+            format!(
+                "{}_{}_{:02x}{:02x}",
+                ADJECTIVES[b[0] as usize % ADJECTIVES.len()],
+                NOUNS[b[1] as usize % NOUNS.len()],
+                b[2],
+                b[3]
+            )
+        })
+        .collect()
+}
+
+/// A UNIQUE violation on a container's name is a conflict, said as one.
+fn unique_as_conflict(e: rusqlite::Error, name: &str) -> Error {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Error::conflict(format!("the name {name:?} is already used"))
+        }
+        _ => e.into(),
+    }
+}
+
+/// The lock a container's creator holds from before its row exists until it has started.
+fn creator_lock(id: &str) -> String {
+    format!("container-{id}")
+}
+
+/// A container's files: its directory and its creator's lock file (the row is the caller's).
+pub(crate) fn remove_traces(paths: &Paths, id: &str) -> Result<()> {
+    remove_tree(&paths.containers().join(id))?;
+    let lock = paths.locks().join(format!("{}.lock", creator_lock(id)));
+    match std::fs::remove_file(&lock) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io("cannot remove", &lock, e))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn corrupt_column(index: usize, e: serde_json::Error) -> rusqlite::Error {
@@ -269,6 +321,18 @@ impl ContainerStore {
         spec: &Spec,
         argv: Option<Vec<String>>,
     ) -> Result<Container> {
+        self.create_locked(images, spec, argv)
+            .map(|(c, _creating)| c)
+    }
+
+    /// Creates, and returns the lock its creator holds until the container has started: a
+    /// "created" container whose lock is free was abandoned (its creator was killed).
+    fn create_locked(
+        &self,
+        images: &ImageStore,
+        spec: &Spec,
+        argv: Option<Vec<String>>,
+    ) -> Result<(Container, LockGuard)> {
         let mut spec = spec.clone();
         let (config, layers, image_id) = match &spec.rootfs_dir {
             Some(dir) => {
@@ -347,7 +411,8 @@ impl ContainerStore {
             }
         }
         let id = random_id()?;
-        let name = match &spec.name {
+        let creating = lock::exclusive(&self.paths.locks(), &creator_lock(&id))?;
+        let names = match &spec.name {
             Some(n) => {
                 if n.is_empty()
                     || !n
@@ -359,17 +424,9 @@ impl ContainerStore {
                         "invalid container name {n:?}: use letters, digits, '_', '.' and '-'"
                     )));
                 }
-                n.clone()
+                vec![n.clone()]
             }
-            None => {
-                let b = id.as_bytes();
-                format!(
-                    "{}_{}_{}",
-                    ADJECTIVES[b[0] as usize % ADJECTIVES.len()],
-                    NOUNS[b[1] as usize % NOUNS.len()],
-                    &id[..4]
-                )
-            }
+            None => generated_names(&id),
         };
         let mut env: Vec<String> = config.env.clone().unwrap_or_default();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
@@ -445,23 +502,43 @@ impl ContainerStore {
             .map_err(|e| Error::with_source(Kind::Io, "cannot encode spec", e))?;
         let command_json = serde_json::to_string(&command)
             .map_err(|e| Error::with_source(Kind::Io, "cannot encode command", e))?;
+        // The name is checked and claimed in one transaction: two scripts asking for the
+        // same one at once get a conflict, never a database error.
         {
-            let conn = self.db.lock();
-            let taken: Option<String> = conn
-                .query_row("SELECT id FROM containers WHERE name = ?1", [&name], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            if let Some(other) = taken {
-                return Err(Error::conflict(format!(
-                    "the name {name:?} is already used by container {}",
-                    &other[..12]
-                )));
+            let mut conn = self.db.lock();
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut chosen = None;
+            for candidate in &names {
+                let taken: Option<String> = tx
+                    .query_row(
+                        "SELECT id FROM containers WHERE name = ?1",
+                        [candidate],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                match taken {
+                    None => {
+                        chosen = Some(candidate.clone());
+                        break;
+                    }
+                    Some(other) if spec.name.is_some() => {
+                        return Err(Error::conflict(format!(
+                            "the name {candidate:?} is already used by container {}",
+                            &other[..12.min(other.len())]
+                        )));
+                    }
+                    Some(_) => {}
+                }
             }
-            conn.execute(
+            let name = chosen.ok_or_else(|| {
+                Error::conflict("no free container name: every generated one is taken")
+            })?;
+            tx.execute(
                 "INSERT INTO containers (id, name, image, image_id, command, spec, status, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'created', ?7)",
                 params![id, name, spec.image, image_id, command_json, spec_json, now()],
-            )?;
+            )
+            .map_err(|e| unique_as_conflict(e, &name))?;
+            tx.commit()?;
         }
         let made = (|| -> Result<()> {
             for d in [&launch.upper, &launch.work, &launch.merged] {
@@ -475,12 +552,12 @@ impl ContainerStore {
             self.forget(&id);
             return Err(e);
         }
-        self.get(&id)
+        Ok((self.get(&id)?, creating))
     }
 
     /// Removes every trace of a container that never ran (or is gone): row and directory.
     fn forget(&self, id: &str) {
-        let _ = remove_tree(&self.dir(id));
+        let _ = remove_traces(&self.paths, id);
         let _ = self
             .db
             .lock()
@@ -497,6 +574,12 @@ impl ContainerStore {
             )));
         }
         let fresh = c.status == Status::Created;
+        if !self.dir(&c.id).join("launch.json").exists() {
+            return Err(Error::conflict(format!(
+                "container {} was never completely created (its creator was stopped half-way): remove it",
+                c.name
+            )));
+        }
         let args = ShimArgs {
             root: self.paths.root.clone(),
             id: c.id.clone(),
@@ -572,7 +655,7 @@ impl ContainerStore {
         argv: Option<Vec<String>>,
         attach: Attach,
     ) -> Result<Started> {
-        let c = self.create(images, spec, argv)?;
+        let (c, _creating) = self.create_locked(images, spec, argv)?;
         self.start(&c.id, attach)
     }
 
@@ -587,7 +670,17 @@ impl ContainerStore {
 
     /// Finds a container by name, id or unique id prefix.
     pub fn get(&self, spec: &str) -> Result<Container> {
-        self.reconcile()?;
+        let found = self.find_row(spec)?;
+        // Only this one is looked at: a lookup costs the same with 1 or 1000 containers.
+        if found.status == Status::Running && !found.shim_alive() {
+            self.finish_dead(&found)?;
+            return self.get_row(&found.id);
+        }
+        Ok(found)
+    }
+
+    /// The row named by name, id or unique id prefix, as recorded.
+    fn find_row(&self, spec: &str) -> Result<Container> {
         let conn = self.db.lock();
         let by_name: Option<Container> = conn
             .query_row(
@@ -648,29 +741,49 @@ impl ContainerStore {
     /// Containers recorded as running whose supervisor is gone (killed, or the machine
     /// rebooted) are marked exited and their cgroups removed.
     fn reconcile(&self) -> Result<()> {
-        let stale: Vec<(String, Option<i32>)> = {
+        let running: Vec<Container> = {
             let conn = self.db.lock();
-            let mut stmt =
-                conn.prepare("SELECT id, shim_pid FROM containers WHERE status = 'running'")?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM containers WHERE status = 'running'"
+            ))?;
             let rows = stmt
-                .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<i32>>(1)?))
-                })?
+                .query_map([], from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter()
-                .filter(|(id, shim)| !shim.map(|p| shim_alive(p, id)).unwrap_or(false))
-                .collect()
+            rows
         };
-        for (id, _) in stale {
-            let _ = ContainerCgroup::of(&id).destroy();
-            if let Ok(c) = self.get_row(&id) {
-                self.networks()
-                    .disconnect(&id, &c.spec.network, &c.spec.publish, true);
-            }
-            self.db.lock().execute(
-                "UPDATE containers SET status = 'exited', exit_code = COALESCE(exit_code, 137), pid = NULL, shim_pid = NULL, finished = ?2 WHERE id = ?1 AND status = 'running'",
-                params![id, now()],
-            )?;
+        for c in running.iter().filter(|c| !c.shim_alive()) {
+            self.finish_dead(c)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a "created" container was abandoned: its creator is gone without starting it
+    /// (killed half-way), so nothing will ever start it. prune removes those.
+    pub fn abandoned(&self, c: &Container) -> Result<bool> {
+        if c.status != Status::Created {
+            return Ok(false);
+        }
+        Ok(lock::try_exclusive(&self.paths.locks(), &creator_lock(&c.id))?.is_some())
+    }
+
+    /// Finishes the life of a container whose supervisor died: its cgroup and network go,
+    /// the exit the supervisor managed to record in its exit file is kept (137, killed,
+    /// otherwise), and a --rm container is removed, as its supervisor would have.
+    fn finish_dead(&self, c: &Container) -> Result<()> {
+        crate::trace::step(|| format!("the supervisor of {} is gone: finish it", c.name));
+        let _ = ContainerCgroup::of(&c.id).destroy();
+        self.networks()
+            .disconnect(&c.id, &c.spec.network, &c.spec.publish, true);
+        let exit = shim::read_exit_file(&self.dir(&c.id));
+        self.db.lock().execute(
+            "UPDATE containers SET status = 'exited', exit_code = COALESCE(?2, exit_code, 137), oom_killed = COALESCE(?3, oom_killed), pid = NULL, shim_pid = NULL, finished = ?4 WHERE id = ?1 AND status = 'running'",
+            params![c.id, exit.map(|e| e.0), exit.map(|e| e.1 as i64), now()],
+        )?;
+        if c.spec.auto_remove {
+            remove_traces(&self.paths, &c.id)?;
+            self.db
+                .lock()
+                .execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
         }
         Ok(())
     }
@@ -746,7 +859,7 @@ impl ContainerStore {
             self.wait(&c.id, Some(Duration::from_secs(10)))?;
         }
         let _ = ContainerCgroup::of(&c.id).destroy();
-        remove_tree(&self.dir(&c.id))?;
+        remove_traces(&self.paths, &c.id)?;
         self.db
             .lock()
             .execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
@@ -879,6 +992,13 @@ fn running_pid(c: &Container) -> Result<i32> {
             "container {} is not running",
             c.name
         ))),
+    }
+}
+
+impl Container {
+    /// Whether its supervisor still runs (a recycled pid is not it).
+    fn shim_alive(&self) -> bool {
+        self.shim_pid.is_some_and(|p| shim_alive(p, &self.id))
     }
 }
 

@@ -27,7 +27,7 @@ use crate::network::Networks;
 use crate::runtime::cgroup::ContainerCgroup;
 use crate::runtime::clone::{self, Placement};
 use crate::runtime::init;
-use crate::store::{remove_tree, Db, Paths};
+use crate::store::{Db, Paths};
 use crate::sys::now;
 
 /// Bytes of log kept per file; one older file is kept beside it.
@@ -107,6 +107,7 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
                 r.get(0)
             })?;
     let networks = Networks::new(paths.clone(), db.clone());
+    prepare_exit_file(&paths.containers().join(id))?;
     let cgroup = ContainerCgroup::of(id);
     cgroup.create(&launch.limits, &launch.device_rules())?;
     // Address, hosts file, ports and bridge before the clone; the veth pair after it.
@@ -185,17 +186,64 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
     networks.disconnect(id, &launch.network, &launch.publish, false);
     drop(attachment);
     let oom = cgroup.oom_killed();
+    // The exit is written first into its file's space, set aside at the start: a full
+    // disk cannot lose it, and if the database cannot take it either, whoever looks next
+    // finishes the container from the file.
+    write_exit_file(&paths.containers().join(id), code, oom);
     let _ = cgroup.destroy();
-    db.lock().execute(
-        "UPDATE containers SET status = 'exited', exit_code = ?2, oom_killed = ?3, pid = NULL, shim_pid = NULL, finished = ?4 WHERE id = ?1",
-        params![id, code, oom as i64, now()],
-    )?;
+    let mut recorded = Err(Error::new(Kind::Io, "not tried"));
+    for attempt in 0..5 {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        recorded = db
+            .lock()
+            .execute(
+                "UPDATE containers SET status = 'exited', exit_code = ?2, oom_killed = ?3, pid = NULL, shim_pid = NULL, finished = ?4 WHERE id = ?1",
+                params![id, code, oom as i64, now()],
+            )
+            .map_err(Error::from);
+        if recorded.is_ok() {
+            break;
+        }
+    }
+    recorded?;
     if launch.auto_remove {
-        remove_tree(&paths.containers().join(id))?;
+        super::remove_traces(&paths, id)?;
         db.lock()
             .execute("DELETE FROM containers WHERE id = ?1", [id])?;
     }
     Ok(code)
+}
+
+/// The exit file's size: room for any exit record, written in place.
+const EXIT_FILE_SIZE: usize = 64;
+
+/// Sets aside the space of the exit record (blank), so writing it later needs no new space.
+fn prepare_exit_file(dir: &Path) -> Result<()> {
+    let path = dir.join("exit");
+    std::fs::write(&path, [b' '; EXIT_FILE_SIZE]).map_err(|e| Error::io("cannot write", &path, e))
+}
+
+/// Records "CODE OOM" over the blank record, without truncating or growing the file.
+fn write_exit_file(dir: &Path, code: i32, oom: bool) {
+    use std::os::unix::fs::FileExt;
+    let mut record = format!("{code} {}", u8::from(oom)).into_bytes();
+    record.resize(EXIT_FILE_SIZE, b' ');
+    if let Ok(f) = OpenOptions::new().write(true).open(dir.join("exit")) {
+        let _ = f.write_all_at(&record, 0);
+        let _ = f.sync_data();
+    }
+}
+
+/// The exit a supervisor recorded in its container's directory, if it got that far:
+/// (exit code, OOM-killed).
+pub fn read_exit_file(dir: &Path) -> Option<(i64, bool)> {
+    let text = std::fs::read_to_string(dir.join("exit")).ok()?;
+    let mut parts = text.split_whitespace();
+    let code = parts.next()?.parse().ok()?;
+    let oom = parts.next()? == "1";
+    Some((code, oom))
 }
 
 fn open_devnull() -> Result<OwnedFd> {

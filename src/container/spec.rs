@@ -145,7 +145,14 @@ pub fn parse_size(text: &str) -> Result<i64> {
             "invalid size {text:?}: must be positive"
         )));
     }
-    Ok((value * mult as f64) as i64)
+    let bytes = value * mult as f64;
+    // Past i64 the cast would quietly saturate into "no limit".
+    if bytes >= i64::MAX as f64 {
+        return Err(Error::invalid(format!(
+            "invalid size {text:?}: too large (at most 8 EiB)"
+        )));
+    }
+    Ok(bytes as i64)
 }
 
 /// Parses durations: "10s", "500ms", "2m", or seconds.
@@ -188,6 +195,10 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("-5m").is_err());
         assert!(parse_size("0").is_err());
+        assert!(
+            parse_size("99999999999999999999g").is_err(),
+            "no silent saturation"
+        );
     }
 
     #[test]

@@ -676,8 +676,61 @@ impl ImageStore {
                 removed.extend(r.deleted);
             }
         }
+        self.reclaim_orphans()?;
         self.sweep_scratch()?;
         Ok(removed)
+    }
+
+    /// What killed processes left in the store: layers recorded but used by no image (the
+    /// finished layers of a pull killed before its image was committed), and layer
+    /// directories or tar-splits with no row (an rmi killed between its row and its files).
+    /// A layer somebody is working on holds its lock and is left alone.
+    fn reclaim_orphans(&self) -> Result<()> {
+        let unused: Vec<String> = {
+            let conn = self.db.lock();
+            let mut stmt = conn.prepare(
+                "SELECT chain_id FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)",
+            )?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            rows
+        };
+        if !unused.is_empty() {
+            self.collect_layers(&unused)?;
+        }
+        let Ok(entries) = std::fs::read_dir(self.paths.layers()) else {
+            return Ok(());
+        };
+        let mut hexes: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .map(|n| n.trim_end_matches(".split").to_string())
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect();
+        hexes.sort();
+        hexes.dedup();
+        for hex in hexes {
+            let Some(_busy_otherwise) = lock::try_exclusive(&self.paths.locks(), &hex)? else {
+                continue;
+            };
+            if self.layer_present(&format!("sha256:{hex}"))? {
+                continue;
+            }
+            crate::trace::step(|| format!("remove orphan layer {hex} (no row)"));
+            let dir = self.paths.layer(&hex);
+            let trash = self
+                .paths
+                .tmp()
+                .join(format!("trash-{hex}-{}", std::process::id()));
+            match std::fs::rename(&dir, &trash) {
+                Ok(()) => remove_tree(&trash)?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("cannot remove layer", &dir, e)),
+            }
+            let _ = std::fs::remove_file(self.paths.layer_split(&hex));
+        }
+        Ok(())
     }
 
     /// Removes scratch entries of processes that are gone.
@@ -693,9 +746,18 @@ impl ImageStore {
                 .nth(2)
                 .and_then(|p| p.split('.').next())
                 .and_then(|p| p.parse::<i32>().ok());
-            let alive = pid
-                .map(|p| Path::new(&format!("/proc/{p}")).exists())
-                .unwrap_or(true);
+            // A layer's scratch is garbage once nobody holds that layer's lock (a pid can
+            // be reused); other scratch, once its process is gone.
+            let layer_hex = name
+                .strip_prefix("layer-")
+                .or_else(|| name.strip_prefix("split-"))
+                .and_then(|r| r.split('-').next());
+            let alive = match layer_hex {
+                Some(hex) => lock::try_exclusive(&self.paths.locks(), hex)?.is_none(),
+                None => pid
+                    .map(|p| Path::new(&format!("/proc/{p}")).exists())
+                    .unwrap_or(true),
+            };
             if !alive {
                 let path = e.path();
                 if path.is_dir() {

@@ -24,7 +24,7 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 use crate::error::{Error, Kind, Result};
-use crate::runtime::launch::{Interface, Launch, NetworkMode, Publish};
+use crate::runtime::launch::{Interface, Launch, NetworkMode, Protocol, Publish};
 use crate::store::{lock, Db, Paths};
 use crate::sys::netlink::Netlink;
 
@@ -200,6 +200,33 @@ fn network_from_row(r: &rusqlite::Row) -> rusqlite::Result<Network> {
     })
 }
 
+/// Whether a bridge's owner tag ("gocker-script ROOT NETWORK") names a root that is gone
+/// (no state database there any more), or a network that root no longer has.
+fn owner_is_gone(tag: &str) -> bool {
+    let Some(rest) = tag.strip_prefix("gocker-script ") else {
+        return false;
+    };
+    let Some((root, network)) = rest.rsplit_once(' ') else {
+        return false;
+    };
+    let db = Paths::new(root).db();
+    if !db.exists() {
+        return true;
+    }
+    // The root exists: the bridge is stale only if its network is gone from it.
+    match rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        Ok(conn) => conn
+            .query_row(
+                "SELECT COUNT(*) FROM networks WHERE name = ?1",
+                [network],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n == 0)
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
 /// Networks, addresses and attachments of one root.
 pub struct Networks {
     paths: Paths,
@@ -243,7 +270,12 @@ impl Networks {
             }
         };
         let subnet = subnet.map(Subnet::parse).transpose()?;
-        let host = host_subnets()?;
+        let host = {
+            let _lock = host_lock()?;
+            let mut nl = Netlink::open()?;
+            sweep_stale_bridges(&mut nl)?;
+            host_subnets_with(&mut nl)?
+        };
         let mut conn = self.db.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing: Vec<Network> = {
@@ -336,16 +368,29 @@ impl Networks {
         )))
     }
 
-    /// Every network, the default one first.
+    /// Every network, the default one first. Listing records nothing: the default network
+    /// is shown as it would be made on first use, and `network_create("bridge", ...)` can
+    /// still give it a subnet of the user's own.
     pub fn list(&self) -> Result<Vec<Network>> {
-        self.get(DEFAULT_NETWORK)?;
         let conn = self.db.lock();
         let mut stmt = conn.prepare(
             "SELECT name, bridge, subnet, created FROM networks ORDER BY name != 'bridge', name",
         )?;
-        let rows = stmt
+        let mut rows = stmt
             .query_map([], network_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        if !rows.iter().any(|n| n.name == DEFAULT_NETWORK) {
+            rows.insert(
+                0,
+                Network {
+                    name: DEFAULT_NETWORK.to_string(),
+                    bridge: DEFAULT_BRIDGE.to_string(),
+                    subnet: DEFAULT_SUBNET,
+                    gateway: DEFAULT_SUBNET.gateway(),
+                    created: 0,
+                },
+            );
+        }
         Ok(rows)
     }
 
@@ -408,6 +453,7 @@ impl Networks {
     /// Makes the network's bridge and rules if they are not there (under the host lock).
     fn ensure_bridge(&self, net: &Network, nl: &mut Netlink) -> Result<u32> {
         let tag = self.owner_tag(&net.name);
+        sweep_stale_bridges(nl)?;
         if let Some(link) = nl.link(&net.bridge)? {
             if link.alias.as_deref() == Some(tag.as_str()) {
                 if link.up {
@@ -469,7 +515,7 @@ impl Networks {
         let mut reserved = Vec::new();
         for p in &launch.publish {
             let addr = (p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), p.host_port);
-            let r = if p.proto == "udp" {
+            let r = if p.proto == Protocol::Udp {
                 UdpSocket::bind(addr).map(Reservation::Udp)
             } else {
                 TcpListener::bind(addr).map(Reservation::Tcp)
@@ -721,8 +767,22 @@ fn resolv_conf() -> Vec<u8> {
 }
 
 /// The host's IPv4 subnets, by device, to keep networks off them.
-fn host_subnets() -> Result<Vec<(String, Subnet)>> {
-    host_subnets_with(&mut Netlink::open()?)
+/// Removes the bridges (and their nftables tables) of roots or networks that are gone:
+/// left by a deleted root or an interrupted demo, nobody would ever use or remove them, and
+/// they would hold their names and subnets against everyone else. Under the host lock.
+fn sweep_stale_bridges(nl: &mut Netlink) -> Result<()> {
+    for link in nl.links()? {
+        let Some(alias) = link.alias.as_deref() else {
+            continue;
+        };
+        if owner_is_gone(alias) {
+            crate::trace::step(|| format!("ip link del {} (stale: {alias})", link.name));
+            nl.delete_link(link.index)?;
+            nft::uninstall(&link.name)?;
+            restore_ip_forward();
+        }
+    }
+    Ok(())
 }
 
 fn host_subnets_with(nl: &mut Netlink) -> Result<Vec<(String, Subnet)>> {

@@ -222,11 +222,7 @@ pub fn limit_writes(v2: bool, l: &Limits) -> Result<Vec<Write>> {
         }
     }
     if let Some(cpus) = l.cpus {
-        if !(cpus > 0.0 && cpus.is_finite()) {
-            return Err(Error::invalid(format!(
-                "invalid cpu limit {cpus}: give a positive number of CPUs, e.g. 0.5"
-            )));
-        }
+        check_cpus(cpus)?;
         let quota = (cpus * PERIOD_US as f64).round() as u64;
         if v2 {
             out.push(write(
@@ -266,6 +262,24 @@ pub fn limit_writes(v2: bool, l: &Limits) -> Result<Vec<Write>> {
         out.push(write("pids", "pids", "pids.max", value));
     }
     Ok(out)
+}
+
+/// A CPU limit as Docker takes it: a positive number of CPUs, at most this host's.
+pub fn check_cpus(cpus: f64) -> Result<f64> {
+    let host = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if !(cpus > 0.0 && cpus.is_finite()) {
+        return Err(Error::invalid(format!(
+            "invalid cpu limit {cpus}: give a positive number of CPUs, e.g. 0.5"
+        )));
+    }
+    if cpus > host as f64 {
+        return Err(Error::invalid(format!(
+            "invalid cpu limit {cpus}: this host has {host} CPU(s)"
+        )));
+    }
+    Ok(cpus)
 }
 
 /// One container's cgroup: a directory on v2, one per controller on v1.

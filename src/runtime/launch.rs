@@ -70,6 +70,29 @@ impl std::fmt::Display for NetworkMode {
     }
 }
 
+/// A published port's transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A Linux namespace a container can get, by the names scripts use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -162,8 +185,7 @@ pub struct Publish {
     pub host_ip: Option<std::net::Ipv4Addr>,
     pub host_port: u16,
     pub container_port: u16,
-    /// "tcp" or "udp".
-    pub proto: String,
+    pub proto: Protocol,
 }
 
 impl Publish {
@@ -175,12 +197,13 @@ impl Publish {
             ))
         };
         let (ports, proto) = match text.rsplit_once('/') {
-            Some((p, proto)) => (p, proto.to_ascii_lowercase()),
-            None => (text, "tcp".to_string()),
+            Some((p, proto)) => match proto.to_ascii_lowercase().as_str() {
+                "tcp" => (p, Protocol::Tcp),
+                "udp" => (p, Protocol::Udp),
+                _ => return Err(bad("the protocol must be tcp or udp")),
+            },
+            None => (text, Protocol::Tcp),
         };
-        if proto != "tcp" && proto != "udp" {
-            return Err(bad("the protocol must be tcp or udp"));
-        }
         let parts: Vec<&str> = ports.split(':').collect();
         let (host_ip, host, container) = match parts.as_slice() {
             [h, c] => (None, *h, *c),

@@ -150,6 +150,11 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
 
     let c = ctx.clone();
     engine.register_fn("save", move |spec: &str, path: &str| -> Res<()> {
+        if path.trim().is_empty() {
+            return Err(invalid(
+                "save needs a path: a file ending in .tar, or a directory for an OCI layout",
+            ));
+        }
         crate::image::archive::save(c.images()?, spec, std::path::Path::new(path))
             .map_err(script_error)
     });

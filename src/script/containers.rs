@@ -15,6 +15,7 @@ use crate::container::exec::ExecRequest;
 use crate::container::spec::{parse_duration, parse_size, Bind, NetworkMode, Publish, Spec};
 use crate::container::{Attach, Container, Started};
 use crate::image::Image;
+use crate::runtime::cgroup::check_cpus;
 use crate::runtime::security::{self, DeviceRequest, SeccompProfile};
 
 /// A Spec shared by all copies of the script value, so `set_x(c, ...)` and `c.set_x(...)`
@@ -168,10 +169,7 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn(
         "set_cpu_limit",
         |s: &mut SpecRef, v: Dynamic| -> Res<SpecRef> {
-            let cpus = number(&v, "cpu limit")?;
-            if cpus <= 0.0 {
-                return Err(invalid(format!("cpu limit must be positive, not {cpus}")));
-            }
+            let cpus = check_cpus(number(&v, "cpu limit")?).map_err(script_error)?;
             with_spec(s, |sp| {
                 sp.limits.cpus = Some(cpus);
                 Ok(())
@@ -461,6 +459,12 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
     }
     getter!("name", |c| c.name.into());
     getter!("status", |c| c.status.as_str().into());
+    let cx = ctx.clone();
+    engine.register_get("abandoned", move |r: &mut ContainerRef| -> Res<bool> {
+        let store = cx.containers()?;
+        let c = store.get(&r.id).map_err(script_error)?;
+        store.abandoned(&c).map_err(script_error)
+    });
     getter!("status_text", |c| c.status_text().into());
     getter!("pid", |c| c
         .pid
@@ -599,11 +603,17 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
     let logs = move |v: Dynamic, opts: Map| -> Res<String> {
         known_keys(&opts, "logs", &["tail", "follow"])?;
         let tail = match opts.get("tail") {
-            Some(t) => Some(
-                t.as_int()
-                    .map_err(|_| invalid("logs: tail must be a number of lines"))?
-                    .max(0) as usize,
-            ),
+            Some(t) => {
+                let n = t
+                    .as_int()
+                    .map_err(|_| invalid("logs: tail must be a number of lines"))?;
+                if n < 0 {
+                    return Err(invalid(format!(
+                        "logs: tail must be 0 or more lines, not {n}"
+                    )));
+                }
+                Some(n as usize)
+            }
             None => None,
         };
         if opt_bool(&opts, "follow")? {
@@ -686,7 +696,7 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     engine.register_fn("set_cpu_limit", move |r: &mut ContainerRef, v: Dynamic| {
         live(&c, r, &|l| {
-            l.cpus = Some(number(&v, "cpu limit")?);
+            l.cpus = Some(check_cpus(number(&v, "cpu limit")?).map_err(script_error)?);
             Ok(())
         })
     });

@@ -39,6 +39,27 @@ pub fn exclusive(dir: &Path, name: &str) -> Result<LockGuard> {
     Ok(LockGuard { _file: file, path })
 }
 
+/// Takes an exclusive lock named `name` in `dir` if nobody holds it; None if somebody does.
+pub fn try_exclusive(dir: &Path, name: &str) -> Result<Option<LockGuard>> {
+    let path = dir.join(format!("{name}.lock"));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open lock", &path, e))?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(Some(LockGuard { _file: file, path }));
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        return Ok(None);
+    }
+    Err(Error::io("cannot lock", &path, err))
+}
+
 /// Takes exclusive locks on every name, in sorted order so that two callers locking
 /// overlapping sets can never deadlock.
 pub fn exclusive_all(dir: &Path, names: &[String]) -> Result<Vec<LockGuard>> {

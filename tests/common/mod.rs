@@ -138,7 +138,7 @@ impl Drop for Root {
             self.dir.path(),
             &[
                 "-e",
-                "for c in containers() { remove(c, #{ force: true }) } for n in networks() { network_remove(n.name) }",
+                "for c in containers() { try { remove(c, #{ force: true }) } catch {} } for n in networks() { try { network_remove(n.name) } catch {} }",
             ],
         );
     }
