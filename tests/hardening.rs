@@ -448,6 +448,33 @@ fn capabilities_can_all_be_dropped_and_users_still_switch() {
     assert!(o.status.success(), "{}", err(&o));
 }
 
+/// The runtime's own signal dispositions (Rust ignores SIGPIPE) do not pass into the
+/// container: a pipeline ends when its reader does.
+#[test]
+fn the_container_starts_with_default_signals() {
+    let root = root();
+    let o = gocker(
+        root.path(),
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            image(),
+            "sh",
+            "-c",
+            "grep -E '^Sig(Ign|Blk)' /proc/self/status; yes | head -1",
+        ],
+    );
+    assert_eq!(
+        out(&o),
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\ny\n",
+        "{}",
+        err(&o)
+    );
+    assert!(!err(&o).contains("Broken pipe"), "{}", err(&o));
+}
+
 #[test]
 fn a_read_only_root_refuses_writes() {
     let root = root();

@@ -671,6 +671,16 @@ impl ContainerStore {
     /// Finds a container by name, id or unique id prefix.
     pub fn get(&self, spec: &str) -> Result<Container> {
         let found = self.find_row(spec)?;
+        if found.status == Status::Exited && !self.dir(&found.id).join("launch.json").exists() {
+            // Half removed (its remover was killed after the files went): finish it.
+            let _ = remove_traces(&self.paths, &found.id);
+            self.db
+                .lock()
+                .execute("DELETE FROM containers WHERE id = ?1", [&found.id])?;
+            return Err(Error::not_found(format!(
+                "no container named or with id {spec:?}"
+            )));
+        }
         // Only this one is looked at: a lookup costs the same with 1 or 1000 containers.
         if found.status == Status::Running && !found.shim_alive() {
             self.finish_dead(&found)?;
@@ -753,6 +763,30 @@ impl ContainerStore {
         };
         for c in running.iter().filter(|c| !c.shim_alive()) {
             self.finish_dead(c)?;
+        }
+        self.finish_half_removed()
+    }
+
+    /// A started container whose files are gone was being removed when its remover was
+    /// killed (files go first, the row last): the row goes now.
+    fn finish_half_removed(&self) -> Result<()> {
+        let ids: Vec<String> = {
+            let conn = self.db.lock();
+            let mut stmt = conn.prepare("SELECT id FROM containers WHERE status != 'created'")?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            rows
+        };
+        for id in ids {
+            if !self.dir(&id).join("launch.json").exists() {
+                crate::trace::step(|| format!("finish the removal of {id} (its files are gone)"));
+                let _ = remove_traces(&self.paths, &id);
+                self.db.lock().execute(
+                    "DELETE FROM containers WHERE id = ?1 AND status != 'running'",
+                    [&id],
+                )?;
+            }
         }
         Ok(())
     }

@@ -302,6 +302,7 @@ pub fn exec_as(
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     security::no_new_privs()?;
     security::cloexec_fds()?;
+    security::reset_signals();
     // Last: from here on only what the filter allows, and execve is allowed.
     if let Some(filter) = &confinement.seccomp {
         filter.install()?;

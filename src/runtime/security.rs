@@ -284,6 +284,49 @@ pub fn set_capabilities(keep: &CapsHashSet) -> Result<()> {
     Ok(())
 }
 
+/// Every signal back to its default action, none blocked: what this Rust process ignores
+/// (SIGPIPE, which Rust's runtime ignores) or blocks would otherwise pass to the container's
+/// program through execve, and `yes | head` would never end.
+pub fn reset_signals() {
+    // The kernel's own rt_sigaction: the C library refuses the two real-time signals it
+    // keeps for itself (32, 33), which a caller may still have left ignored.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a sigaction of the kernel's layout and its mask's size (8 bytes); it runs
+        // no code, and numbers the kernel refuses just fail.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
+    // SAFETY: an empty set, filled by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
 /// No exec can gain privileges (setuid binaries, file capabilities) from here on.
 pub fn no_new_privs() -> Result<()> {
     // SAFETY: prctl with integer arguments.

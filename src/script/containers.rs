@@ -13,7 +13,7 @@ use super::value::to_dynamic;
 use super::{invalid, script_error, Context};
 use crate::container::exec::ExecRequest;
 use crate::container::spec::{parse_duration, parse_size, Bind, NetworkMode, Publish, Spec};
-use crate::container::{Attach, Container, Started};
+use crate::container::{Attach, Container, Started, Status};
 use crate::image::Image;
 use crate::runtime::cgroup::check_cpus;
 use crate::runtime::security::{self, DeviceRequest, SeccompProfile};
@@ -532,14 +532,21 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
             .map_err(script_error)
     });
     let c = ctx.clone();
-    engine.register_fn("containers", move || -> Res<Array> {
+    let containers = move |opts: Map| -> Res<Array> {
+        known_keys(&opts, "containers", &["running"])?;
+        let running = opt_bool(&opts, "running")?;
+        // One read of the state for the whole list, whatever its length.
         Ok(c.containers()?
             .list()
             .map_err(script_error)?
             .into_iter()
+            .filter(|x| !running || x.status == Status::Running)
             .map(|x| Dynamic::from(ContainerRef { id: x.id }))
             .collect())
-    });
+    };
+    let all = containers.clone();
+    engine.register_fn("containers", move || all(Map::new()));
+    engine.register_fn("containers", containers);
     let c = ctx.clone();
     engine.register_fn("find_container", move |name: &str| -> Res<ContainerRef> {
         Ok(ContainerRef {

@@ -92,11 +92,16 @@ pub fn containers(ctx: &Context, list: &[ContainerRef]) -> String {
         "PORTS".into(),
         "NAMES".into(),
     ]];
-    let Ok(store) = ctx.containers() else {
+    // The state is read once for the whole table, not once a row.
+    let Some(all) = ctx.containers().ok().and_then(|s| s.list().ok()) else {
         return String::new();
     };
+    let by_id: std::collections::HashMap<&str, &crate::container::Container> =
+        all.iter().map(|c| (c.id.as_str(), c)).collect();
     for r in list {
-        let Ok(c) = store.get(&r.id) else { continue };
+        let Some(c) = by_id.get(r.id.as_str()).copied().cloned() else {
+            continue;
+        };
         let mut command = c.command.join(" ");
         if command.chars().count() > 30 {
             command = format!("{}…", command.chars().take(29).collect::<String>());
