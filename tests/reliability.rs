@@ -289,6 +289,11 @@ fn bad_sizes_counts_and_paths_are_refused_at_the_boundary() {
         ),
         ("logs(\"x\", #{ tail: -5 })", "tail must be 0 or more"),
         ("save(\"x\", \"\")", "save needs a path"),
+        (
+            "container(\"x\").set_cpu_shares(1000000)",
+            "between 2 and 262144",
+        ),
+        ("container(\"x\").set_pids_limit(-7)", "0 or -1 for none"),
     ];
     for (script, want) in cases {
         let o = gocker(r, &["-e", script]);

@@ -8,6 +8,7 @@
 //! detached shim double-forks and calls setsid, so the container outlives the script.
 
 pub mod exec;
+pub mod plan;
 pub mod process;
 pub mod shim;
 pub mod spec;
@@ -30,7 +31,7 @@ use crate::store::lock::{self, LockGuard};
 use crate::store::{remove_tree, write_atomic, Db, Paths};
 use crate::sys::now;
 use process::{ShimArgs, ShimMessage, StatusPipe};
-use spec::{Launch, Namespace, NetworkMode, Spec, DEFAULT_PATH};
+use spec::{Launch, NetworkMode, Spec};
 
 /// Where a container is in its life, as the state database records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,24 +218,6 @@ fn from_row(r: &Row) -> rusqlite::Result<Container> {
     })
 }
 
-/// Docker-like names from the container's random id: an adjective, a name and four hex
-/// digits, taken from successive parts of the id so that a taken one has a next try.
-fn generated_names(id: &str) -> Vec<String> {
-    let bytes = hex::decode(id).unwrap_or_default();
-    (0..bytes.len() / 4)
-        .map(|k| {
-            let b = &bytes[k * 4..k * 4 + 4];
-            format!(
-                "{}_{}_{:02x}{:02x}",
-                ADJECTIVES[b[0] as usize % ADJECTIVES.len()],
-                NOUNS[b[1] as usize % NOUNS.len()],
-                b[2],
-                b[3]
-            )
-        })
-        .collect()
-}
-
 /// A UNIQUE violation on a container's name is a conflict, said as one.
 fn unique_as_conflict(e: rusqlite::Error, name: &str) -> Error {
     match &e {
@@ -275,16 +258,6 @@ fn random_id() -> Result<String> {
         .map_err(|e| Error::io("cannot read", Path::new("/dev/urandom"), e))?;
     Ok(hex::encode(bytes))
 }
-
-const ADJECTIVES: &[&str] = &[
-    "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
-    "nimble", "proud", "quiet", "rapid", "sharp", "tidy", "vivid", "witty", "zesty", "bold",
-];
-const NOUNS: &[&str] = &[
-    "turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra",
-    "liskov", "hamilton", "perlman", "wozniak", "kay", "lamport", "backus", "mccarthy", "shannon",
-    "noether", "curie", "pike",
-];
 
 impl ContainerStore {
     pub fn new(paths: Paths, db: Arc<Db>) -> ContainerStore {
@@ -334,6 +307,58 @@ impl ContainerStore {
         argv: Option<Vec<String>>,
     ) -> Result<(Container, LockGuard)> {
         let mut spec = spec.clone();
+        // 1. The root filesystem: the image's layers and config, or a directory.
+        let (config, layers) = self.resolve_root(images, &mut spec)?;
+        // 2. What follows from the spec, and what it may not ask for.
+        let command = plan::command(&spec, &config, argv)?;
+        plan::settle(&mut spec)?;
+        if let NetworkMode::Bridge(name) = &spec.network {
+            // Checked now, made when the container starts.
+            self.networks().get(name)?;
+        }
+        // 3. An id, its creator's lock, and the names to try.
+        let id = random_id()?;
+        let creating = lock::exclusive(&self.paths.locks(), &creator_lock(&id))?;
+        let names = plan::names(&spec, &id)?;
+        let devices: Vec<DeviceNode> = spec
+            .security
+            .devices
+            .iter()
+            .map(DeviceNode::resolve)
+            .collect::<Result<_>>()?;
+        let dir = self.dir(&id);
+        let resolved = plan::Resolved {
+            config,
+            layers,
+            command: command.clone(),
+            devices,
+        };
+        let launch = plan::launch(&spec, resolved, &id, &self.paths.root, &dir)?;
+        // 4. The row, with its name claimed; then the files (a kill in between leaves an
+        //    abandoned "created" container, which prune removes).
+        self.record(&id, &names, &spec, &command)?;
+        let made = (|| -> Result<()> {
+            for d in [&launch.upper, &launch.work, &launch.merged] {
+                std::fs::create_dir_all(d).map_err(|e| Error::io("cannot create", d, e))?;
+            }
+            let data = serde_json::to_vec_pretty(&launch)
+                .map_err(|e| Error::with_source(Kind::Io, "cannot encode launch", e))?;
+            write_atomic(&dir.join("launch.json"), &data)
+        })();
+        if let Err(e) = made {
+            self.forget(&id);
+            return Err(e);
+        }
+        Ok((self.get(&id)?, creating))
+    }
+
+    /// The image's config and layer directories (recording the image id in the spec), or
+    /// none for a directory root.
+    fn resolve_root(
+        &self,
+        images: &ImageStore,
+        spec: &mut Spec,
+    ) -> Result<(crate::image::oci::RunConfig, Vec<PathBuf>)> {
         let (config, layers, image_id) = match &spec.rootfs_dir {
             Some(dir) => {
                 if !dir.is_dir() {
@@ -350,209 +375,56 @@ impl ContainerStore {
                 (img.config.clone(), layers, Some(img.id.clone()))
             }
         };
-        spec.image_id = image_id.clone();
+        spec.image_id = image_id;
         if spec.stop_signal.is_none() {
             spec.stop_signal = config.stop_signal.clone().filter(|s| !s.is_empty());
         }
-        // Docker's rules: an entrypoint (the spec's, else the image's) is prefixed to the
-        // command (the one given, else the image's Cmd).
-        let entrypoint = spec
-            .entrypoint
-            .clone()
-            .or(config.entrypoint.clone())
-            .unwrap_or_default();
-        let cmd = match argv {
-            Some(a) if !a.is_empty() => a,
-            _ if spec.entrypoint.is_some() => Vec::new(),
-            _ => config.cmd.clone().unwrap_or_default(),
-        };
-        let command: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
-        if command.is_empty() {
-            return Err(Error::invalid(format!(
-                "no command given and image {} has no default command",
-                spec.image
-            )));
-        }
-        if !spec.rootfs_chosen {
-            return Err(Error::invalid(
-                "the container has no root filesystem yet: call mount_rootfs() (the image's layers) or mount_rootfs(dir)",
-            ));
-        }
-        if !spec.has(Namespace::Mount) {
-            return Err(Error::invalid("a container needs its own mount namespace for its root filesystem: keep \"mount\" in unshare"));
-        }
-        if spec.network == NetworkMode::Host {
-            spec.namespaces.retain(|n| *n != Namespace::Net);
-        } else if !spec.has(Namespace::Net) {
-            spec.network = NetworkMode::Host;
-        }
-        match (&spec.network, spec.publish.first()) {
-            // Checked now, made when the container starts.
-            (NetworkMode::Bridge(name), _) => {
-                self.networks().get(name)?;
-            }
-            (other, Some(p)) => {
-                return Err(Error::invalid(format!(
-                    "cannot publish port {p}: network {:?} has no ports of its own (use a bridge network)",
-                    other.as_str()
-                )))
-            }
-            (_, None) => {}
-        }
-        for (i, p) in spec.publish.iter().enumerate() {
-            if spec.publish[..i]
-                .iter()
-                .any(|q| q.host_port == p.host_port && q.proto == p.proto)
-            {
-                return Err(Error::invalid(format!(
-                    "host port {}/{} is published twice",
-                    p.host_port, p.proto
-                )));
-            }
-        }
-        let id = random_id()?;
-        let creating = lock::exclusive(&self.paths.locks(), &creator_lock(&id))?;
-        let names = match &spec.name {
-            Some(n) => {
-                if n.is_empty()
-                    || !n
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-                    || !n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-                {
-                    return Err(Error::invalid(format!(
-                        "invalid container name {n:?}: use letters, digits, '_', '.' and '-'"
+        Ok((config, layers))
+    }
+
+    /// Inserts the container's row under the first free name of `names`, checked and claimed
+    /// in one transaction: two scripts asking for the same name at once get a conflict,
+    /// never a database error.
+    fn record(&self, id: &str, names: &[String], spec: &Spec, command: &[String]) -> Result<()> {
+        let spec_json = serde_json::to_string(spec)
+            .map_err(|e| Error::with_source(Kind::Io, "cannot encode spec", e))?;
+        let command_json = serde_json::to_string(command)
+            .map_err(|e| Error::with_source(Kind::Io, "cannot encode command", e))?;
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut chosen = None;
+        for candidate in names {
+            let taken: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM containers WHERE name = ?1",
+                    [candidate],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match taken {
+                None => {
+                    chosen = Some(candidate.clone());
+                    break;
+                }
+                Some(other) if spec.name.is_some() => {
+                    return Err(Error::conflict(format!(
+                        "the name {candidate:?} is already used by container {}",
+                        &other[..12.min(other.len())]
                     )));
                 }
-                vec![n.clone()]
-            }
-            None => generated_names(&id),
-        };
-        let mut env: Vec<String> = config.env.clone().unwrap_or_default();
-        if !env.iter().any(|e| e.starts_with("PATH=")) {
-            env.insert(0, DEFAULT_PATH.to_string());
-        }
-        for (k, v) in &spec.env {
-            env.retain(|e| e.split_once('=').map(|(ek, _)| ek != k).unwrap_or(true));
-            env.push(format!("{k}={v}"));
-        }
-        let hostname = spec
-            .hostname
-            .clone()
-            .unwrap_or_else(|| id[..12].to_string());
-        if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
-            env.push(format!("HOSTNAME={hostname}"));
-        }
-        let devices: Vec<DeviceNode> = spec
-            .security
-            .devices
-            .iter()
-            .map(DeviceNode::resolve)
-            .collect::<Result<_>>()?;
-        let dir = self.dir(&id);
-        let launch = Launch {
-            id: id.clone(),
-            root: self.paths.root.clone(),
-            layers,
-            dir: spec.rootfs_dir.clone(),
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-            merged: dir.join("merged"),
-            namespaces: spec.namespaces.clone(),
-            hostname,
-            argv: command.clone(),
-            env,
-            workdir: spec
-                .workdir
-                .clone()
-                .or(config.working_dir.clone())
-                .filter(|w| !w.is_empty())
-                .unwrap_or_else(|| "/".into()),
-            user: spec
-                .user
-                .clone()
-                .or(config.user.clone())
-                .filter(|u| !u.is_empty()),
-            binds: spec.binds.clone(),
-            limits: Limits {
-                // podman's default: a fork bomb stops at 2048 processes (0 or -1: no limit).
-                pids: spec
-                    .limits
-                    .pids
-                    .or(Some(crate::runtime::cgroup::DEFAULT_PIDS_LIMIT)),
-                ..spec.limits.clone()
-            },
-            network: spec.network.clone(),
-            auto_remove: spec.auto_remove,
-            tty: spec.tty,
-            publish: spec.publish.clone(),
-            security: spec.security.clone(),
-            devices,
-            interface: None,
-        };
-        for b in &launch.binds {
-            if !b.source.exists() {
-                return Err(Error::not_found(format!(
-                    "volume source {} does not exist",
-                    b.source.display()
-                )));
+                Some(_) => {}
             }
         }
-        let spec_json = serde_json::to_string(&spec)
-            .map_err(|e| Error::with_source(Kind::Io, "cannot encode spec", e))?;
-        let command_json = serde_json::to_string(&command)
-            .map_err(|e| Error::with_source(Kind::Io, "cannot encode command", e))?;
-        // The name is checked and claimed in one transaction: two scripts asking for the
-        // same one at once get a conflict, never a database error.
-        {
-            let mut conn = self.db.lock();
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut chosen = None;
-            for candidate in &names {
-                let taken: Option<String> = tx
-                    .query_row(
-                        "SELECT id FROM containers WHERE name = ?1",
-                        [candidate],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                match taken {
-                    None => {
-                        chosen = Some(candidate.clone());
-                        break;
-                    }
-                    Some(other) if spec.name.is_some() => {
-                        return Err(Error::conflict(format!(
-                            "the name {candidate:?} is already used by container {}",
-                            &other[..12.min(other.len())]
-                        )));
-                    }
-                    Some(_) => {}
-                }
-            }
-            let name = chosen.ok_or_else(|| {
-                Error::conflict("no free container name: every generated one is taken")
-            })?;
-            tx.execute(
-                "INSERT INTO containers (id, name, image, image_id, command, spec, status, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'created', ?7)",
-                params![id, name, spec.image, image_id, command_json, spec_json, now()],
-            )
-            .map_err(|e| unique_as_conflict(e, &name))?;
-            tx.commit()?;
-        }
-        let made = (|| -> Result<()> {
-            for d in [&launch.upper, &launch.work, &launch.merged] {
-                std::fs::create_dir_all(d).map_err(|e| Error::io("cannot create", d, e))?;
-            }
-            let data = serde_json::to_vec_pretty(&launch)
-                .map_err(|e| Error::with_source(Kind::Io, "cannot encode launch", e))?;
-            write_atomic(&dir.join("launch.json"), &data)
-        })();
-        if let Err(e) = made {
-            self.forget(&id);
-            return Err(e);
-        }
-        Ok((self.get(&id)?, creating))
+        let name = chosen.ok_or_else(|| {
+            Error::conflict("no free container name: every generated one is taken")
+        })?;
+        tx.execute(
+            "INSERT INTO containers (id, name, image, image_id, command, spec, status, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'created', ?7)",
+            params![id, name, spec.image, spec.image_id, command_json, spec_json, now()],
+        )
+        .map_err(|e| unique_as_conflict(e, &name))?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Removes every trace of a container that never ran (or is gone): row and directory.

@@ -179,8 +179,10 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn(
         "set_cpu_shares",
         |s: &mut SpecRef, n: i64| -> Res<SpecRef> {
-            if n < 2 {
-                return Err(invalid(format!("cpu shares must be at least 2, not {n}")));
+            if !(2..=262_144).contains(&n) {
+                return Err(invalid(format!(
+                    "cpu shares must be between 2 and 262144 (1024 is the default), not {n}"
+                )));
             }
             with_spec(s, |sp| {
                 sp.limits.cpu_shares = Some(n as u64);
@@ -192,8 +194,13 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
         "set_pids_limit",
         |s: &mut SpecRef, n: i64| -> Res<SpecRef> {
             // 0 or -1: no limit (Docker's --pids-limit -1); unset: the default 2048.
+            if n < -1 {
+                return Err(invalid(format!(
+                    "pids limit must be a number of processes, or 0 or -1 for none, not {n}"
+                )));
+            }
             with_spec(s, |sp| {
-                sp.limits.pids = Some(n.max(-1));
+                sp.limits.pids = Some(n);
                 Ok(())
             })
         },
@@ -709,6 +716,11 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
     });
     let c = ctx;
     engine.register_fn("set_pids_limit", move |r: &mut ContainerRef, n: i64| {
+        if n < -1 {
+            return Err(invalid(format!(
+                "pids limit must be a number of processes, or 0 or -1 for none, not {n}"
+            )));
+        }
         live(&c, r, &|l| {
             l.pids = Some(n);
             Ok(())
