@@ -266,7 +266,8 @@ enum Output {
     Tty(File),
 }
 
-/// Clones the init, puts it in the cgroup, lets it go and waits for it to exec.
+/// Clones the init, puts it in the cgroup, lets it go and waits for it to exec, in four
+/// stages: the descriptors it gets, the clone, its place (cgroup, veth), the go-ahead.
 /// `connect` runs between the clone and the go-ahead: the init exists (its namespaces can be
 /// handed things) but nothing of the container's own has run.
 fn start_init(
@@ -275,45 +276,11 @@ fn start_init(
     detach: bool,
     connect: Option<&(dyn Fn(i32) -> Result<()> + Sync)>,
 ) -> Result<(Pid, Output)> {
-    let mut flags = CloneFlags::empty();
-    for ns in &launch.namespaces {
-        // The cgroup namespace is unshared by the init once it is in its cgroup.
-        if *ns != Namespace::Cgroup {
-            flags |= ns.clone_flag();
-        }
-    }
+    let flags = clone_flags(launch);
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    // With a terminal, the init opens it inside the container (so it is /dev/pts/0 of the
-    // container's own devpts) and hands us the master over this socket.
-    let console = if launch.tty {
-        let (ours, theirs) = nix::sys::socket::socketpair(
-            nix::sys::socket::AddressFamily::Unix,
-            nix::sys::socket::SockType::Stream,
-            None,
-            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(|e| Error::sys("cannot create the console socket for", &launch.merged, e))?;
-        Some((ours, theirs))
-    } else {
-        None
-    };
-    let console_fd = console.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
-    let (stdio, logs, keep) = if launch.tty {
-        (None, Output::Inherit, Vec::new())
-    } else if detach {
-        let (out_r, out_w) = pipe()?;
-        let (e_r, e_w) = pipe()?;
-        let null = open_devnull()?;
-        let fds = [null.as_raw_fd(), out_w.as_raw_fd(), e_w.as_raw_fd()];
-        (
-            Some(fds),
-            Output::Logs(vec![File::from(out_r), File::from(e_r)]),
-            vec![null, out_w, e_w],
-        )
-    } else {
-        (None, Output::Inherit, Vec::new())
-    };
+    let console = console_pair(launch)?;
+    let wiring = wire_stdio(launch, detach)?;
     // The child's copies of our ends must go, or a failure here would leave the init waiting
     // for a "go" that its own copy of the pipe keeps from ever reaching EOF (and us waiting
     // for an EOF on `err` that its copy keeps open). Descriptor 3 is the caller's status pipe.
@@ -326,8 +293,9 @@ fn start_init(
     } else {
         None
     };
-    let go_fd = go_r.as_raw_fd();
-    let err_fd = err_w.as_raw_fd();
+    let (go_fd, err_fd) = (go_r.as_raw_fd(), err_w.as_raw_fd());
+    let console_fd = console.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
+    let stdio = wiring.fds;
     // SAFETY: this process is single-threaded here (the connect thread starts after the
     // clone); the child only runs the init, which execs or exits.
     let (pid, placement) = unsafe {
@@ -362,30 +330,88 @@ fn start_init(
             }
         )
     });
-    drop(cgroup_dir);
-    drop(go_r);
-    drop(err_w);
-    drop(keep);
-    let ours = console.map(|(ours, theirs)| {
-        drop(theirs);
-        ours
-    });
-    // Any failure from here on kills the init first: it holds nothing we wait on any more,
-    // so the error comes back at once.
-    let fail = |e: Error, err_r: OwnedFd| -> Error {
-        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-        let _ = waitpid(pid, None);
-        // The init may have failed on its own first: its message says more.
-        let mut message = String::new();
-        let _ = File::from(err_r).read_to_string(&mut message);
-        if message.is_empty() {
-            e
-        } else {
-            WireError::decode(&message)
-        }
-    };
-    // On v1 the init is moved now; the veth pair is made on another thread while this one
-    // waits out the migration's RCU grace period.
+    // Our copies of the child's ends go: EOF on `err` now means the init exec'd or died.
+    drop((cgroup_dir, go_r, err_w, wiring.keep));
+    let ours = console.map(|(ours, _theirs)| ours);
+    if let Err(e) = place(pid, placement, cgroup, connect) {
+        return Err(kill_and_explain(pid, e, err_r));
+    }
+    let mut go = File::from(go_w);
+    if let Err(e) = go.write_all(b"g") {
+        let e = Error::with_source(
+            Kind::Runtime,
+            "the container's init died before it started",
+            e,
+        );
+        return Err(kill_and_explain(pid, e, err_r));
+    }
+    drop(go);
+    await_exec(launch, pid, err_r, ours, wiring.output)
+}
+
+/// The namespaces the clone makes (the cgroup namespace is unshared by the init itself,
+/// once it is in its cgroup).
+fn clone_flags(launch: &Launch) -> CloneFlags {
+    launch
+        .namespaces
+        .iter()
+        .filter(|ns| **ns != Namespace::Cgroup)
+        .fold(CloneFlags::empty(), |f, ns| f | ns.clone_flag())
+}
+
+/// With a terminal, the init opens it inside the container (so it is /dev/pts/0 of the
+/// container's own devpts) and hands us the master over this socket pair.
+fn console_pair(launch: &Launch) -> Result<Option<(OwnedFd, OwnedFd)>> {
+    if !launch.tty {
+        return Ok(None);
+    }
+    nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Stream,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map(Some)
+    .map_err(|e| Error::sys("cannot create the console socket for", &launch.merged, e))
+}
+
+/// The init's standard descriptors and where its output goes.
+struct Wiring {
+    /// What the init makes its 0, 1, 2 (None: inherited).
+    fds: Option<[i32; 3]>,
+    output: Output,
+    /// Our copies of the init's ends, closed after the clone.
+    keep: Vec<OwnedFd>,
+}
+
+/// A detached container reads /dev/null and writes into pipes whose contents go to its log;
+/// a foreground one (or one with a terminal) inherits ours.
+fn wire_stdio(launch: &Launch, detach: bool) -> Result<Wiring> {
+    if launch.tty || !detach {
+        return Ok(Wiring {
+            fds: None,
+            output: Output::Inherit,
+            keep: Vec::new(),
+        });
+    }
+    let (out_r, out_w) = pipe()?;
+    let (e_r, e_w) = pipe()?;
+    let null = open_devnull()?;
+    Ok(Wiring {
+        fds: Some([null.as_raw_fd(), out_w.as_raw_fd(), e_w.as_raw_fd()]),
+        output: Output::Logs(vec![File::from(out_r), File::from(e_r)]),
+        keep: vec![null, out_w, e_w],
+    })
+}
+
+/// Puts the init in its place: into its cgroup (v1: a migration, which waits out an RCU
+/// grace period) while its veth pair is made on another thread.
+fn place(
+    pid: Pid,
+    placement: Placement,
+    cgroup: &ContainerCgroup,
+    connect: Option<&(dyn Fn(i32) -> Result<()> + Sync)>,
+) -> Result<()> {
     let (added, connected) = std::thread::scope(|s| {
         let connecting = connect.map(|f| s.spawn(move || f(pid.as_raw())));
         let added = match placement {
@@ -403,23 +429,34 @@ fn start_init(
         };
         (added, connected)
     });
-    if let Err(e) = added.and(connected) {
-        return Err(fail(e, err_r));
+    added.and(connected)
+}
+
+/// Any failure after the clone kills the init first: it holds nothing we wait on any more,
+/// so the error comes back at once. If the init failed on its own first, its message says
+/// more, and is the one returned.
+fn kill_and_explain(pid: Pid, e: Error, err_r: OwnedFd) -> Error {
+    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+    let _ = waitpid(pid, None);
+    let mut message = String::new();
+    let _ = File::from(err_r).read_to_string(&mut message);
+    if message.is_empty() {
+        e
+    } else {
+        WireError::decode(&message)
     }
-    let mut go = File::from(go_w);
-    if let Err(e) = go.write_all(b"g") {
-        return Err(fail(
-            Error::with_source(
-                Kind::Runtime,
-                "the container's init died before it started",
-                e,
-            ),
-            err_r,
-        ));
-    }
-    drop(go);
-    // The master arrives before exec; if the init fails first, the socket just closes.
-    let master = ours.and_then(|sock| receive_fd(&sock));
+}
+
+/// Waits for the init's execve (EOF on `err`) or its error, and, with a terminal, its pty
+/// master, which arrives first.
+fn await_exec(
+    launch: &Launch,
+    pid: Pid,
+    err_r: OwnedFd,
+    console: Option<OwnedFd>,
+    output: Output,
+) -> Result<(Pid, Output)> {
+    let master = console.and_then(|sock| receive_fd(&sock));
     let mut message = String::new();
     let _ = File::from(err_r).read_to_string(&mut message);
     if !message.is_empty() {
@@ -447,7 +484,7 @@ fn start_init(
                 "the container did not send its terminal",
             ))
         }
-        None => Ok((pid, logs)),
+        None => Ok((pid, output)),
     }
 }
 
