@@ -97,9 +97,19 @@ fn container_id(v: &Dynamic) -> Res<String> {
 }
 
 pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
-    register_spec(engine, ctx.clone());
+    register_spec(engine);
+    register_limits(engine);
+    register_identity(engine);
+    register_wiring(engine);
+    register_security(engine);
+    register_spawn(engine, ctx.clone());
+    register_process(engine, ctx.clone());
     register_container(engine, ctx.clone());
-    register_process(engine, ctx);
+    register_networks(engine, ctx.clone());
+    register_lookup(engine, ctx.clone());
+    register_lifecycle(engine, ctx.clone());
+    register_exec(engine, ctx.clone());
+    register_live_limits(engine, ctx);
 }
 
 fn with_spec(s: &mut SpecRef, f: impl FnOnce(&mut Spec) -> Res<()>) -> Res<SpecRef> {
@@ -107,7 +117,8 @@ fn with_spec(s: &mut SpecRef, f: impl FnOnce(&mut Spec) -> Res<()>) -> Res<SpecR
     Ok(s.clone())
 }
 
-fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
+/// The Spec: what a container will be (container, unshare, mount_rootfs).
+fn register_spec(engine: &mut Engine) {
     engine.register_type_with_name::<SpecRef>("Spec");
     engine.register_fn("container", |img: Image| {
         let mut spec = Spec::bare(&img.name());
@@ -140,6 +151,10 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
             })
         },
     );
+}
+
+/// Spec limits: memory, swap, cpus, shares, pids.
+fn register_limits(engine: &mut Engine) {
     engine.register_fn(
         "set_memory_limit",
         |s: &mut SpecRef, v: Dynamic| -> Res<SpecRef> {
@@ -205,6 +220,10 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
             })
         },
     );
+}
+
+/// Who the container is: hostname, env, workdir, user, name, entrypoint.
+fn register_identity(engine: &mut Engine) {
     engine.register_fn("set_hostname", |s: &mut SpecRef, h: &str| -> Res<SpecRef> {
         if h.is_empty() || h.len() > 64 {
             return Err(invalid(format!("invalid hostname {h:?}")));
@@ -259,6 +278,10 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
             })
         },
     );
+}
+
+/// Its network, published ports, --rm and volumes.
+fn register_wiring(engine: &mut Engine) {
     engine.register_fn("set_network", |s: &mut SpecRef, n: &str| -> Res<SpecRef> {
         with_spec(s, |sp| {
             sp.network = NetworkMode::from(n);
@@ -288,7 +311,6 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
             })
         },
     );
-    register_security(engine);
     let bind = |s: &mut SpecRef, host: &str, target: &str, opts: Map| -> Res<SpecRef> {
         known_keys(&opts, "bind", &["readonly"])?;
         if !target.starts_with('/') {
@@ -310,6 +332,10 @@ fn register_spec(engine: &mut Engine, ctx: Rc<Context>) {
         bind(s, host, target, Map::new())
     });
     engine.register_fn("bind", bind);
+}
+
+/// A Spec as a value, and spawn.
+fn register_spawn(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("to_map", |s: &mut SpecRef| to_dynamic(&*s.0.borrow()));
     engine.register_fn("to_string", |s: &mut SpecRef| {
         format!("Spec({})", s.0.borrow().image)
@@ -425,6 +451,7 @@ fn register_security(engine: &mut Engine) {
     );
 }
 
+/// A started process: its pid, its container, wait.
 fn register_process(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_type_with_name::<Process>("Process");
     engine.register_get("pid", |p: &mut Process| p.pid);
@@ -453,6 +480,7 @@ fn register_process(engine: &mut Engine, ctx: Rc<Context>) {
     });
 }
 
+/// A Container value: its live getters.
 fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_type_with_name::<ContainerRef>("Container");
     macro_rules! getter {
@@ -496,7 +524,10 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("to_debug", |r: &mut ContainerRef| {
         format!("Container({})", &r.id[..12.min(r.id.len())])
     });
+}
 
+/// network_create, networks, network_remove.
+fn register_networks(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     let network_create = move |name: &str, opts: Map| -> Res<Dynamic> {
         known_keys(&opts, "network_create", &["subnet", "bridge"])?;
@@ -538,6 +569,10 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
             .remove(name)
             .map_err(script_error)
     });
+}
+
+/// containers, find_container and a Container as a map.
+fn register_lookup(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     let containers = move |opts: Map| -> Res<Array> {
         known_keys(&opts, "containers", &["running"])?;
@@ -568,6 +603,10 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
     });
 
     // Lifecycle functions take a Container, a Process, or a name or id.
+}
+
+/// wait, kill, stop, start, remove, logs, stats.
+fn register_lifecycle(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     engine.register_fn("wait", move |v: Dynamic| -> Res<i64> {
         c.containers()?
@@ -653,7 +692,10 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
                 .map_err(script_error)?,
         ))
     });
+}
 
+/// exec into a running container.
+fn register_exec(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     let exec = move |v: Dynamic, argv: Array, opts: Map| -> Res<Dynamic> {
         known_keys(&opts, "exec", &["user", "workdir", "env", "attach"])?;
@@ -685,7 +727,10 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
         exec2(v, argv, Map::new())
     });
     engine.register_fn("exec", exec);
+}
 
+/// Limits on a running (or stopped) container change its cgroup live.
+fn register_live_limits(engine: &mut Engine, ctx: Rc<Context>) {
     // Limits on a running (or stopped) container change its cgroup live.
     let live = |ctx: &Rc<Context>,
                 r: &ContainerRef,
