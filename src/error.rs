@@ -111,6 +111,36 @@ impl Error {
             .and_then(|e| e.raw_os_error())
     }
 
+    /// Whether an error of type `T` is among this one's causes (through io::Error wrappers
+    /// too), for telling kinds of failure apart without reading their text.
+    pub fn caused_by<T: std::error::Error + 'static>(&self) -> bool {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(self);
+        while let Some(e) = cur {
+            if e.is::<T>() {
+                return true;
+            }
+            if let Some(inner) = e.downcast_ref::<Error>() {
+                if inner.caused_by::<T>() {
+                    return true;
+                }
+            }
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if let Some(inner) = io.get_ref() {
+                    if inner.is::<T>() {
+                        return true;
+                    }
+                    if let Some(ours) = inner.downcast_ref::<Error>() {
+                        if ours.caused_by::<T>() {
+                            return true;
+                        }
+                    }
+                }
+            }
+            cur = e.source();
+        }
+        false
+    }
+
     /// The message followed by every cause, `: `-separated, as a user should see it.
     pub fn chain(&self) -> String {
         let mut out = self.message.clone();
@@ -219,5 +249,33 @@ impl From<rusqlite::Error> for Error {
             _ => (Kind::Io, "state database"),
         };
         Error::with_source(kind, what, e)
+    }
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Marker;
+    impl std::fmt::Display for Marker {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("marker")
+        }
+    }
+    impl std::error::Error for Marker {}
+
+    #[test]
+    fn a_cause_is_found_through_io_errors_and_our_own() {
+        let direct = Error::with_source(Kind::Io, "a", Marker);
+        assert!(direct.caused_by::<Marker>());
+        let wrapped = Error::with_source(
+            Kind::Io,
+            "outer",
+            std::io::Error::other(Error::with_source(Kind::Io, "inner", Marker)),
+        );
+        assert!(wrapped.caused_by::<Marker>());
+        let plain = Error::new(Kind::Io, "marker");
+        assert!(!plain.caused_by::<Marker>(), "text alone is not a cause");
     }
 }
