@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::process::ExitCode;
 
-use gocker::script::{self, docs::DOCS, table::pretty, Context as ScriptContext};
+use gocker::script::{self, docs::docs, table::pretty, Context as ScriptContext};
 use rhai::{Dynamic, Engine, EvalAltResult, ParseErrorType, Position, Scope, AST};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
@@ -41,9 +41,9 @@ impl Completer for ReplHelper {
                 .map(|n| pair(n))
                 .collect();
             out.dedup_by(|a, b| a.display == b.display);
-            let functions: Vec<Pair> = DOCS
+            let functions: Vec<Pair> = docs()
                 .iter()
-                .map(|d| d.1)
+                .map(|d| d.1.as_str())
                 .filter(|n| n.starts_with(word) && !word.is_empty())
                 .map(pair)
                 .collect();
@@ -58,9 +58,9 @@ impl Completer for ReplHelper {
             .map(|i| i + 1)
             .unwrap_or(0);
         let word = &line[start..pos];
-        let mut out: Vec<Pair> = DOCS
+        let mut out: Vec<Pair> = docs()
             .iter()
-            .map(|d| d.1)
+            .map(|d| d.1.as_str())
             .chain([
                 "print", "let", "for", "while", "if", "else", "fn", "return", "exit",
             ])
@@ -86,7 +86,8 @@ impl Hinter for ReplHelper {
         if word.len() < 2 {
             return None;
         }
-        DOCS.iter()
+        docs()
+            .iter()
             .find(|d| d.1.starts_with(word) && d.1 != word)
             .map(|d| d.1[word.len()..].to_string())
     }

@@ -1,8 +1,67 @@
 //! One doc entry per script function: what `help()` prints and what the README's API
-//! reference is generated from, so the two cannot drift.
+//! reference is generated from, so the two cannot drift. The bindings' entries are the table
+//! below; the stdlib's come from its own `///` comments (`signature: description`, then
+//! `Example: ...`), read from the stdlib's source, so they are written once.
 
-/// (topic, name, signature, description, example)
-pub const DOCS: &[(&str, &str, &str, &str, &str)] = &[
+/// One entry: (topic, name, signature, description, example).
+pub type Doc = (String, String, String, String, String);
+
+/// Every entry: the bindings' table, then the stdlib's comments.
+pub fn docs() -> &'static [Doc] {
+    static ALL: std::sync::OnceLock<Vec<Doc>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let own = |s: &str| s.to_string();
+        let mut all: Vec<Doc> = DOCS
+            .iter()
+            .map(|(t, n, sig, d, e)| (own(t), own(n), own(sig), own(d), own(e)))
+            .collect();
+        for (_, source) in super::STDLIB {
+            all.extend(stdlib_docs(source));
+        }
+        // The stdlib sits with its topic, before the scripting helpers.
+        let at = all
+            .iter()
+            .position(|d| d.0 == "script")
+            .unwrap_or(all.len());
+        let stdlib: Vec<Doc> = all.iter().filter(|d| d.0 == "stdlib").cloned().collect();
+        all.retain(|d| d.0 != "stdlib");
+        let at = at.min(all.len());
+        all.splice(at..at, stdlib);
+        all
+    })
+}
+
+/// The entries of a stdlib file: each `fn` with a `///` comment before it.
+pub fn stdlib_docs(source: &str) -> Vec<Doc> {
+    let mut out = Vec::new();
+    let mut comment: Vec<&str> = Vec::new();
+    for line in source.lines() {
+        if let Some(text) = line.strip_prefix("///") {
+            comment.push(text.trim());
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("fn ") {
+            let name = rest.split('(').next().unwrap_or("").trim().to_string();
+            if !comment.is_empty() && !out.iter().any(|d: &Doc| d.1 == name) {
+                let text = comment.join(" ");
+                let (body, example) = match text.split_once(" Example: ") {
+                    Some((b, e)) => (b.to_string(), e.trim().to_string()),
+                    None => (text.clone(), String::new()),
+                };
+                let (signature, description) = match body.split_once("): ") {
+                    Some((sig, desc)) => (format!("{sig})"), desc.trim().to_string()),
+                    None => (name.clone(), body.clone()),
+                };
+                out.push(("stdlib".to_string(), name, signature, description, example));
+            }
+        }
+        comment.clear();
+    }
+    out
+}
+
+/// The bindings' entries: (topic, name, signature, description, example)
+const DOCS: &[(&str, &str, &str, &str, &str)] = &[
     ("images", "pull", "pull(ref) / pull(ref, #{ platform, username, password, quiet })",
      "Pulls an image from its registry (docker.io by default) into the local store and returns it. Layers download concurrently and unpack as they stream in.",
      r#"let img = pull("127.0.0.1:5000/busybox"); img.digest"#),
@@ -55,12 +114,6 @@ pub const DOCS: &[(&str, &str, &str, &str, &str)] = &[
     ("networks", "network_create", "network_create(name) / network_create(name, #{ subnet, bridge })", "A bridge network: containers on it reach each other by IP and by name, and the outside through NAT. Without a subnet one is picked from 10.89.0.0/16; the bridge device is named from the network unless given.", r#"network_create("backend", #{ subnet: "10.89.7.0/24" })"#),
     ("networks", "networks", "networks()", "Every network with its bridge, subnet, gateway and running containers.", "networks()"),
     ("networks", "network_remove", "network_remove(name)", "Removes a network with no running containers, with its bridge and rules.", r#"network_remove("backend")"#),
-    ("stdlib", "run", "run(image) / run(image, cmd) / run(image, cmd, opts)", "docker run, written in Rhai (stdlib/containers.rhai): pulls if needed, then container, unshare, mount_rootfs, limits and spawn. opts: detach, rm, tty, name, env, workdir, hostname, user, entrypoint, rootfs, mem, memory_swap, cpus, cpu_shares, pids, volumes, network (default \"bridge\"), publish ([\"8080:80\"]), cap_add, cap_drop, privileged, security_opt ([\"seccomp=unconfined\"]), read_only, devices. Returns the exit code, or the container when detached.", r#"run("busybox", ["echo", "hi"], #{ rm: true, mem: "64m" })"#),
-    ("stdlib", "ps", "ps() / ps(#{ all, json })", "Running containers (all with `all`; JSON text with `json`); the REPL prints them as a table.", "ps(#{ all: true })"),
-    ("stdlib", "rm", "rm(container) / rm(container, #{ force })", "Removes a container (stdlib wrapper of remove).", r#"rm("web", #{ force: true })"#),
-    ("stdlib", "prune", "prune()", "Removes exited containers and those abandoned half-made (their creator was killed before they started), then untagged images.", "prune()"),
-    ("stdlib", "inspect", "inspect(name_or_id)", "Everything about a container, or else an image, as a map.", r#"inspect("web").spec.limits"#),
-    ("stdlib", "pull_if_missing", "pull_if_missing(ref)", "The local image, or pull it.", r#"pull_if_missing("busybox")"#),
     ("script", "sleep", "sleep(seconds)", "Pauses the script.", "sleep(0.5)"),
     ("script", "exit", "exit() / exit(code)", "Ends the script (or the REPL) with that exit status, after the current line.", "exit(3)"),
     ("script", "to_map", "to_map(value)", "A Spec, Container or Image as a plain map (what inspect and ps #{ json } show).", r#"find_container("web").to_map().spec"#),
@@ -74,8 +127,8 @@ pub const DOCS: &[(&str, &str, &str, &str, &str)] = &[
 pub fn help_index() -> String {
     let mut out = String::new();
     let mut topic = "";
-    for (t, name, _, desc, _) in DOCS {
-        if *t != topic {
+    for (t, name, _, desc, _) in docs() {
+        if t != topic {
             topic = t;
             out.push_str(&format!("\n{topic}:\n"));
         }
@@ -91,12 +144,12 @@ pub fn help_index() -> String {
 }
 
 pub fn help_for(name: &str) -> String {
-    match DOCS.iter().find(|d| d.1 == name) {
+    match docs().iter().find(|d| d.1 == name) {
         Some((_, _, sig, desc, example)) => format!("{sig}\n\n  {desc}\n\n  example: {example}"),
         None => {
-            let close: Vec<&str> = DOCS
+            let close: Vec<&str> = docs()
                 .iter()
-                .map(|d| d.1)
+                .map(|d| d.1.as_str())
                 .filter(|n| n.contains(name) || name.contains(n))
                 .collect();
             if close.is_empty() {
@@ -115,8 +168,8 @@ pub fn help_for(name: &str) -> String {
 pub fn markdown() -> String {
     let mut out = String::new();
     let mut topic = "";
-    for (t, _, sig, desc, example) in DOCS {
-        if *t != topic {
+    for (t, _, sig, desc, example) in docs() {
+        if t != topic {
             topic = t;
             out.push_str(&format!("\n### {topic}\n\n"));
         }
@@ -152,7 +205,7 @@ mod tests {
                     .filter(|n| !n.starts_with("anon$")),
             );
         }
-        let documented: BTreeSet<&str> = super::DOCS.iter().map(|d| d.1).collect();
+        let documented: BTreeSet<&str> = super::docs().iter().map(|d| d.1.as_str()).collect();
         let missing: Vec<&String> = names
             .iter()
             .filter(|n| !documented.contains(n.as_str()))
