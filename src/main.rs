@@ -75,83 +75,146 @@ enum NetworkVerb {
     },
 }
 
+/// `run`'s flags, as Docker's.
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(long)]
+    name: Option<String>,
+    /// Run in the background and print the container id
+    #[arg(short, long)]
+    detach: bool,
+    /// Remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Give the container a pseudo terminal
+    #[arg(short, long)]
+    tty: bool,
+    /// Keep stdin attached (always so in the foreground; accepted for Docker's -it)
+    #[arg(short, long)]
+    interactive: bool,
+    /// Set an environment variable (K=V)
+    #[arg(short, long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Memory limit (e.g. 64m)
+    #[arg(short, long = "memory")]
+    memory: Option<String>,
+    /// CPU limit (e.g. 0.5)
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Relative CPU weight (1024 is the default)
+    #[arg(long = "cpu-shares", short = 'c')]
+    cpu_shares: Option<i64>,
+    /// At most this many processes (default 2048; -1 for no limit)
+    #[arg(long = "pids-limit", allow_negative_numbers = true)]
+    pids_limit: Option<i64>,
+    /// Memory plus swap, as Docker's --memory-swap (-1 for unlimited swap)
+    #[arg(long = "memory-swap", allow_negative_numbers = true)]
+    memory_swap: Option<String>,
+    /// Bind mount /host:/container[:ro]
+    #[arg(short, long = "volume")]
+    volume: Vec<String>,
+    #[arg(short, long)]
+    workdir: Option<String>,
+    #[arg(short, long)]
+    user: Option<String>,
+    #[arg(long)]
+    hostname: Option<String>,
+    /// A network's name, none or host (default: bridge)
+    #[arg(long)]
+    network: Option<String>,
+    /// Publish a port: [IP:]HOST_PORT:CONTAINER_PORT[/udp]
+    #[arg(short, long = "publish", value_name = "PORTS")]
+    publish: Vec<String>,
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Add a capability (e.g. NET_RAW, ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    cap_add: Vec<String>,
+    /// Drop a capability (e.g. CHOWN, ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    cap_drop: Vec<String>,
+    /// Every capability and device, no seccomp filter, no masked paths: only for those who mean it
+    #[arg(long)]
+    privileged: bool,
+    /// seccomp=unconfined, seccomp=PROFILE.json (Docker's format) or no-new-privileges
+    #[arg(long = "security-opt", value_name = "OPT")]
+    security_opt: Vec<String>,
+    /// Mount the root filesystem read-only
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// Add a host device: /dev/X[:/dev/Y][:rwm]
+    #[arg(long = "device", value_name = "DEVICE")]
+    device: Vec<String>,
+    image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    cmd: Vec<String>,
+}
+
+impl RunArgs {
+    /// The stdlib `run`'s options map: only what was given, so its defaults stay its own.
+    fn options(self) -> (String, Vec<String>, Map) {
+        let mut opts = Map::new();
+        let mut put = |k: &str, v: Dynamic| {
+            opts.insert(k.into(), v);
+        };
+        for (k, on) in [("detach", self.detach), ("rm", self.rm), ("tty", self.tty)] {
+            put(k, on.into());
+        }
+        // -i is always so in the foreground; accepted for Docker's -it.
+        let _ = self.interactive;
+        for (k, on) in [
+            ("privileged", self.privileged),
+            ("read_only", self.read_only),
+        ] {
+            if on {
+                put(k, true.into());
+            }
+        }
+        for (k, v) in [
+            ("env", self.env),
+            ("volumes", self.volume),
+            ("publish", self.publish),
+            ("cap_add", self.cap_add),
+            ("cap_drop", self.cap_drop),
+            ("security_opt", self.security_opt),
+            ("devices", self.device),
+        ] {
+            if !v.is_empty() {
+                put(k, strings(v));
+            }
+        }
+        for (k, v) in [
+            ("name", self.name),
+            ("mem", self.memory),
+            ("memory_swap", self.memory_swap),
+            ("workdir", self.workdir),
+            ("user", self.user),
+            ("hostname", self.hostname),
+            ("network", self.network),
+            ("entrypoint", self.entrypoint),
+        ] {
+            if let Some(v) = v {
+                put(k, v.into());
+            }
+        }
+        if let Some(v) = self.cpus {
+            put("cpus", v.into());
+        }
+        for (k, v) in [("pids", self.pids_limit), ("cpu_shares", self.cpu_shares)] {
+            if let Some(v) = v {
+                put(k, v.into());
+            }
+        }
+        (self.image, self.cmd, opts)
+    }
+}
+
 #[derive(Subcommand)]
 // Parsed once per process: the size of `Run` costs nothing worth a Box.
 #[allow(clippy::large_enum_variant)]
 enum Verb {
     /// Create and start a container (stdlib `run`)
-    Run {
-        #[arg(long)]
-        name: Option<String>,
-        /// Run in the background and print the container id
-        #[arg(short, long)]
-        detach: bool,
-        /// Remove the container when it exits
-        #[arg(long)]
-        rm: bool,
-        /// Give the container a pseudo terminal
-        #[arg(short, long)]
-        tty: bool,
-        /// Keep stdin attached (always so in the foreground; accepted for Docker's -it)
-        #[arg(short, long)]
-        interactive: bool,
-        /// Set an environment variable (K=V)
-        #[arg(short, long = "env", value_name = "K=V")]
-        env: Vec<String>,
-        /// Memory limit (e.g. 64m)
-        #[arg(short, long = "memory")]
-        memory: Option<String>,
-        /// CPU limit (e.g. 0.5)
-        #[arg(long)]
-        cpus: Option<f64>,
-        /// Relative CPU weight (1024 is the default)
-        #[arg(long = "cpu-shares", short = 'c')]
-        cpu_shares: Option<i64>,
-        /// At most this many processes (default 2048; -1 for no limit)
-        #[arg(long = "pids-limit", allow_negative_numbers = true)]
-        pids_limit: Option<i64>,
-        /// Memory plus swap, as Docker's --memory-swap (-1 for unlimited swap)
-        #[arg(long = "memory-swap", allow_negative_numbers = true)]
-        memory_swap: Option<String>,
-        /// Bind mount /host:/container[:ro]
-        #[arg(short, long = "volume")]
-        volume: Vec<String>,
-        #[arg(short, long)]
-        workdir: Option<String>,
-        #[arg(short, long)]
-        user: Option<String>,
-        #[arg(long)]
-        hostname: Option<String>,
-        /// A network's name, none or host (default: bridge)
-        #[arg(long)]
-        network: Option<String>,
-        /// Publish a port: [IP:]HOST_PORT:CONTAINER_PORT[/udp]
-        #[arg(short, long = "publish", value_name = "PORTS")]
-        publish: Vec<String>,
-        #[arg(long)]
-        entrypoint: Option<String>,
-        /// Add a capability (e.g. NET_RAW, ALL)
-        #[arg(long = "cap-add", value_name = "CAP")]
-        cap_add: Vec<String>,
-        /// Drop a capability (e.g. CHOWN, ALL)
-        #[arg(long = "cap-drop", value_name = "CAP")]
-        cap_drop: Vec<String>,
-        /// Every capability and device, no seccomp filter, no masked paths: only for those who mean it
-        #[arg(long)]
-        privileged: bool,
-        /// seccomp=unconfined, seccomp=PROFILE.json (Docker's format) or no-new-privileges
-        #[arg(long = "security-opt", value_name = "OPT")]
-        security_opt: Vec<String>,
-        /// Mount the root filesystem read-only
-        #[arg(long = "read-only")]
-        read_only: bool,
-        /// Add a host device: /dev/X[:/dev/Y][:rwm]
-        #[arg(long = "device", value_name = "DEVICE")]
-        device: Vec<String>,
-        image: String,
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        cmd: Vec<String>,
-    },
+    Run(RunArgs),
     /// Manage bridge networks
     Network {
         #[command(subcommand)]
@@ -396,58 +459,9 @@ fn strings(v: Vec<String>) -> Dynamic {
 fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     let mut scope = Scope::new();
     let code = match verb {
-        Verb::Run { name, detach, rm, tty, interactive, env, memory, memory_swap, cpus, cpu_shares, pids_limit, volume, workdir, user, hostname, network, publish, entrypoint, cap_add, cap_drop, privileged, security_opt, read_only, device, image, cmd } => {
-            let mut opts = Map::new();
-            let mut put = |k: &str, v: Dynamic| {
-                opts.insert(k.into(), v);
-            };
-            if let Some(v) = name {
-                put("name", v.into());
-            }
-            put("detach", detach.into());
-            put("rm", rm.into());
-            put("tty", tty.into());
-            let _ = interactive;
-            if !env.is_empty() {
-                put("env", strings(env));
-            }
-            if let Some(v) = memory {
-                put("mem", v.into());
-            }
-            if let Some(v) = cpus {
-                put("cpus", v.into());
-            }
-            if let Some(v) = pids_limit {
-                put("pids", v.into());
-            }
-            if let Some(v) = cpu_shares {
-                put("cpu_shares", v.into());
-            }
-            if let Some(v) = memory_swap {
-                put("memory_swap", v.into());
-            }
-            if !volume.is_empty() {
-                put("volumes", strings(volume));
-            }
-            if !publish.is_empty() {
-                put("publish", strings(publish));
-            }
-            for (k, v) in [("cap_add", cap_add), ("cap_drop", cap_drop), ("security_opt", security_opt), ("devices", device)] {
-                if !v.is_empty() {
-                    put(k, strings(v));
-                }
-            }
-            if privileged {
-                put("privileged", true.into());
-            }
-            if read_only {
-                put("read_only", true.into());
-            }
-            for (k, v) in [("workdir", workdir), ("user", user), ("hostname", hostname), ("network", network), ("entrypoint", entrypoint)] {
-                if let Some(v) = v {
-                    put(k, v.into());
-                }
-            }
+        Verb::Run(args) => {
+            let detach = args.detach;
+            let (image, cmd, opts) = args.options();
             scope.push("image", image).push("cmd", strings(cmd)).push("opts", opts);
             if detach {
                 "print(run(image, cmd, opts).id)"

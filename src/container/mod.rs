@@ -235,7 +235,8 @@ fn creator_lock(id: &str) -> String {
     format!("container-{id}")
 }
 
-/// A container's files: its directory and its creator's lock file (the row is the caller's).
+/// A container's files: its directory and its lock file; the row is the caller's. Only for
+/// the holder of the container's lock (its creator undoing a failed create).
 pub(crate) fn remove_traces(paths: &Paths, id: &str) -> Result<()> {
     remove_tree(&paths.containers().join(id))?;
     let lock = paths.locks().join(format!("{}.lock", creator_lock(id)));
@@ -245,6 +246,22 @@ pub(crate) fn remove_traces(paths: &Paths, id: &str) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Removes a container's files, then its row, then its lock file, holding its lock
+/// throughout: a remover killed half-way leaves a row without files, which the next look
+/// finishes, and the lock tells that look whether somebody is still at it.
+pub(crate) fn erase(paths: &Paths, db: &Db, id: &str) -> Result<()> {
+    let _held = lock::exclusive(&paths.locks(), &creator_lock(id))?;
+    erase_locked(paths, db, id)
+}
+
+fn erase_locked(paths: &Paths, db: &Db, id: &str) -> Result<()> {
+    remove_tree(&paths.containers().join(id))?;
+    db.lock()
+        .execute("DELETE FROM containers WHERE id = ?1", [id])?;
+    let _ = std::fs::remove_file(paths.locks().join(format!("{}.lock", creator_lock(id))));
+    Ok(())
 }
 
 fn corrupt_column(index: usize, e: serde_json::Error) -> rusqlite::Error {
@@ -544,11 +561,9 @@ impl ContainerStore {
     pub fn get(&self, spec: &str) -> Result<Container> {
         let found = self.find_row(spec)?;
         if found.status == Status::Exited && !self.dir(&found.id).join("launch.json").exists() {
-            // Half removed (its remover was killed after the files went): finish it.
-            let _ = remove_traces(&self.paths, &found.id);
-            self.db
-                .lock()
-                .execute("DELETE FROM containers WHERE id = ?1", [&found.id])?;
+            // Being removed, or half removed by a remover that was killed: gone either way
+            // (and finished here in the second case).
+            self.finish_half_removed_one(&found.id)?;
             return Err(Error::not_found(format!(
                 "no container named or with id {spec:?}"
             )));
@@ -652,13 +667,36 @@ impl ContainerStore {
         };
         for id in ids {
             if !self.dir(&id).join("launch.json").exists() {
-                crate::trace::step(|| format!("finish the removal of {id} (its files are gone)"));
-                let _ = remove_traces(&self.paths, &id);
-                self.db.lock().execute(
-                    "DELETE FROM containers WHERE id = ?1 AND status != 'running'",
-                    [&id],
-                )?;
+                self.finish_half_removed_one(&id)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Finishes one container's removal if nobody is at it (its lock is free) and it is
+    /// still half-removed once we hold the lock.
+    fn finish_half_removed_one(&self, id: &str) -> Result<()> {
+        let Some(_held) = lock::try_exclusive(&self.paths.locks(), &creator_lock(id))? else {
+            return Ok(());
+        };
+        let row: Option<Status> = self
+            .db
+            .lock()
+            .query_row("SELECT status FROM containers WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let half = matches!(row, Some(s) if s != Status::Created && s != Status::Running)
+            && !self.dir(id).join("launch.json").exists();
+        if half {
+            crate::trace::step(|| format!("finish the removal of {id} (its files are gone)"));
+            erase_locked(&self.paths, &self.db, id)?;
+        } else if row.is_none() {
+            let _ = std::fs::remove_file(
+                self.paths
+                    .locks()
+                    .join(format!("{}.lock", creator_lock(id))),
+            );
         }
         Ok(())
     }
@@ -686,10 +724,7 @@ impl ContainerStore {
             params![c.id, exit.map(|e| e.0), exit.map(|e| e.1 as i64), now()],
         )?;
         if c.spec.auto_remove {
-            remove_traces(&self.paths, &c.id)?;
-            self.db
-                .lock()
-                .execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
+            erase(&self.paths, &self.db, &c.id)?;
         }
         Ok(())
     }
@@ -765,11 +800,7 @@ impl ContainerStore {
             self.wait(&c.id, Some(Duration::from_secs(10)))?;
         }
         let _ = ContainerCgroup::of(&c.id).destroy();
-        remove_traces(&self.paths, &c.id)?;
-        self.db
-            .lock()
-            .execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
-        Ok(())
+        erase(&self.paths, &self.db, &c.id)
     }
 
     /// The container's captured output (detached runs), optionally only the last `tail` lines.

@@ -209,9 +209,7 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
     }
     recorded?;
     if launch.auto_remove {
-        super::remove_traces(&paths, id)?;
-        db.lock()
-            .execute("DELETE FROM containers WHERE id = ?1", [id])?;
+        super::erase(&paths, &db, id)?;
     }
     Ok(code)
 }
