@@ -388,6 +388,9 @@ impl LayerWriter<'_> {
         )
     }
 
+    /// One tar entry, written under the layer root: the root itself, a whiteout, or a file
+    /// of one kind, each made by `*at` calls relative to its parent (resolved in the root),
+    /// never following a link in the last component.
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>, shared: &Shared) -> Result<()> {
         let raw_path = entry
             .path()
@@ -399,15 +402,7 @@ impl LayerWriter<'_> {
         let dev = device(entry.header());
 
         if rel.as_os_str().is_empty() {
-            // The root directory itself ("./"): take its mode and owner.
-            if kind.is_dir() {
-                let fd = open_dir_in(self.root.as_fd(), Path::new(""), false)
-                    .map_err(|e| self.fail("open", &rel, e))?;
-                let dir = self.reopen(&fd, &rel)?;
-                self.apply(&dir, &rel, &meta)?;
-                self.dir_times.push((rel, meta.mtime));
-            }
-            return Ok(());
+            return self.root_entry(kind, rel, meta);
         }
 
         let name = rel
@@ -417,34 +412,7 @@ impl LayerWriter<'_> {
         let parent_rel = rel.parent().map(Path::to_path_buf).unwrap_or_default();
         let parent = open_dir_in(self.root.as_fd(), &parent_rel, true)
             .map_err(|e| self.fail("create directory", &parent_rel, e))?;
-
-        // Whiteouts.
-        let name_bytes = name.as_bytes();
-        if name_bytes == b".wh..wh..opq" {
-            let dir = self.reopen(&parent, &parent_rel)?;
-            return set_xattr(&dir, c"trusted.overlay.opaque", b"y")
-                .map_err(|e| self.fail("mark opaque", &parent_rel, e));
-        }
-        if name_bytes.starts_with(b".wh..wh.") {
-            return Ok(()); // aufs bookkeeping (e.g. .wh..wh.plnk): not content
-        }
-        if let Some(hidden) = name_bytes.strip_prefix(b".wh.") {
-            let hidden = OsStr::from_bytes(hidden);
-            if hidden.is_empty() {
-                return Err(Error::corrupt(format!(
-                    "layer entry {} is an empty whiteout",
-                    rel.display()
-                )));
-            }
-            remove_at(parent.as_fd(), hidden).map_err(|e| self.fail("remove", &rel, e))?;
-            mknodat(
-                Some(parent.as_raw_fd()),
-                hidden,
-                SFlag::S_IFCHR,
-                Mode::empty(),
-                libc::makedev(0, 0),
-            )
-            .map_err(|e| self.fail("create whiteout", &rel, e))?;
+        if self.whiteout(&parent, &parent_rel, &name, &rel)? {
             return Ok(());
         }
 
@@ -463,130 +431,230 @@ impl LayerWriter<'_> {
         let pfd = parent.as_raw_fd();
         use tar::EntryType as T;
         match kind {
-            T::Directory => {
-                if !existing_is_dir {
-                    mkdirat(Some(pfd), name.as_os_str(), Mode::from_bits_truncate(0o700))
-                        .map_err(|e| self.fail("create directory", &rel, e))?;
-                }
-                let fd = openat(
-                    Some(pfd),
-                    name.as_os_str(),
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| self.fail("open directory", &rel, e))?;
-                let dir = File::from(owned(fd));
-                self.apply(&dir, &rel, &meta)?;
-                self.dir_times.push((rel, meta.mtime));
-            }
+            T::Directory => self.make_dir(pfd, &name, rel, meta, existing_is_dir),
             T::Regular | T::Continuous | T::GNUSparse => {
-                let fd = openat(
-                    Some(pfd),
-                    name.as_os_str(),
-                    OFlag::O_WRONLY
-                        | OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o600),
-                )
-                .map_err(|e| self.fail("create", &rel, e))?;
-                let mut file = File::from(owned(fd));
-                let size = entry.size();
-                if let Some(split) = shared.split.borrow_mut().as_mut() {
-                    split.file(&rel, size)?;
-                }
-                shared.payload.set(true);
-                let copied = copy(entry, &mut file, &mut self.buf);
-                shared.payload.set(false);
-                let copied = copied.map_err(|e| match e {
-                    CopyError::Read(e) => tar_error(self.dest, e),
-                    CopyError::Write(e) => Error::with_source(
-                        Kind::Io,
-                        format!(
-                            "cannot write {} in layer {}",
-                            rel.display(),
-                            self.dest.display()
-                        ),
-                        e,
-                    ),
-                })?;
-                if copied != size {
-                    return Err(Error::corrupt(format!(
-                        "layer entry {} is truncated",
-                        rel.display()
-                    )));
-                }
-                self.apply(&file, &rel, &meta)?;
-                futimens(file.as_raw_fd(), &meta.mtime, &meta.mtime)
-                    .map_err(|e| self.fail("set times of", &rel, e))?;
+                self.write_file(entry, shared, pfd, &name, &rel, &meta)
             }
-            T::Symlink => {
-                let target = entry
-                    .link_name()
-                    .map_err(|e| tar_error(self.dest, e))?
-                    .ok_or_else(|| {
-                        Error::corrupt(format!("symlink {} has no target", rel.display()))
-                    })?;
-                symlinkat(target.as_ref(), Some(pfd), name.as_os_str())
-                    .map_err(|e| self.fail("create symlink", &rel, e))?;
-                chown_at(pfd, &name, &meta).map_err(|e| self.fail("chown", &rel, e))?;
-                utimensat(
-                    Some(pfd),
-                    name.as_os_str(),
-                    &meta.mtime,
-                    &meta.mtime,
-                    UtimensatFlags::NoFollowSymlink,
-                )
-                .map_err(|e| self.fail("set times of", &rel, e))?;
-            }
-            T::Link => {
-                let raw_target = entry
-                    .link_name()
-                    .map_err(|e| tar_error(self.dest, e))?
-                    .ok_or_else(|| {
-                        Error::corrupt(format!("hard link {} has no target", rel.display()))
-                    })?
-                    .into_owned();
-                let target = entry_path(&raw_target)?;
-                let tname = target.file_name().ok_or_else(|| {
-                    Error::corrupt(format!(
-                        "hard link {} points at the layer root",
-                        rel.display()
-                    ))
-                })?;
-                let tparent_rel = target.parent().map(Path::to_path_buf).unwrap_or_default();
-                let tparent = open_dir_in(self.root.as_fd(), &tparent_rel, false)
-                    .map_err(|e| self.fail("find link target", &target, e))?;
-                linkat(
-                    Some(tparent.as_raw_fd()),
-                    tname,
-                    Some(pfd),
-                    name.as_os_str(),
-                    nix::fcntl::AtFlags::empty(),
-                )
-                .map_err(|e| self.fail(&format!("link {} to", rel.display()), &target, e))?;
-            }
-            T::Char | T::Block | T::Fifo => {
-                let (flag, dev) = match kind {
-                    T::Char => (SFlag::S_IFCHR, dev),
-                    T::Block => (SFlag::S_IFBLK, dev),
-                    _ => (SFlag::S_IFIFO, 0),
-                };
-                mknodat(Some(pfd), name.as_os_str(), flag, Mode::empty(), dev)
-                    .map_err(|e| self.fail("create node", &rel, e))?;
-                chown_at(pfd, &name, &meta).map_err(|e| self.fail("chown", &rel, e))?;
-                fchmodat(
-                    Some(pfd),
-                    name.as_os_str(),
-                    Mode::from_bits_truncate(meta.mode),
-                    FchmodatFlags::FollowSymlink,
-                )
-                .map_err(|e| self.fail("chmod", &rel, e))?;
-            }
+            T::Symlink => self.make_symlink(entry, pfd, &name, &rel, &meta),
+            T::Link => self.make_hardlink(entry, pfd, &name, &rel),
+            T::Char | T::Block | T::Fifo => self.make_node(kind, dev, pfd, &name, &rel, &meta),
             // PAX global headers and unknown types carry no file; the tar reader skips them.
-            _ => {}
+            _ => Ok(()),
         }
+    }
+
+    /// The root directory itself ("./"): its mode and owner.
+    fn root_entry(&mut self, kind: tar::EntryType, rel: PathBuf, meta: Meta) -> Result<()> {
+        if kind.is_dir() {
+            let fd = open_dir_in(self.root.as_fd(), Path::new(""), false)
+                .map_err(|e| self.fail("open", &rel, e))?;
+            let dir = self.reopen(&fd, &rel)?;
+            self.apply(&dir, &rel, &meta)?;
+            self.dir_times.push((rel, meta.mtime));
+        }
+        Ok(())
+    }
+
+    /// OCI whiteouts: `.wh..wh..opq` makes the parent opaque, `.wh.NAME` hides NAME (an
+    /// overlayfs whiteout, a 0/0 character device), other `.wh..wh.` names are aufs
+    /// bookkeeping. Returns whether the entry was one.
+    fn whiteout(
+        &self,
+        parent: &OwnedFd,
+        parent_rel: &Path,
+        name: &OsStr,
+        rel: &Path,
+    ) -> Result<bool> {
+        let name_bytes = name.as_bytes();
+        if name_bytes == b".wh..wh..opq" {
+            let dir = self.reopen(parent, parent_rel)?;
+            set_xattr(&dir, c"trusted.overlay.opaque", b"y")
+                .map_err(|e| self.fail("mark opaque", parent_rel, e))?;
+            return Ok(true);
+        }
+        if name_bytes.starts_with(b".wh..wh.") {
+            return Ok(true);
+        }
+        let Some(hidden) = name_bytes.strip_prefix(b".wh.") else {
+            return Ok(false);
+        };
+        let hidden = OsStr::from_bytes(hidden);
+        if hidden.is_empty() {
+            return Err(Error::corrupt(format!(
+                "layer entry {} is an empty whiteout",
+                rel.display()
+            )));
+        }
+        remove_at(parent.as_fd(), hidden).map_err(|e| self.fail("remove", rel, e))?;
+        mknodat(
+            Some(parent.as_raw_fd()),
+            hidden,
+            SFlag::S_IFCHR,
+            Mode::empty(),
+            libc::makedev(0, 0),
+        )
+        .map_err(|e| self.fail("create whiteout", rel, e))?;
+        Ok(true)
+    }
+
+    fn make_dir(
+        &mut self,
+        pfd: i32,
+        name: &OsStr,
+        rel: PathBuf,
+        meta: Meta,
+        existing_is_dir: bool,
+    ) -> Result<()> {
+        if !existing_is_dir {
+            mkdirat(Some(pfd), name, Mode::from_bits_truncate(0o700))
+                .map_err(|e| self.fail("create directory", &rel, e))?;
+        }
+        let fd = openat(
+            Some(pfd),
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.fail("open directory", &rel, e))?;
+        let dir = File::from(owned(fd));
+        self.apply(&dir, &rel, &meta)?;
+        self.dir_times.push((rel, meta.mtime));
+        Ok(())
+    }
+
+    fn write_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<R>,
+        shared: &Shared,
+        pfd: i32,
+        name: &OsStr,
+        rel: &Path,
+        meta: &Meta,
+    ) -> Result<()> {
+        let fd = openat(
+            Some(pfd),
+            name,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| self.fail("create", rel, e))?;
+        let mut file = File::from(owned(fd));
+        let size = entry.size();
+        if let Some(split) = shared.split.borrow_mut().as_mut() {
+            split.file(rel, size)?;
+        }
+        shared.payload.set(true);
+        let copied = copy(entry, &mut file, &mut self.buf);
+        shared.payload.set(false);
+        let copied = copied.map_err(|e| match e {
+            CopyError::Read(e) => tar_error(self.dest, e),
+            CopyError::Write(e) => Error::with_source(
+                Kind::Io,
+                format!(
+                    "cannot write {} in layer {}",
+                    rel.display(),
+                    self.dest.display()
+                ),
+                e,
+            ),
+        })?;
+        if copied != size {
+            return Err(Error::corrupt(format!(
+                "layer entry {} is truncated",
+                rel.display()
+            )));
+        }
+        self.apply(&file, rel, meta)?;
+        futimens(file.as_raw_fd(), &meta.mtime, &meta.mtime)
+            .map_err(|e| self.fail("set times of", rel, e))?;
+        Ok(())
+    }
+
+    fn make_symlink<R: Read>(
+        &self,
+        entry: &mut tar::Entry<R>,
+        pfd: i32,
+        name: &OsStr,
+        rel: &Path,
+        meta: &Meta,
+    ) -> Result<()> {
+        let target = entry
+            .link_name()
+            .map_err(|e| tar_error(self.dest, e))?
+            .ok_or_else(|| Error::corrupt(format!("symlink {} has no target", rel.display())))?;
+        symlinkat(target.as_ref(), Some(pfd), name)
+            .map_err(|e| self.fail("create symlink", rel, e))?;
+        chown_at(pfd, name, meta).map_err(|e| self.fail("chown", rel, e))?;
+        utimensat(
+            Some(pfd),
+            name,
+            &meta.mtime,
+            &meta.mtime,
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(|e| self.fail("set times of", rel, e))?;
+        Ok(())
+    }
+
+    /// A hard link, to a file earlier in this layer: the target resolves inside the root.
+    fn make_hardlink<R: Read>(
+        &self,
+        entry: &mut tar::Entry<R>,
+        pfd: i32,
+        name: &OsStr,
+        rel: &Path,
+    ) -> Result<()> {
+        let raw_target = entry
+            .link_name()
+            .map_err(|e| tar_error(self.dest, e))?
+            .ok_or_else(|| Error::corrupt(format!("hard link {} has no target", rel.display())))?
+            .into_owned();
+        let target = entry_path(&raw_target)?;
+        let tname = target.file_name().ok_or_else(|| {
+            Error::corrupt(format!(
+                "hard link {} points at the layer root",
+                rel.display()
+            ))
+        })?;
+        let tparent_rel = target.parent().map(Path::to_path_buf).unwrap_or_default();
+        let tparent = open_dir_in(self.root.as_fd(), &tparent_rel, false)
+            .map_err(|e| self.fail("find link target", &target, e))?;
+        linkat(
+            Some(tparent.as_raw_fd()),
+            tname,
+            Some(pfd),
+            name,
+            nix::fcntl::AtFlags::empty(),
+        )
+        .map_err(|e| self.fail(&format!("link {} to", rel.display()), &target, e))?;
+        Ok(())
+    }
+
+    fn make_node(
+        &self,
+        kind: tar::EntryType,
+        dev: libc::dev_t,
+        pfd: i32,
+        name: &OsStr,
+        rel: &Path,
+        meta: &Meta,
+    ) -> Result<()> {
+        use tar::EntryType as T;
+        let (flag, dev) = match kind {
+            T::Char => (SFlag::S_IFCHR, dev),
+            T::Block => (SFlag::S_IFBLK, dev),
+            _ => (SFlag::S_IFIFO, 0),
+        };
+        mknodat(Some(pfd), name, flag, Mode::empty(), dev)
+            .map_err(|e| self.fail("create node", rel, e))?;
+        chown_at(pfd, name, meta).map_err(|e| self.fail("chown", rel, e))?;
+        fchmodat(
+            Some(pfd),
+            name,
+            Mode::from_bits_truncate(meta.mode),
+            FchmodatFlags::FollowSymlink,
+        )
+        .map_err(|e| self.fail("chmod", rel, e))?;
         Ok(())
     }
 
