@@ -772,3 +772,92 @@ fn register_live_limits(engine: &mut Engine, ctx: Rc<Context>) {
         })
     });
 }
+
+#[cfg(test)]
+mod tests {
+    //! The bindings, without root: a Spec is only a description, so every setter, its
+    //! checks and both call styles are tried on an engine whose store is never touched.
+    use super::*;
+
+    fn engine() -> (Engine, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::new(crate::store::Paths::new(dir.path()));
+        let mut engine = crate::script::build_engine(ctx);
+        crate::script::install_stdlib(&mut engine).unwrap();
+        (engine, dir)
+    }
+
+    fn spec_of(script: &str) -> Spec {
+        let (engine, _dir) = engine();
+        let s: SpecRef = engine
+            .eval(script)
+            .unwrap_or_else(|e| panic!("{script}: {e}"));
+        let spec = s.0.borrow().clone();
+        spec
+    }
+
+    /// The kind a failing script reports (as scripts see it in `catch (e)`).
+    fn kind_of(script: &str) -> String {
+        let (engine, _dir) = engine();
+        let wrapped = format!("let k = \"ok\"; try {{ {script}; }} catch (e) {{ k = e.kind; }} k");
+        engine.eval::<String>(&wrapped).unwrap()
+    }
+
+    #[test]
+    fn setters_change_the_spec_in_both_call_styles() {
+        let s = spec_of(
+            r#"let c = container("busybox");
+               c.unshare(["pid", "mount"]); c.mount_rootfs();
+               set_memory_limit(c, "64m"); c.set_cpu_limit(0.5); c.set_pids_limit(-1);
+               c.set_hostname("box"); c.set_env("K", "V"); c.set_user("1:2");
+               c.publish("8080:80"); c.set_network("front");
+               c.cap_add(["NET_RAW"]); c.cap_drop("CHOWN"); c.set_read_only(true);
+               c.set_seccomp("unconfined"); c"#,
+        );
+        assert_eq!(s.limits.memory, Some(64 << 20));
+        assert_eq!(s.limits.cpus, Some(0.5));
+        assert_eq!(s.limits.pids, Some(-1), "no limit, as asked");
+        assert_eq!(s.namespaces.len(), 2);
+        assert!(s.rootfs_chosen);
+        assert_eq!(s.hostname.as_deref(), Some("box"));
+        assert_eq!(s.env.get("K").map(String::as_str), Some("V"));
+        assert_eq!(s.publish[0].host_port, 8080);
+        assert_eq!(s.network, NetworkMode::Bridge("front".into()));
+        assert_eq!(s.security.cap_add, ["NET_RAW"]);
+        assert_eq!(s.security.cap_drop, ["CHOWN"]);
+        assert!(s.security.read_only);
+        assert_eq!(s.security.seccomp, SeccompProfile::Unconfined);
+    }
+
+    #[test]
+    fn a_bare_container_decides_nothing() {
+        let s = spec_of(r#"container("busybox")"#);
+        assert!(s.namespaces.is_empty() && !s.rootfs_chosen);
+    }
+
+    #[test]
+    fn bad_input_is_an_invalid_argument_naming_the_value() {
+        for script in [
+            r#"container("x").unshare(["pid", "bogus"])"#,
+            r#"container("x").set_memory_limit("lots")"#,
+            r#"container("x").set_cpu_limit(-1)"#,
+            r#"container("x").set_cpu_shares(1)"#,
+            r#"container("x").cap_add("FLY")"#,
+            r#"container("x").publish("80")"#,
+            r#"container("x").add_device("relative")"#,
+            r#"container("x").bind("/tmp", "relative")"#,
+            r#"container("x").bind("/tmp", "/t", #{ readonly: true, typo: 1 })"#,
+            r#"container("x").spawn([], #{ detach: true, nope: 1 })"#,
+        ] {
+            assert_eq!(kind_of(script), "invalid_argument", "{script}");
+        }
+        assert_eq!(
+            kind_of(r#"container("x").unshare(["user"])"#),
+            "unsupported"
+        );
+        assert_eq!(
+            kind_of(r#"container("x").set_seccomp("/no/such/profile.json")"#),
+            "not_found"
+        );
+    }
+}
