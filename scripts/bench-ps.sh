@@ -22,20 +22,6 @@ tar -cf "$work/layer.tar" -C "$work/rootfs" .
 docker_archive "$work/busybox.tar" "busybox:latest" '["sh"]' "$work/layer.tar"
 $G load -i "$work/busybox.tar" >/dev/null
 
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-time_n() {
-    local n=$1
-    shift
-    for _ in $(seq "$n"); do
-        local s e
-        s=$(now)
-        "$@" >/dev/null
-        e=$(now)
-        echo $(((e - s) / 1000))
-    done | median | awk '{printf "%.2f", $1 / 1000}'
-}
-
 empty=$(time_n "$N" $G ps)
 for i in $(seq "$RUNNING"); do
     $G run -d --network none --name "idle$i" busybox sleep 600 >/dev/null

@@ -56,20 +56,6 @@ podman "${podman_opts[@]}" pull -q --tls-verify=false "$ref" >/dev/null
 
 (cd "$work/bundle" && crun spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"\/bin\/true"/' config.json)
 
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-# time_n N CMD...: prints the median wall time in milliseconds of N runs of CMD.
-time_n() {
-    local n=$1
-    shift
-    for _ in $(seq "$n"); do
-        local s e
-        s=$(now)
-        "$@" >/dev/null
-        e=$(now)
-        echo $(((e - s) / 1000))
-    done | median | awk '{printf "%.2f", $1 / 1000}'
-}
 # crun refuses this hybrid cgroup host unless /sys/fs/cgroup/unified is out of sight.
 crun_run() { unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; cd $work/bundle && crun run bench-crun-$$"; }
 runc_run() { (cd "$work/bundle" && runc run "bench-runc-$$"); }

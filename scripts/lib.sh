@@ -70,3 +70,19 @@ JSON
 push_archive() {
     skopeo copy --quiet --insecure-policy --dest-tls-verify=false "docker-archive:$1" "docker://$2"
 }
+
+# The benchmarks' clock: now (ns), median of numbers on stdin, and
+# time_n N CMD...: the median wall time in milliseconds of N runs of CMD.
+now() { date +%s%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+time_n() {
+    local n=$1
+    shift
+    for _ in $(seq "$n"); do
+        local s e
+        s=$(now)
+        "$@" >/dev/null
+        e=$(now)
+        echo $(((e - s) / 1000))
+    done | median | awk '{printf "%.2f", $1 / 1000}'
+}

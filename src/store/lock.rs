@@ -16,8 +16,8 @@ pub struct LockGuard {
     pub path: PathBuf,
 }
 
-/// Takes an exclusive lock named `name` in `dir`, waiting for it.
-pub fn exclusive(dir: &Path, name: &str) -> Result<LockGuard> {
+/// The lock file `name` in `dir`, made if missing.
+fn open_lock(dir: &Path, name: &str) -> Result<(File, PathBuf)> {
     let path = dir.join(format!("{name}.lock"));
     let file = OpenOptions::new()
         .create(true)
@@ -25,6 +25,12 @@ pub fn exclusive(dir: &Path, name: &str) -> Result<LockGuard> {
         .write(true)
         .open(&path)
         .map_err(|e| Error::io("cannot open lock", &path, e))?;
+    Ok((file, path))
+}
+
+/// Takes an exclusive lock named `name` in `dir`, waiting for it.
+pub fn exclusive(dir: &Path, name: &str) -> Result<LockGuard> {
+    let (file, path) = open_lock(dir, name)?;
     loop {
         // SAFETY: flock on a descriptor we own; no memory is involved.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
@@ -41,13 +47,7 @@ pub fn exclusive(dir: &Path, name: &str) -> Result<LockGuard> {
 
 /// Takes an exclusive lock named `name` in `dir` if nobody holds it; None if somebody does.
 pub fn try_exclusive(dir: &Path, name: &str) -> Result<Option<LockGuard>> {
-    let path = dir.join(format!("{name}.lock"));
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("cannot open lock", &path, e))?;
+    let (file, path) = open_lock(dir, name)?;
     // SAFETY: flock on a descriptor we own; no memory is involved.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc == 0 {

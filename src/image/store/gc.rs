@@ -114,19 +114,7 @@ impl ImageStore {
             doomed
         };
         for c in &doomed {
-            let hex = digest_hex(c)?;
-            // Rename first so a crash mid-delete never leaves a half layer under its real name.
-            let dir = self.paths.layer(hex);
-            let trash = self
-                .paths
-                .tmp()
-                .join(format!("trash-{hex}-{}", std::process::id()));
-            match std::fs::rename(&dir, &trash) {
-                Ok(()) => remove_tree(&trash)?,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("cannot remove layer", &dir, e)),
-            }
-            let _ = std::fs::remove_file(self.paths.layer_split(hex));
+            self.delete_layer_files(digest_hex(c)?)?;
         }
         Ok(doomed)
     }
@@ -187,17 +175,7 @@ impl ImageStore {
                 continue;
             }
             crate::trace::step(|| format!("remove orphan layer {hex} (no row)"));
-            let dir = self.paths.layer(&hex);
-            let trash = self
-                .paths
-                .tmp()
-                .join(format!("trash-{hex}-{}", std::process::id()));
-            match std::fs::rename(&dir, &trash) {
-                Ok(()) => remove_tree(&trash)?,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("cannot remove layer", &dir, e)),
-            }
-            let _ = std::fs::remove_file(self.paths.layer_split(&hex));
+            self.delete_layer_files(&hex)?;
         }
         Ok(())
     }
@@ -236,6 +214,23 @@ impl ImageStore {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// A layer's directory and tar-split. The directory is renamed into scratch first, so a
+    /// crash mid-delete never leaves a half layer under its real name.
+    fn delete_layer_files(&self, hex: &str) -> Result<()> {
+        let dir = self.paths.layer(hex);
+        let trash = self
+            .paths
+            .tmp()
+            .join(format!("trash-{hex}-{}", std::process::id()));
+        match std::fs::rename(&dir, &trash) {
+            Ok(()) => remove_tree(&trash)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot remove layer", &dir, e)),
+        }
+        let _ = std::fs::remove_file(self.paths.layer_split(hex));
         Ok(())
     }
 }
