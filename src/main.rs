@@ -15,7 +15,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 /// The verbs, for telling `gocker-script pull x` from `gocker-script script.rhai`.
 const VERBS: &[&str] = &[
     "pull", "images", "rmi", "tag", "save", "load", "network", "run", "ps", "exec", "logs", "stop",
-    "kill", "rm", "start", "inspect", "prune",
+    "kill", "rm", "start", "inspect", "prune", "commit",
 ];
 
 #[derive(Parser)]
@@ -300,6 +300,20 @@ enum Verb {
     },
     /// Give an image another name
     Tag { source: String, target: String },
+    /// Make an image from a container's changes
+    Commit {
+        /// A comment for the image's history
+        #[arg(short, long)]
+        message: Option<String>,
+        #[arg(short, long)]
+        author: Option<String>,
+        /// A Dockerfile instruction to apply: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, STOPSIGNAL
+        #[arg(short, long = "change", value_name = "INSTRUCTION")]
+        change: Vec<String>,
+        container: String,
+        /// The new image's name (untagged without)
+        reference: Option<String>,
+    },
     /// Write an image to a tarball (.tar) or an OCI layout directory
     Save {
         image: String,
@@ -357,6 +371,69 @@ fn internal(args: &[String]) -> Option<ExitCode> {
         _ => return None,
     };
     Some(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// Docker's `commit --change` instructions as commit's changes map.
+fn commit_changes(changes: &[String]) -> Result<Map, String> {
+    let mut out = Map::new();
+    let mut env = Array::new();
+    let mut labels = Map::new();
+    // CMD ["a", "b"] (exec form) or CMD a b (shell form, run by /bin/sh -c).
+    let argv = |rest: &str| -> Dynamic {
+        match serde_json::from_str::<Vec<String>>(rest) {
+            Ok(v) => strings(v),
+            Err(_) => strings(vec!["/bin/sh".into(), "-c".into(), rest.to_string()]),
+        }
+    };
+    for c in changes {
+        let (word, rest) = c
+            .trim()
+            .split_once(char::is_whitespace)
+            .unwrap_or((c.trim(), ""));
+        let rest = rest.trim();
+        match word.to_ascii_uppercase().as_str() {
+            "CMD" => {
+                out.insert("cmd".into(), argv(rest));
+            }
+            "ENTRYPOINT" => {
+                out.insert("entrypoint".into(), argv(rest));
+            }
+            "ENV" => {
+                let kv = match rest.split_once(['=', ' ']) {
+                    Some((k, v)) => format!("{k}={}", v.trim()),
+                    None => return Err(format!("ENV needs KEY=VALUE, not {rest:?}")),
+                };
+                env.push(kv.into());
+            }
+            "LABEL" => match rest.split_once('=') {
+                Some((k, v)) => {
+                    labels.insert(k.trim().into(), v.trim().trim_matches('"').to_string().into());
+                }
+                None => return Err(format!("LABEL needs KEY=VALUE, not {rest:?}")),
+            },
+            "WORKDIR" => {
+                out.insert("workdir".into(), rest.to_string().into());
+            }
+            "USER" => {
+                out.insert("user".into(), rest.to_string().into());
+            }
+            "STOPSIGNAL" => {
+                out.insert("stop_signal".into(), rest.to_string().into());
+            }
+            other => {
+                return Err(format!(
+                    "commit --change {other:?} is not supported: use CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL or STOPSIGNAL"
+                ))
+            }
+        }
+    }
+    if !env.is_empty() {
+        out.insert("env".into(), env.into());
+    }
+    if !labels.is_empty() {
+        out.insert("labels".into(), labels.into());
+    }
+    Ok(out)
 }
 
 /// The engine (with the stdlib installed) and its context.
@@ -557,6 +634,29 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
         Verb::Rmi { images, force } => {
             scope.push("refs", strings(images)).push("force", force);
             "for r in refs { let out = rmi(r, #{ force: force }); for t in out.untagged { print(`Untagged: ${t}`) } for d in out.deleted { print(`Deleted: ${d}`) } }"
+        }
+        Verb::Commit { message, author, change, container, reference } => {
+            let mut opts = Map::new();
+            for (k, v) in [("message", message), ("author", author)] {
+                if let Some(v) = v {
+                    opts.insert(k.into(), v.into());
+                }
+            }
+            match commit_changes(&change) {
+                Ok(changes) if !changes.is_empty() => {
+                    opts.insert("changes".into(), changes.into());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("error: invalid_argument: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            scope
+                .push("id", container)
+                .push("reference", reference.map(Dynamic::from).unwrap_or(Dynamic::UNIT))
+                .push("opts", opts);
+            "print(commit(id, reference, opts).id)"
         }
         Verb::Tag { source, target } => {
             scope.push("src", source).push("dst", target);

@@ -908,6 +908,44 @@ impl ContainerStore {
         self.get(&c.id)
     }
 
+    /// A new image from a container: its image plus its writable layer (docker commit).
+    /// Works on running and exited containers; a running one is committed as it is at the
+    /// moment its files are read (not paused).
+    pub fn commit(
+        &self,
+        images: &ImageStore,
+        id: &str,
+        name: Option<&str>,
+        opts: &crate::image::commit::CommitOptions,
+    ) -> Result<crate::image::Image> {
+        let c = self.get(id)?;
+        let parent_id = c.spec.image_id.clone().ok_or_else(|| {
+            Error::new(
+                Kind::Unsupported,
+                format!(
+                    "container {} has a directory as its root, not an image: nothing to commit onto",
+                    c.name
+                ),
+            )
+        })?;
+        let parent = images.get(&parent_id)?;
+        let upper = self.dir(&c.id).join("upper");
+        let tar =
+            self.paths
+                .tmp()
+                .join(format!("commit-{}-{}.tar", &c.id[..12], std::process::id()));
+        crate::trace::step(|| {
+            format!(
+                "tar {} into a layer (whiteouts as .wh. entries)",
+                upper.display()
+            )
+        });
+        let made = crate::image::commit::diff_layer(&upper, &tar)
+            .and_then(|diff_id| images.commit_layer(&parent, &tar, &diff_id, opts, name));
+        let _ = std::fs::remove_file(&tar);
+        made
+    }
+
     /// Runs a command inside a running container; see `exec`.
     pub fn exec(
         &self,

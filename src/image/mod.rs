@@ -1,6 +1,7 @@
 //! Images: references, the registry client, layer unpacking and the local image store.
 
 pub mod archive;
+pub mod commit;
 pub mod oci;
 pub mod reference;
 pub mod registry;

@@ -14,6 +14,7 @@ use super::{invalid, script_error, Context};
 use crate::container::exec::ExecRequest;
 use crate::container::spec::{parse_duration, parse_size, Bind, NetworkMode, Publish, Spec};
 use crate::container::{Attach, Container, Started, Status};
+use crate::image::commit::CommitOptions;
 use crate::image::Image;
 use crate::runtime::cgroup::check_cpus;
 use crate::runtime::security::{self, DeviceRequest, SeccompProfile};
@@ -109,7 +110,94 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     register_lookup(engine, ctx.clone());
     register_lifecycle(engine, ctx.clone());
     register_exec(engine, ctx.clone());
+    register_commit(engine, ctx.clone());
     register_live_limits(engine, ctx);
+}
+
+/// commit: a container's writable layer as a new image.
+fn register_commit(engine: &mut Engine, ctx: Rc<Context>) {
+    fn options(opts: &Map) -> Res<CommitOptions> {
+        known_keys(opts, "commit", &["message", "author", "changes"])?;
+        let mut o = CommitOptions {
+            message: opt_str(opts, "message")?,
+            author: opt_str(opts, "author")?,
+            ..Default::default()
+        };
+        let Some(changes) = opts.get("changes") else {
+            return Ok(o);
+        };
+        let changes = changes
+            .clone()
+            .try_cast::<Map>()
+            .ok_or_else(|| invalid("commit: changes must be a map, e.g. #{ cmd: [\"httpd\"] }"))?;
+        known_keys(
+            &changes,
+            "commit changes",
+            &[
+                "cmd",
+                "entrypoint",
+                "env",
+                "workdir",
+                "user",
+                "labels",
+                "stop_signal",
+            ],
+        )?;
+        let list = |key: &str| -> Res<Option<Vec<String>>> {
+            match changes.get(key) {
+                None => Ok(None),
+                Some(v) => match v.clone().try_cast::<Array>() {
+                    Some(a) => strings(a, key).map(Some),
+                    None => Err(invalid(format!(
+                        "commit: {key} must be an array of strings"
+                    ))),
+                },
+            }
+        };
+        o.cmd = list("cmd")?;
+        o.entrypoint = list("entrypoint")?;
+        o.env = list("env")?.unwrap_or_default();
+        o.workdir = opt_str(&changes, "workdir")?;
+        o.user = opt_str(&changes, "user")?;
+        o.stop_signal = opt_str(&changes, "stop_signal")?;
+        if let Some(labels) = changes.get("labels") {
+            let labels = labels
+                .clone()
+                .try_cast::<Map>()
+                .ok_or_else(|| invalid("commit: labels must be a map"))?;
+            o.labels = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        }
+        Ok(o)
+    }
+    let c = ctx.clone();
+    let commit = move |v: Dynamic, name: Dynamic, opts: Map| -> Res<Image> {
+        let opts = options(&opts)?;
+        let name = if name.is_unit() {
+            None
+        } else {
+            Some(name.into_string().map_err(|t| {
+                invalid(format!("commit: the image name must be a string, not {t}"))
+            })?)
+        };
+        c.containers()?
+            .commit(c.images()?, &container_id(&v)?, name.as_deref(), &opts)
+            .map_err(script_error)
+    };
+    let commit2 = commit.clone();
+    let commit3 = commit.clone();
+    engine.register_fn("commit", move |v: Dynamic| {
+        commit3(v, Dynamic::UNIT, Map::new())
+    });
+    engine.register_fn("commit", move |v: Dynamic, name: &str| {
+        commit2(v, name.into(), Map::new())
+    });
+    // The name may be () for an untagged image with options.
+    engine.register_fn("commit", move |v: Dynamic, name: Dynamic, opts: Map| {
+        commit(v, name, opts)
+    });
 }
 
 fn with_spec(s: &mut SpecRef, f: impl FnOnce(&mut Spec) -> Res<()>) -> Res<SpecRef> {

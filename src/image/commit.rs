@@ -1,0 +1,493 @@
+//! commit: a container's writable layer becomes a new top layer of its image.
+//!
+//! The overlay upper directory is read back into an OCI layer tar: overlayfs whiteouts (0/0
+//! character devices) become `.wh.NAME` entries and opaque directories (the
+//! `trusted.overlay.opaque` xattr) a `.wh..wh..opq` entry, the inverse of what unpack does.
+//! Every path is opened relative to a directory descriptor held inside the upper directory,
+//! never following a symlink, so a container that swaps a directory for a link to the host
+//! while it is being committed reads nothing outside its own layer. Entries are sorted and,
+//! with SOURCE_DATE_EPOCH set, timestamps clamped to it: the same files give the same digest.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::{fstatat, Mode};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::oci::{self, Compression, Descriptor};
+use super::store::LayerJob;
+use super::{reference, Image, ImageStore};
+use crate::error::{Error, Kind, Result};
+
+/// What `commit` may change in the new image's config, as Docker's `--change` and
+/// `--message`/`--author` do.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CommitOptions {
+    pub message: Option<String>,
+    pub author: Option<String>,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    /// KEY=VALUE entries set over the image's.
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub labels: Vec<(String, String)>,
+    pub stop_signal: Option<String>,
+}
+
+/// Writes the layer tar of `upper` to `out`; returns its diff id (sha256 of the tar).
+pub fn diff_layer(upper: &Path, out: &Path) -> Result<String> {
+    let root = open_dir(None, upper.as_os_str(), upper)?;
+    let file = File::create(out).map_err(|e| Error::io("cannot create", out, e))?;
+    let mut writer = HashingWriter {
+        inner: file,
+        hash: Sha256::new(),
+    };
+    {
+        let mut builder = tar::Builder::new(&mut writer);
+        builder.mode(tar::HeaderMode::Complete);
+        let clamp = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let mut walk = Walk {
+            builder: &mut builder,
+            seen: HashMap::new(),
+            clamp,
+        };
+        walk.dir(&root, Path::new(""))?;
+        builder
+            .finish()
+            .map_err(|e| Error::io("cannot write layer", out, e))?;
+    }
+    writer
+        .inner
+        .flush()
+        .map_err(|e| Error::io("cannot write layer", out, e))?;
+    Ok(format!("sha256:{}", hex::encode(writer.hash.finalize())))
+}
+
+struct HashingWriter {
+    inner: File,
+    hash: Sha256,
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+struct Walk<'a, W: Write> {
+    builder: &'a mut tar::Builder<W>,
+    /// Files with more than one link: the first path each (device, inode) was written at.
+    seen: HashMap<(u64, u64), PathBuf>,
+    clamp: Option<u64>,
+}
+
+fn open_dir(at: Option<&OwnedFd>, name: &OsStr, shown: &Path) -> Result<OwnedFd> {
+    let fd = openat(
+        at.map(|d| d.as_raw_fd()),
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("cannot open directory", shown, e))?;
+    // SAFETY: openat just returned it and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The names in a directory we hold, sorted.
+fn names(dir: &OwnedFd, shown: &Path) -> Result<Vec<OsString>> {
+    let listing = format!("/proc/self/fd/{}", dir.as_raw_fd());
+    let mut v: Vec<OsString> = std::fs::read_dir(&listing)
+        .map_err(|e| Error::io("cannot list", shown, e))?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+fn opaque(dir: &OwnedFd) -> bool {
+    let mut buf = [0u8; 4];
+    // SAFETY: a NUL-terminated name and a buffer of the length passed.
+    let n = unsafe {
+        libc::fgetxattr(
+            dir.as_raw_fd(),
+            c"trusted.overlay.opaque".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    n == 1 && buf[0] == b'y'
+}
+
+impl<W: Write> Walk<'_, W> {
+    fn header(&self, kind: tar::EntryType, st: &libc::stat, size: u64) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(st.st_mode & 0o7777);
+        h.set_uid(st.st_uid as u64);
+        h.set_gid(st.st_gid as u64);
+        let mtime = st.st_mtime.max(0) as u64;
+        h.set_mtime(self.clamp.map_or(mtime, |c| mtime.min(c)));
+        h.set_size(size);
+        h
+    }
+
+    fn empty(&mut self, path: &Path) -> Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(0);
+        h.set_mtime(self.clamp.unwrap_or(0));
+        self.builder
+            .append_data(&mut h, path, std::io::empty())
+            .map_err(|e| Error::io("cannot write layer entry", path, e))
+    }
+
+    fn dir(&mut self, dir: &OwnedFd, rel: &Path) -> Result<()> {
+        if !rel.as_os_str().is_empty() && opaque(dir) {
+            self.empty(&rel.join(".wh..wh..opq"))?;
+        }
+        for name in names(dir, rel)? {
+            let path = rel.join(&name);
+            // Written by the runtime at every start (Docker bind-mounts them): not content.
+            if rel == Path::new("etc")
+                && ["hostname", "hosts", "resolv.conf"]
+                    .iter()
+                    .any(|f| name.as_os_str() == OsStr::new(f))
+            {
+                continue;
+            }
+            let st = fstatat(
+                Some(dir.as_raw_fd()),
+                name.as_os_str(),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| Error::sys("cannot stat", &path, e))?;
+            let w = |e: std::io::Error| Error::io("cannot write layer entry", &path, e);
+            match st.st_mode & libc::S_IFMT {
+                libc::S_IFDIR => {
+                    let mut h = self.header(tar::EntryType::Directory, &st, 0);
+                    self.builder
+                        .append_data(&mut h, &path, std::io::empty())
+                        .map_err(w)?;
+                    let child = open_dir(Some(dir), &name, &path)?;
+                    self.dir(&child, &path)?;
+                }
+                libc::S_IFCHR if st.st_rdev == 0 => {
+                    // An overlayfs whiteout: NAME was deleted.
+                    let mut hidden = OsString::from(".wh.");
+                    hidden.push(&name);
+                    self.empty(&rel.join(hidden))?;
+                }
+                libc::S_IFREG => {
+                    let key = (st.st_dev, st.st_ino);
+                    if st.st_nlink > 1 {
+                        if let Some(first) = self.seen.get(&key) {
+                            let mut h = self.header(tar::EntryType::Link, &st, 0);
+                            self.builder.append_link(&mut h, &path, first).map_err(w)?;
+                            continue;
+                        }
+                        self.seen.insert(key, path.clone());
+                    }
+                    let fd = openat(
+                        Some(dir.as_raw_fd()),
+                        name.as_os_str(),
+                        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| Error::sys("cannot open", &path, e))?;
+                    // SAFETY: openat just returned it.
+                    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+                    let size = st.st_size.max(0) as u64;
+                    let mut h = self.header(tar::EntryType::Regular, &st, size);
+                    // A file that shrinks meanwhile is padded, one that grows is cut: the
+                    // entry is always the size its header says.
+                    let reader = file.take(size).chain(std::io::repeat(0).take(size));
+                    self.builder
+                        .append_data(&mut h, &path, reader.take(size))
+                        .map_err(w)?;
+                }
+                libc::S_IFLNK => {
+                    let target = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), name.as_os_str())
+                        .map_err(|e| Error::sys("cannot read link", &path, e))?;
+                    let mut h = self.header(tar::EntryType::Symlink, &st, 0);
+                    self.builder
+                        .append_link(&mut h, &path, Path::new(&target))
+                        .map_err(w)?;
+                }
+                kind @ (libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO) => {
+                    let entry = match kind {
+                        libc::S_IFCHR => tar::EntryType::Char,
+                        libc::S_IFBLK => tar::EntryType::Block,
+                        _ => tar::EntryType::Fifo,
+                    };
+                    let mut h = self.header(entry, &st, 0);
+                    let _ = h.set_device_major(libc::major(st.st_rdev));
+                    let _ = h.set_device_minor(libc::minor(st.st_rdev));
+                    self.builder
+                        .append_data(&mut h, &path, std::io::empty())
+                        .map_err(w)?;
+                }
+                // Sockets are not content.
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ImageStore {
+    /// A new image: `parent` plus the layer tar at `tar` (whose diff id is `diff_id`), its
+    /// config changed as asked, stored and named `name` if given.
+    pub fn commit_layer(
+        &self,
+        parent: &Image,
+        tar: &Path,
+        diff_id: &str,
+        opts: &CommitOptions,
+        name: Option<&str>,
+    ) -> Result<Image> {
+        let (_, config_raw) = self.raw(&parent.id)?;
+        let mut config: serde_json::Value = serde_json::from_str(&config_raw).map_err(|e| {
+            Error::with_source(Kind::Corrupt, "the parent image's config is damaged", e)
+        })?;
+        let created = rfc3339_now();
+        edit_config(&mut config, diff_id, opts, &created)?;
+        let config_raw = serde_json::to_vec(&config)
+            .map_err(|e| Error::with_source(Kind::Io, "cannot encode the config", e))?;
+        let parsed: oci::ConfigFile = serde_json::from_slice(&config_raw)
+            .map_err(|e| Error::with_source(Kind::Io, "cannot read back the config", e))?;
+        let chain = oci::chain_ids(&parsed.rootfs.diff_ids)?;
+        let n = chain.len();
+        let job = LayerJob {
+            desc: Descriptor {
+                media_type: oci::OCI_LAYER_TAR.into(),
+                digest: diff_id.to_string(),
+                size: std::fs::metadata(tar).map(|m| m.len() as i64).unwrap_or(0),
+                platform: None,
+                annotations: None,
+            },
+            compression: Compression::None,
+            diff_id: diff_id.to_string(),
+            chain_id: chain[n - 1].clone(),
+            parent: (n > 1).then(|| chain[n - 2].clone()),
+            source: "commit".into(),
+        };
+        let f = File::open(tar).map_err(|e| Error::io("cannot open", tar, e))?;
+        self.install_from_reader(f, &job)?;
+        let layers: Vec<serde_json::Value> = parsed
+            .rootfs
+            .diff_ids
+            .iter()
+            .map(|d| serde_json::json!({ "mediaType": oci::OCI_LAYER_TAR, "digest": d, "size": 0 }))
+            .collect();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": oci::OCI_MANIFEST,
+            "config": { "mediaType": oci::OCI_CONFIG, "digest": oci::sha256_digest(&config_raw), "size": config_raw.len() },
+            "layers": layers,
+        }))
+        .map_err(|e| Error::with_source(Kind::Io, "cannot encode the manifest", e))?;
+        let names: Vec<String> = match name {
+            Some(n) => vec![reference::canonical(&reference::parse(n)?)],
+            None => Vec::new(),
+        };
+        self.commit_loaded(&manifest, &config_raw, &parsed, &names)
+    }
+}
+
+/// The new config: one more diff id and history entry, the changes asked for, a new date.
+fn edit_config(
+    config: &mut serde_json::Value,
+    diff_id: &str,
+    opts: &CommitOptions,
+    created: &str,
+) -> Result<()> {
+    let bad = || Error::corrupt("the parent image's config has no rootfs");
+    let obj = config.as_object_mut().ok_or_else(bad)?;
+    obj.insert("created".into(), created.into());
+    if let Some(a) = &opts.author {
+        obj.insert("author".into(), a.clone().into());
+    }
+    obj.entry("rootfs")
+        .or_insert_with(|| serde_json::json!({ "type": "layers", "diff_ids": [] }))
+        .get_mut("diff_ids")
+        .and_then(|d| d.as_array_mut())
+        .ok_or_else(bad)?
+        .push(diff_id.into());
+    let mut entry = serde_json::json!({ "created": created, "created_by": "gocker-script commit" });
+    if let Some(m) = &opts.message {
+        entry["comment"] = m.clone().into();
+    }
+    if let Some(a) = &opts.author {
+        entry["author"] = a.clone().into();
+    }
+    match obj.get_mut("history").and_then(|h| h.as_array_mut()) {
+        Some(h) => h.push(entry),
+        None => {
+            obj.insert("history".into(), serde_json::json!([entry]));
+        }
+    }
+    let run = obj
+        .entry("config")
+        .or_insert_with(|| serde_json::json!({}))
+        .as_object_mut()
+        .ok_or_else(bad)?;
+    if let Some(c) = &opts.cmd {
+        run.insert("Cmd".into(), serde_json::json!(c));
+    }
+    if let Some(e) = &opts.entrypoint {
+        run.insert("Entrypoint".into(), serde_json::json!(e));
+    }
+    if let Some(w) = &opts.workdir {
+        run.insert("WorkingDir".into(), w.clone().into());
+    }
+    if let Some(u) = &opts.user {
+        run.insert("User".into(), u.clone().into());
+    }
+    if let Some(s) = &opts.stop_signal {
+        run.insert("StopSignal".into(), s.clone().into());
+    }
+    if !opts.env.is_empty() {
+        let mut env: Vec<String> = run
+            .get("Env")
+            .and_then(|e| serde_json::from_value(e.clone()).ok())
+            .unwrap_or_default();
+        for kv in &opts.env {
+            let key = kv.split_once('=').map(|(k, _)| k).unwrap_or(kv);
+            env.retain(|e| e.split_once('=').map(|(k, _)| k) != Some(key));
+            env.push(kv.clone());
+        }
+        run.insert("Env".into(), serde_json::json!(env));
+    }
+    if !opts.labels.is_empty() {
+        let labels = run.entry("Labels").or_insert_with(|| serde_json::json!({}));
+        if !labels.is_object() {
+            *labels = serde_json::json!({});
+        }
+        for (k, v) in &opts.labels {
+            labels[k] = v.clone().into();
+        }
+    }
+    Ok(())
+}
+
+/// Now as RFC 3339 in UTC (or SOURCE_DATE_EPOCH when set, for reproducible images).
+fn rfc3339_now() -> String {
+    rfc3339(
+        std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or_else(crate::sys::now),
+    )
+}
+
+fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc3339() {
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn the_config_gains_a_layer_history_and_changes() {
+        let mut c = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": { "Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"] },
+            "rootfs": { "type": "layers", "diff_ids": ["sha256:aa"] },
+            "history": [{ "created_by": "base" }],
+        });
+        let opts = CommitOptions {
+            message: Some("snapshot".into()),
+            cmd: Some(vec!["httpd".into()]),
+            env: vec!["A=2".into(), "B=3".into()],
+            labels: vec![("k".into(), "v".into())],
+            ..Default::default()
+        };
+        edit_config(&mut c, "sha256:bb", &opts, "2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(
+            c["rootfs"]["diff_ids"],
+            serde_json::json!(["sha256:aa", "sha256:bb"])
+        );
+        assert_eq!(c["history"][1]["comment"], "snapshot");
+        assert_eq!(c["config"]["Cmd"], serde_json::json!(["httpd"]));
+        assert_eq!(
+            c["config"]["Env"],
+            serde_json::json!(["PATH=/bin", "A=2", "B=3"])
+        );
+        assert_eq!(c["config"]["Labels"]["k"], "v");
+    }
+
+    #[test]
+    fn an_upper_dir_becomes_an_oci_layer() {
+        let t = tempfile::tempdir().unwrap();
+        let upper = t.path().join("upper");
+        std::fs::create_dir_all(upper.join("etc")).unwrap();
+        std::fs::write(upper.join("etc/new"), b"hello").unwrap();
+        std::fs::hard_link(upper.join("etc/new"), upper.join("etc/twin")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", upper.join("link")).unwrap();
+        let out = t.path().join("layer.tar");
+        let diff = diff_layer(&upper, &out).unwrap();
+        let again = diff_layer(&upper, &t.path().join("again.tar")).unwrap();
+        assert_eq!(diff, again, "the same files, the same digest");
+        let mut a = tar::Archive::new(File::open(&out).unwrap());
+        let entries: Vec<(String, tar::EntryType)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().entry_type(),
+                )
+            })
+            .collect();
+        assert!(entries.contains(&("etc/new".into(), tar::EntryType::Regular)));
+        assert!(
+            entries.contains(&("etc/twin".into(), tar::EntryType::Link)),
+            "{entries:?}"
+        );
+        assert!(entries.contains(&("link".into(), tar::EntryType::Symlink)));
+    }
+}
