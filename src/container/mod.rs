@@ -253,6 +253,19 @@ pub(crate) fn remove_traces(paths: &Paths, id: &str) -> Result<()> {
 /// finishes, and the lock tells that look whether somebody is still at it.
 pub(crate) fn erase(paths: &Paths, db: &Db, id: &str) -> Result<()> {
     let _held = lock::exclusive(&paths.locks(), &creator_lock(id))?;
+    // Checked again under the lock: a `run` may have started it while we waited for it.
+    let status: Option<Status> = db
+        .lock()
+        .query_row("SELECT status FROM containers WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if status == Some(Status::Running) {
+        return Err(Error::conflict(format!(
+            "container {} started meanwhile: stop it first, or force",
+            &id[..12.min(id.len())]
+        )));
+    }
     erase_locked(paths, db, id)
 }
 
@@ -335,7 +348,6 @@ impl ContainerStore {
         }
         // 3. An id, its creator's lock, and the names to try.
         let id = random_id()?;
-        let creating = lock::exclusive(&self.paths.locks(), &creator_lock(&id))?;
         let names = plan::names(&spec, &id)?;
         let devices: Vec<DeviceNode> = spec
             .security
@@ -353,7 +365,15 @@ impl ContainerStore {
         let launch = plan::launch(&spec, resolved, &id, &self.paths.root, &dir)?;
         // 4. The row, with its name claimed; then the files (a kill in between leaves an
         //    abandoned "created" container, which prune removes).
-        self.record(&id, &names, &spec, &command)?;
+        let creating = lock::exclusive(&self.paths.locks(), &creator_lock(&id))?;
+        if let Err(e) = self.record(&id, &names, &spec, &command) {
+            let _ = std::fs::remove_file(
+                self.paths
+                    .locks()
+                    .join(format!("{}.lock", creator_lock(&id))),
+            );
+            return Err(e);
+        }
         let made = (|| -> Result<()> {
             for d in [&launch.upper, &launch.work, &launch.merged] {
                 std::fs::create_dir_all(d).map_err(|e| Error::io("cannot create", d, e))?;
@@ -509,7 +529,9 @@ impl ContainerStore {
             Ok(ShimMessage::Started { .. }) => {
                 return Ok(Started {
                     // A short-lived --rm container may be gone already: the snapshot will do.
-                    container: match self.get(&c.id) {
+                    // (The row as recorded: reconciling here could finish a --rm container
+                    // whose supervisor is gone, under the creator lock this caller holds.)
+                    container: match self.get_row(&c.id) {
                         Err(e) if e.kind() == Kind::NotFound => c.clone(),
                         other => other?,
                     },
@@ -523,6 +545,11 @@ impl ContainerStore {
             let _ = child.wait();
         }
         if fresh {
+            // A supervisor killed after recording the start leaves its cgroup and network
+            // behind: they go with the container.
+            let _ = ContainerCgroup::of(&c.id).destroy();
+            self.networks()
+                .disconnect(&c.id, &c.spec.network, &c.spec.publish, true);
             self.forget(&c.id);
         }
         Err(Error::new(
@@ -714,14 +741,21 @@ impl ContainerStore {
     /// the exit the supervisor managed to record in its exit file is kept (137, killed,
     /// otherwise), and a --rm container is removed, as its supervisor would have.
     fn finish_dead(&self, c: &Container) -> Result<()> {
+        // The snapshot may be stale: act only if the row still names this dead supervisor
+        // (a restart meanwhile has a live one, and its cgroup and network are not ours).
+        let now_row = self.get_row(&c.id);
+        let still = matches!(&now_row, Ok(r) if r.status == Status::Running && r.shim_pid == c.shim_pid && !r.shim_alive());
+        if !still {
+            return Ok(());
+        }
         crate::trace::step(|| format!("the supervisor of {} is gone: finish it", c.name));
         let _ = ContainerCgroup::of(&c.id).destroy();
         self.networks()
             .disconnect(&c.id, &c.spec.network, &c.spec.publish, true);
         let exit = shim::read_exit_file(&self.dir(&c.id));
         self.db.lock().execute(
-            "UPDATE containers SET status = 'exited', exit_code = COALESCE(?2, exit_code, 137), oom_killed = COALESCE(?3, oom_killed), pid = NULL, shim_pid = NULL, finished = ?4 WHERE id = ?1 AND status = 'running'",
-            params![c.id, exit.map(|e| e.0), exit.map(|e| e.1 as i64), now()],
+            "UPDATE containers SET status = 'exited', exit_code = COALESCE(?2, exit_code, 137), oom_killed = COALESCE(?3, oom_killed), pid = NULL, shim_pid = NULL, finished = ?4 WHERE id = ?1 AND status = 'running' AND shim_pid IS ?5",
+            params![c.id, exit.map(|e| e.0), exit.map(|e| e.1 as i64), now(), c.shim_pid],
         )?;
         if c.spec.auto_remove {
             erase(&self.paths, &self.db, &c.id)?;
@@ -771,19 +805,37 @@ impl ContainerStore {
         if c.status != Status::Running {
             return Ok(c);
         }
+        // A --rm container removes itself once stopped: gone is stopped.
+        let stopped = |c: &Container| Container {
+            status: Status::Exited,
+            pid: None,
+            ..c.clone()
+        };
         let _ = self.kill(&c.id, c.spec.stop_signal.as_deref().unwrap_or("SIGTERM"));
-        if self.wait(&c.id, Some(timeout)).is_err() {
-            crate::trace::step(|| {
-                format!(
-                    "{} did not stop in {timeout:?}: kill every process of its cgroup",
-                    c.name
-                )
-            });
-            let _ = self.kill(&c.id, "SIGKILL");
-            let _ = ContainerCgroup::of(&c.id).destroy();
-            self.wait(&c.id, Some(Duration::from_secs(10)))?;
+        match self.wait(&c.id, Some(timeout)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == Kind::NotFound => return Ok(stopped(&c)),
+            Err(_) => {
+                crate::trace::step(|| {
+                    format!(
+                        "{} did not stop in {timeout:?}: kill every process of its cgroup",
+                        c.name
+                    )
+                });
+                let _ = self.kill(&c.id, "SIGKILL");
+                let _ = ContainerCgroup::of(&c.id).destroy();
+                match self.wait(&c.id, Some(Duration::from_secs(10))) {
+                    Err(e) if e.kind() == Kind::NotFound => return Ok(stopped(&c)),
+                    other => {
+                        other?;
+                    }
+                }
+            }
         }
-        self.get(&c.id)
+        match self.get(&c.id) {
+            Err(e) if e.kind() == Kind::NotFound => Ok(stopped(&c)),
+            other => other,
+        }
     }
 
     /// Removes a container; a running one only with `force` (it is killed first).
@@ -797,10 +849,17 @@ impl ContainerStore {
                 )));
             }
             let _ = self.kill(&c.id, "SIGKILL");
-            self.wait(&c.id, Some(Duration::from_secs(10)))?;
+            match self.wait(&c.id, Some(Duration::from_secs(10))) {
+                // A --rm container removed itself: done.
+                Err(e) if e.kind() == Kind::NotFound => return Ok(()),
+                other => {
+                    other?;
+                }
+            }
         }
+        erase(&self.paths, &self.db, &c.id)?;
         let _ = ContainerCgroup::of(&c.id).destroy();
-        erase(&self.paths, &self.db, &c.id)
+        Ok(())
     }
 
     /// The container's captured output (detached runs), optionally only the last `tail` lines.

@@ -538,6 +538,9 @@ fn install(
     names: &[String],
 ) -> Result<Image> {
     let chain = oci::chain_ids(&config.rootfs.diff_ids)?;
+    // Held until the image is committed: a prune meanwhile must not take a layer installed
+    // here, and not yet used by any image, for an orphan.
+    let _locks = store.lock_chain(&chain)?;
     let mut descs = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let desc = match manifest {
@@ -584,7 +587,7 @@ fn install(
             },
             source: file.display().to_string(),
         };
-        store.install_from_reader(f, &job)?;
+        store.install_locked(f, &job)?;
         descs.push(Descriptor {
             media_type: oci::OCI_LAYER_TAR.into(),
             digest: config.rootfs.diff_ids[i].clone(),

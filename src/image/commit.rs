@@ -205,15 +205,32 @@ impl<W: Write> Walk<'_, W> {
                         }
                         self.seen.insert(key, path.clone());
                     }
+                    // Non-blocking and no controlling tty: if a running container swapped a
+                    // FIFO or a device in since the stat, opening it neither hangs nor takes
+                    // the caller's terminal, and the check below refuses it.
                     let fd = openat(
                         Some(dir.as_raw_fd()),
                         name.as_os_str(),
-                        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        OFlag::O_RDONLY
+                            | OFlag::O_NOFOLLOW
+                            | OFlag::O_NONBLOCK
+                            | OFlag::O_NOCTTY
+                            | OFlag::O_CLOEXEC,
                         Mode::empty(),
                     )
                     .map_err(|e| Error::sys("cannot open", &path, e))?;
                     // SAFETY: openat just returned it.
                     let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+                    let opened = nix::sys::stat::fstat(file.as_raw_fd())
+                        .map_err(|e| Error::sys("cannot stat", &path, e))?;
+                    if opened.st_mode & libc::S_IFMT != libc::S_IFREG
+                        || (opened.st_dev, opened.st_ino) != key
+                    {
+                        return Err(Error::conflict(format!(
+                            "{} changed while it was being committed; commit again (or stop the container first)",
+                            path.display()
+                        )));
+                    }
                     let size = st.st_size.max(0) as u64;
                     let mut h = self.header(tar::EntryType::Regular, &st, size);
                     // A file that shrinks meanwhile is padded, one that grows is cut: the
@@ -289,8 +306,11 @@ impl ImageStore {
             parent: (n > 1).then(|| chain[n - 2].clone()),
             source: "commit".into(),
         };
+        // Held until the image is committed: a prune meanwhile must not take the new layer
+        // (or the parent's) for an orphan.
+        let _locks = self.lock_chain(&chain)?;
         let f = File::open(tar).map_err(|e| Error::io("cannot open", tar, e))?;
-        self.install_from_reader(f, &job)?;
+        self.install_locked(f, &job)?;
         let layers: Vec<serde_json::Value> = parsed
             .rootfs
             .diff_ids

@@ -209,6 +209,10 @@ fn owner_is_gone(tag: &str) -> bool {
     let Some((root, network)) = rest.rsplit_once(' ') else {
         return false;
     };
+    // Only an absolute root can be judged from here (a relative one is someone else's view).
+    if !Path::new(root).is_absolute() {
+        return false;
+    }
     let db = Paths::new(root).db();
     if !db.exists() {
         return true;

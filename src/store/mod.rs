@@ -31,7 +31,11 @@ impl Paths {
     }
 
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Paths { root: root.into() }
+        // Always absolute: the root is written into bridge owner tags and supervisor
+        // arguments, which other processes (in other directories) read.
+        let root: PathBuf = root.into();
+        let root = std::path::absolute(&root).unwrap_or(root);
+        Paths { root }
     }
 
     pub fn db(&self) -> PathBuf {

@@ -270,14 +270,23 @@ impl ImageStore {
         self.get(&id)
     }
 
-    /// Installs one layer from a blob reader, if not present (used by `load`).
-    pub(crate) fn install_from_reader(&self, blob: impl Read, job: &LayerJob) -> Result<()> {
-        let hex = digest_hex(&job.chain_id)?.to_string();
-        let _lock = lock::exclusive(&self.paths.locks(), &hex)?;
+    /// Installs one layer from a blob reader, if not present (load, commit). The caller holds
+    /// the layer's lock (`lock_chain`) and keeps holding it until the image that uses the
+    /// layer is committed, so prune's orphan sweep cannot take it meanwhile.
+    pub(crate) fn install_locked(&self, blob: impl Read, job: &LayerJob) -> Result<()> {
         if self.layer_present(&job.chain_id)? {
             return Ok(());
         }
         install_layer(&self.paths, &self.db, blob, job)
+    }
+
+    /// The locks of every layer of a chain, taken in order, held until dropped.
+    pub(crate) fn lock_chain(&self, chain: &[String]) -> Result<Vec<lock::LockGuard>> {
+        let hexes: Vec<String> = chain
+            .iter()
+            .map(|c| digest_hex(c).map(str::to_string))
+            .collect::<Result<_>>()?;
+        lock::exclusive_all(&self.paths.locks(), &hexes)
     }
 }
 
