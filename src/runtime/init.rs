@@ -30,8 +30,9 @@ use nix::unistd::{execve, setgroups, sethostname, setresgid, setresuid, Gid, Uid
 
 use super::cgroup::Hierarchy;
 use super::launch::{Interface, Launch, Namespace};
+use super::rootfs::{self, sys};
 use super::security::{SeccompProfile, Security};
-use super::{rootfs, seccomp, security};
+use super::{seccomp, security};
 use crate::error::{Error, Kind, Result, WireError};
 use crate::sys::path::{clean_path, open_dir_in};
 use crate::trace;
@@ -56,11 +57,6 @@ pub fn child(
     let mut err = File::from(err);
     let _ = err.write_all(&WireError::encode(&e));
     127
-}
-
-fn sys<'a>(what: &str, path: &'a Path) -> impl Fn(nix::errno::Errno) -> Error + 'a {
-    let what = what.to_string();
-    move |e| Error::sys(&what, path, e)
 }
 
 fn setup_and_exec(

@@ -113,7 +113,8 @@ impl Host for Linux {
     }
 }
 
-fn sys<'a>(what: &str, path: &'a Path) -> impl Fn(nix::errno::Errno) -> Error + 'a {
+/// An errno from a call on `path` as an error naming both (used with map_err).
+pub(super) fn sys<'a>(what: &str, path: &'a Path) -> impl Fn(nix::errno::Errno) -> Error + 'a {
     let what = what.to_string();
     move |e| Error::sys(&what, path, e)
 }

@@ -388,53 +388,46 @@ pub fn close_fds_except(keep: &[i32]) {
 }
 
 fn close_range(first: u32, last: u32) {
-    // SAFETY: close_range only closes descriptors of this process; the caller owns them all.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
-    if rc == 0 {
+    if close_range_syscall(first, last, 0) {
         return;
     }
     // Kernels before 5.9: walk /proc/self/fd (the directory's own descriptor fails to
     // close once listed and gone, harmlessly).
-    let fds: Vec<u32> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-                .filter(|fd| (first..=last).contains(fd))
-                .collect()
-        })
-        .unwrap_or_default();
-    for fd in fds {
-        // SAFETY: as above.
-        unsafe { libc::close(fd as i32) };
+    for fd in open_fds().unwrap_or_default() {
+        if (first..=last).contains(&fd) {
+            // SAFETY: closing a descriptor of this process; the caller owns them all.
+            unsafe { libc::close(fd as i32) };
+        }
     }
 }
 
 /// Marks every descriptor above stderr close-on-exec: the last guard before execve, for
 /// anything opened since the descriptors were closed.
 pub fn cloexec_fds() -> Result<()> {
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if rc == 0 {
+    if close_range_syscall(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) {
         return Ok(());
     }
-    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+    for fd in open_fds()?.into_iter().filter(|fd| *fd > 2) {
+        // SAFETY: setting FD_CLOEXEC on a descriptor number; a stale number just fails.
+        unsafe { libc::fcntl(fd as i32, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
+/// close_range(2) (Linux 5.9); false where the kernel lacks it.
+fn close_range_syscall(first: u32, last: u32, flags: libc::c_uint) -> bool {
+    // SAFETY: close_range only closes (or flags) descriptors of this process, whose owner
+    // asked for it.
+    unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) == 0 }
+}
+
+/// The descriptors this process has open, from /proc/self/fd.
+fn open_fds() -> Result<Vec<u32>> {
+    Ok(std::fs::read_dir("/proc/self/fd")
         .map_err(|e| Error::with_source(Kind::Io, "cannot list open descriptors", e))?
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-        .filter(|fd| *fd > 2)
-        .collect();
-    for fd in fds {
-        // SAFETY: setting FD_CLOEXEC on a descriptor number; a stale number just fails.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-    Ok(())
+        .collect())
 }
 
 /// Joins a new anonymous session keyring: the caller's session keyring (its keys, tokens,
