@@ -544,11 +544,16 @@ impl Networks {
                 let mut nl = Netlink::open()?;
                 self.ensure_bridge(&net, &mut nl)?;
             }
+            // Made here, once: rewrites never create it, so a container being removed
+            // meanwhile gets no new file in the directory its remover is emptying.
+            let hosts_file = dir.join("hosts");
+            std::fs::File::create(&hosts_file)
+                .map_err(|e| Error::io("cannot create", &hosts_file, e))?;
             launch.interface = Some(Interface {
                 ip,
                 prefix: net.subnet.prefix,
                 gateway: net.gateway,
-                hosts_file: dir.join("hosts"),
+                hosts_file,
                 resolv_conf: resolv_conf(),
             });
             self.write_hosts(&net.name)?;
@@ -727,13 +732,12 @@ impl Networks {
     }
 }
 
-/// Writes a file without replacing it (a bind mount holds on to the inode).
+/// Writes an existing file without replacing it (a bind mount holds on to the inode).
 fn write_in_place(path: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
         .truncate(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
@@ -894,5 +898,18 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn rewriting_hosts_never_creates_a_file() {
+        // A member being removed while a neighbour leaves: its remover is emptying the
+        // directory, and a file made meanwhile fails the removal (ENOTEMPTY).
+        let t = tempfile::tempdir().unwrap();
+        let gone = t.path().join("hosts");
+        assert!(write_in_place(&gone, b"x").is_err());
+        assert!(!gone.exists());
+        std::fs::write(&gone, b"old old old").unwrap();
+        write_in_place(&gone, b"new").unwrap();
+        assert_eq!(std::fs::read(&gone).unwrap(), b"new");
     }
 }
