@@ -3,6 +3,7 @@
 //! The library is plain Rust and usable without Rhai; `script` is the only module that knows
 //! about the scripting language.
 
+pub mod build;
 pub mod container;
 pub mod error;
 pub mod image;

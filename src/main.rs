@@ -15,7 +15,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 /// The verbs, for telling `gocker-script pull x` from `gocker-script script.rhai`.
 const VERBS: &[&str] = &[
     "pull", "images", "rmi", "tag", "save", "load", "network", "run", "ps", "exec", "logs", "stop",
-    "kill", "rm", "start", "inspect", "prune", "commit",
+    "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp",
 ];
 
 #[derive(Parser)]
@@ -290,6 +290,9 @@ enum Verb {
     Images {
         #[arg(long)]
         json: bool,
+        /// Show the build cache's intermediate images too
+        #[arg(short, long)]
+        all: bool,
     },
     /// Remove images
     Rmi {
@@ -314,6 +317,34 @@ enum Verb {
         /// The new image's name (untagged without)
         reference: Option<String>,
     },
+    /// Build an image from a Dockerfile
+    Build {
+        /// Name the image (repeatable)
+        #[arg(short, long = "tag", value_name = "REF")]
+        tag: Vec<String>,
+        /// The Dockerfile (default CONTEXT/Dockerfile)
+        #[arg(short, long)]
+        file: Option<String>,
+        /// A build argument, NAME=VALUE (repeatable)
+        #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+        build_arg: Vec<String>,
+        /// The stage to build (default: the last)
+        #[arg(long)]
+        target: Option<String>,
+        /// Run every step, taking nothing from the cache
+        #[arg(long)]
+        no_cache: bool,
+        /// The network of RUN steps: a network's name, "none" or "host"
+        #[arg(long)]
+        network: Option<String>,
+        /// Print only the image id
+        #[arg(short, long)]
+        quiet: bool,
+        /// The build context: the directory COPY reads
+        context: String,
+    },
+    /// Copy files between a container and the host (one side is CONTAINER:PATH)
+    Cp { src: String, dest: String },
     /// Write an image to a tarball (.tar) or an OCI layout directory
     Save {
         image: String,
@@ -362,6 +393,16 @@ fn internal(args: &[String]) -> Option<ExitCode> {
             gocker::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
             match process::parse_args(entry, &args[2]) {
                 Ok(a) => gocker::container::exec::helper_main(&a),
+                Err(e) => {
+                    eprintln!("gocker-script: {}", e.chain());
+                    125
+                }
+            }
+        }
+        Some(entry @ process::COPY) if args.len() == 3 => {
+            gocker::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
+            match process::parse_args(entry, &args[2]) {
+                Ok(a) => gocker::container::copy::helper_main(&a),
                 Err(e) => {
                     eprintln!("gocker-script: {}", e.chain());
                     125
@@ -624,11 +665,12 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
                 "for n in names { network_remove(n); print(n) }"
             }
         },
-        Verb::Images { json } => {
+        Verb::Images { json, all } => {
+            scope.push("all", all);
             if json {
-                "print(images(#{ json: true }))"
+                "print(images(#{ json: true, all: all }))"
             } else {
-                "print(table(images()))"
+                "print(table(images(#{ all: all })))"
             }
         }
         Verb::Rmi { images, force } => {
@@ -657,6 +699,32 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
                 .push("reference", reference.map(Dynamic::from).unwrap_or(Dynamic::UNIT))
                 .push("opts", opts);
             "print(commit(id, reference, opts).id)"
+        }
+        Verb::Build { tag, file, build_arg, target, no_cache, network, quiet, context } => {
+            let mut opts = Map::new();
+            let mut args = Map::new();
+            for kv in build_arg {
+                match kv.split_once('=') {
+                    Some((k, v)) => args.insert(k.into(), v.into()),
+                    // --build-arg NAME passes the caller's value, as Docker does.
+                    None => args.insert(kv.as_str().into(), std::env::var(&kv).unwrap_or_default().into()),
+                };
+            }
+            opts.insert("build_args".into(), args.into());
+            opts.insert("tag".into(), strings(tag));
+            opts.insert("no_cache".into(), no_cache.into());
+            opts.insert("quiet".into(), quiet.into());
+            for (k, v) in [("file", file), ("target", target), ("network", network)] {
+                if let Some(v) = v {
+                    opts.insert(k.into(), v.into());
+                }
+            }
+            scope.push("dir", context).push("opts", opts);
+            "build(dir, opts);"
+        }
+        Verb::Cp { src, dest } => {
+            scope.push("src", src).push("dest", dest);
+            "cp(src, dest);"
         }
         Verb::Tag { source, target } => {
             scope.push("src", source).push("dst", target);

@@ -7,6 +7,7 @@
 //! over a pipe, then reaps the init, records the exit status and tears everything down. A
 //! detached shim double-forks and calls setsid, so the container outlives the script.
 
+pub mod copy;
 pub mod exec;
 pub mod plan;
 pub mod process;
@@ -1016,6 +1017,79 @@ impl ContainerStore {
         let pid = running_pid(&c)?;
         exec::run(&self.helper, &self.paths, &c, pid, req, capture)
     }
+}
+
+impl ContainerStore {
+    /// A container's root for a copy: as its processes see it while it runs (volumes
+    /// included), else its layers and writable layer, which the copy helper mounts privately.
+    pub fn copy_root(&self, id: &str) -> Result<(Container, copy::CopyRoot)> {
+        let c = self.get(id)?;
+        if let (Status::Running, Some(pid)) = (c.status, c.pid) {
+            return Ok((c, copy::CopyRoot::Proc(pid)));
+        }
+        let path = self.dir(&c.id).join("launch.json");
+        let data = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        let launch: Launch = serde_json::from_slice(&data).map_err(|e| {
+            Error::with_source(Kind::Corrupt, format!("{} is damaged", path.display()), e)
+        })?;
+        let root = match &launch.dir {
+            Some(dir) => copy::CopyRoot::Dir(dir.clone()),
+            None => copy::CopyRoot::Overlay {
+                lowers: launch.layers.clone(),
+                upper: Some((launch.upper.clone(), launch.work.clone())),
+                target: launch.merged.clone(),
+                empty: self.paths.root.join("empty"),
+            },
+        };
+        Ok((c, root))
+    }
+
+    /// Copies between two roots in the copy helper; returns (entries, bytes).
+    pub fn copy(&self, args: &copy::CopyArgs) -> Result<(u64, u64)> {
+        copy::run(&self.helper, args)
+    }
+
+    /// `docker cp HOST_PATH CONTAINER:PATH`.
+    pub fn copy_in(&self, id: &str, host: &Path, dest: &str) -> Result<(u64, u64)> {
+        let (_, into) = self.copy_root(id)?;
+        self.copy(&copy::CopyArgs {
+            from: copy::CopyRoot::Dir(PathBuf::from("/")),
+            into,
+            sources: vec![absolute(host)?],
+            dest: dest.to_string(),
+            mode: copy::CopyMode::Cp,
+            owner: None,
+            chmod: None,
+            ignore: Vec::new(),
+        })
+    }
+
+    /// `docker cp CONTAINER:PATH HOST_PATH`.
+    pub fn copy_out(&self, id: &str, src: &str, host: &Path) -> Result<(u64, u64)> {
+        let (_, from) = self.copy_root(id)?;
+        self.copy(&copy::CopyArgs {
+            from,
+            into: copy::CopyRoot::Dir(PathBuf::from("/")),
+            sources: vec![src.to_string()],
+            dest: absolute(host)?,
+            mode: copy::CopyMode::Cp,
+            owner: None,
+            chmod: None,
+            ignore: Vec::new(),
+        })
+    }
+}
+
+/// A host path as an absolute one (relative to the working directory), keeping a trailing
+/// `/` or `/.`, which mean something to cp.
+fn absolute(p: &Path) -> Result<String> {
+    let text = p.to_string_lossy().to_string();
+    if p.is_absolute() {
+        return Ok(text);
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::with_source(Kind::Io, "cannot read the working directory", e))?;
+    Ok(format!("{}/{text}", cwd.display()))
 }
 
 /// The init's pid of a running container, or a conflict error naming it.

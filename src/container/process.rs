@@ -21,6 +21,12 @@
 //!       seccomp ─ execve. stdout/stderr: the caller's, or pipes it captures.
 //! ```
 //!
+//!  caller
+//!    │  exec /proc/self/exe __copy '{CopyArgs}'        fd 3: status pipe ──▶ CopyMessage
+//!    ▼                                                        (Done{entries,bytes} | Failed)
+//!  copy helper: a private mount namespace where an exited container's or an image's
+//!       overlay is mounted; copies between two roots, every path resolved inside its root
+//!
 //! Every descriptor above stderr that the caller might have leaked is closed on entry to the
 //! supervisor and the exec helper, and again in the init, before any path is resolved.
 
@@ -64,6 +70,7 @@ pub enum ShimMessage {
 /// The internal entry points, as `main` dispatches them.
 pub const SHIM: &str = "__shim";
 pub const EXEC: &str = "__exec";
+pub const COPY: &str = "__copy";
 
 /// A command line for one of this binary's internal helpers: the entry point and its
 /// arguments as one JSON word.

@@ -286,31 +286,47 @@ impl ImageStore {
         })?;
         let created = rfc3339_now();
         edit_config(&mut config, diff_id, opts, &created)?;
+        self.store_config(&config, Some((tar, diff_id)), name)
+    }
+
+    /// Stores an image made here: its config (whose last diff id is `layer`'s, when one is
+    /// given; every other layer already in the store) and a manifest for it; named `name`.
+    pub fn store_config(
+        &self,
+        config: &serde_json::Value,
+        layer: Option<(&Path, &str)>,
+        name: Option<&str>,
+    ) -> Result<Image> {
         let config_raw = serde_json::to_vec(&config)
             .map_err(|e| Error::with_source(Kind::Io, "cannot encode the config", e))?;
         let parsed: oci::ConfigFile = serde_json::from_slice(&config_raw)
             .map_err(|e| Error::with_source(Kind::Io, "cannot read back the config", e))?;
         let chain = oci::chain_ids(&parsed.rootfs.diff_ids)?;
-        let n = chain.len();
-        let job = LayerJob {
-            desc: Descriptor {
-                media_type: oci::OCI_LAYER_TAR.into(),
-                digest: diff_id.to_string(),
-                size: std::fs::metadata(tar).map(|m| m.len() as i64).unwrap_or(0),
-                platform: None,
-                annotations: None,
-            },
-            compression: Compression::None,
-            diff_id: diff_id.to_string(),
-            chain_id: chain[n - 1].clone(),
-            parent: (n > 1).then(|| chain[n - 2].clone()),
-            source: "commit".into(),
-        };
         // Held until the image is committed: a prune meanwhile must not take the new layer
         // (or the parent's) for an orphan.
         let _locks = self.lock_chain(&chain)?;
-        let f = File::open(tar).map_err(|e| Error::io("cannot open", tar, e))?;
-        self.install_locked(f, &job)?;
+        if let Some((tar, diff_id)) = layer {
+            let n = chain.len();
+            if parsed.rootfs.diff_ids.last().map(String::as_str) != Some(diff_id) {
+                return Err(Error::invalid("the new layer must be the config's last"));
+            }
+            let job = LayerJob {
+                desc: Descriptor {
+                    media_type: oci::OCI_LAYER_TAR.into(),
+                    digest: diff_id.to_string(),
+                    size: std::fs::metadata(tar).map(|m| m.len() as i64).unwrap_or(0),
+                    platform: None,
+                    annotations: None,
+                },
+                compression: Compression::None,
+                diff_id: diff_id.to_string(),
+                chain_id: chain[n - 1].clone(),
+                parent: (n > 1).then(|| chain[n - 2].clone()),
+                source: "commit".into(),
+            };
+            let f = File::open(tar).map_err(|e| Error::io("cannot open", tar, e))?;
+            self.install_locked(f, &job)?;
+        }
         let layers: Vec<serde_json::Value> = parsed
             .rootfs
             .diff_ids
@@ -408,7 +424,7 @@ fn edit_config(
 }
 
 /// Now as RFC 3339 in UTC (or SOURCE_DATE_EPOCH when set, for reproducible images).
-fn rfc3339_now() -> String {
+pub(crate) fn rfc3339_now() -> String {
     rfc3339(
         std::env::var("SOURCE_DATE_EPOCH")
             .ok()

@@ -85,13 +85,19 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
 
     let c = ctx.clone();
     engine.register_fn("images", move || -> Res<Array> {
-        c.images()?.images().map(images_array).map_err(script_error)
+        c.images()?
+            .listed(false)
+            .map(images_array)
+            .map_err(script_error)
     });
 
     let c = ctx.clone();
     engine.register_fn("images", move |opts: Map| -> Res<Dynamic> {
-        known_keys(&opts, "images", &["json"])?;
-        let list = c.images()?.images().map_err(script_error)?;
+        known_keys(&opts, "images", &["json", "all"])?;
+        let list = c
+            .images()?
+            .listed(opt_bool(&opts, "all")?)
+            .map_err(script_error)?;
         if opt_bool(&opts, "json")? {
             return Ok(serde_json::to_string_pretty(&list)
                 .unwrap_or_default()

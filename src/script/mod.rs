@@ -2,6 +2,7 @@
 //! error conversion), loads the stdlib, and runs code for the REPL and the script runner.
 
 pub mod api;
+pub mod build;
 pub mod containers;
 pub mod docs;
 pub mod table;
@@ -21,10 +22,13 @@ use crate::store::{Db, Paths};
 
 /// The stdlib: Docker-like commands written in Rhai over the primitives, shipped inside
 /// the binary. `GOCKER_STDLIB=dir` loads `dir/*.rhai` instead, to try changes.
-pub const STDLIB: &[(&str, &str)] = &[(
-    "containers.rhai",
-    include_str!("../../stdlib/containers.rhai"),
-)];
+pub const STDLIB: &[(&str, &str)] = &[
+    (
+        "containers.rhai",
+        include_str!("../../stdlib/containers.rhai"),
+    ),
+    ("build.rhai", include_str!("../../stdlib/build.rhai")),
+];
 
 /// What every script function can reach: the root and the stores, opened on first use so
 /// that `help()` or arithmetic in the REPL never touches the disk.
@@ -182,6 +186,7 @@ pub fn build_engine(ctx: Rc<Context>) -> Engine {
     engine.register_fn("table", move |v: Dynamic| {
         table::table(&c, &v).unwrap_or_else(|| table::pretty(&c, &v))
     });
+    build::register(&mut engine, ctx.clone());
     containers::register(&mut engine, ctx);
     engine
 }

@@ -74,6 +74,19 @@ const MIGRATIONS: &[&str] = &[
         hostname TEXT NOT NULL,
         PRIMARY KEY (network, ip)
      );",
+    // 4: the build cache (a step's key → the image it made) and the digests of context
+    //    files, known by their stat so an unchanged file is not read again.
+    "CREATE TABLE build_cache (
+        key TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL,
+        created INTEGER NOT NULL
+     );
+     CREATE INDEX build_cache_image ON build_cache(image_id);
+     CREATE TABLE file_digests (
+        path TEXT PRIMARY KEY,
+        stat TEXT NOT NULL,
+        digest TEXT NOT NULL
+     );",
 ];
 
 fn is_busy(e: &Error) -> bool {

@@ -2,6 +2,7 @@
 //! resolved inside an untrusted root, overlay mounts, rtnetlink, the clock. Nothing here
 //! imports anything of the project but its errors and trace.
 
+pub mod copy;
 pub mod netlink;
 pub mod overlay;
 pub mod path;

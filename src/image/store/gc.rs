@@ -127,8 +127,11 @@ impl ImageStore {
         in_use: &dyn Fn(&str) -> Result<Vec<String>>,
     ) -> Result<Vec<String>> {
         let mut removed = Vec::new();
+        // The build cache's images stay (unless `all`): they make rebuilds take milliseconds.
+        let cached = self.build_cached()?;
         for img in self.images()? {
-            if (all || img.tags.is_empty()) && in_use(&img.id)?.is_empty() {
+            let dangling = img.tags.is_empty() && !cached.contains(&img.id);
+            if (all || dangling) && in_use(&img.id)?.is_empty() {
                 let r = self.remove(&img.id, true, in_use)?;
                 removed.extend(r.deleted);
             }

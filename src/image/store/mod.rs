@@ -262,6 +262,35 @@ impl ImageStore {
             .collect()
     }
 
+    /// The images a user sees: without `all`, not the build's intermediate images (untagged
+    /// ones the build cache holds), as `docker images` hides them.
+    pub fn listed(&self, all: bool) -> Result<Vec<Image>> {
+        let list = self.images()?;
+        if all {
+            return Ok(list);
+        }
+        let cached = self.build_cached()?;
+        Ok(list
+            .into_iter()
+            .filter(|i| !(i.tags.is_empty() && cached.contains(&i.id)))
+            .collect())
+    }
+
+    /// The ids of the images the build cache holds.
+    pub fn build_cached(&self) -> Result<std::collections::HashSet<String>> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare("SELECT image_id FROM build_cache")?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    /// Forgets the build cache; its images go with the next prune.
+    pub fn clear_build_cache(&self) -> Result<usize> {
+        Ok(self.db.lock().execute("DELETE FROM build_cache", [])?)
+    }
+
     /// Gives the image `source` the additional name `target`.
     pub fn tag(&self, source: &str, target: &str) -> Result<Image> {
         let id = self.resolve(source)?;

@@ -1,0 +1,621 @@
+//! Building images, buildah's way: a working state (the layers so far and the config), and
+//! steps on it. RUN runs the command in a container of the state's image and commits its
+//! writable layer; COPY copies files into a private overlay of the image (the copy helper)
+//! and commits that; every other instruction edits the config. Each layer step is cached:
+//! its key is the chain of every step before it (from the base image's id) plus its own
+//! text, and for COPY the digest of the files it copies; a hit takes the image the step
+//! made before, in milliseconds, instead of running anything.
+//!
+//! The Dockerfile frontend (`dockerfile`) lowers a Dockerfile onto these same steps; the
+//! stdlib's `build` drives them, as a script's own builder does.
+
+pub mod dockerfile;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rusqlite::{params, OptionalExtension};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::container::copy::{CopyArgs, CopyMode, CopyRoot};
+use crate::container::spec::{NetworkMode, Spec};
+use crate::container::{Attach, ContainerStore};
+use crate::error::{Error, Kind, Result};
+use crate::image::oci::{self, Platform};
+use crate::image::{Image, ImageStore};
+
+/// Where a build stands: the image holding its layers, the config it will have, and the
+/// cache key of everything done so far.
+#[derive(Debug, Clone)]
+pub struct BuildState {
+    /// The image whose layers the build has so far (an empty image for `scratch`).
+    pub image: String,
+    /// The image config as it will be committed (config, rootfs, history).
+    pub config: Value,
+    /// The cache key of the steps so far.
+    pub key: String,
+    /// The build arguments in scope (ARG), given to RUN as environment.
+    pub args: BTreeMap<String, String>,
+    /// The build arguments given to the build (--build-arg), for ARG to take.
+    pub args_given: BTreeMap<String, String>,
+    /// The shell of the shell form of RUN/CMD/ENTRYPOINT (SHELL).
+    pub shell: Vec<String>,
+    /// The build context: COPY's sources are read inside it.
+    pub context: Option<PathBuf>,
+    /// .dockerignore patterns of the context.
+    pub ignore: Vec<String>,
+    pub no_cache: bool,
+    /// The network of RUN steps.
+    pub network: NetworkMode,
+    /// The time of the newest layer: config-only steps take it, so that a rebuild from
+    /// the cache makes the same image id.
+    pub created: String,
+    /// What each step did.
+    pub steps: Vec<StepReport>,
+}
+
+/// One step as it went.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    pub text: String,
+    /// Taken from the cache.
+    pub cached: bool,
+    /// The image the step made (layer steps only).
+    pub image: Option<String>,
+    pub millis: u64,
+}
+
+/// COPY's options.
+#[derive(Debug, Clone, Default)]
+pub struct CopyStep {
+    /// Copy from this image's files instead of the context (COPY --from).
+    pub from_image: Option<String>,
+    pub chown: Option<String>,
+    pub chmod: Option<u32>,
+}
+
+fn key_of(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// An image with no layers and an empty config: `FROM scratch`.
+fn scratch(images: &ImageStore) -> Result<Image> {
+    let p = Platform::host();
+    let mut config = json!({
+        "architecture": p.architecture, "os": p.os,
+        "config": {}, "rootfs": { "type": "layers", "diff_ids": [] }, "history": []
+    });
+    if let Some(v) = p.variant {
+        config["variant"] = v.into();
+    }
+    let img = images.store_config(&config, None, None)?;
+    // Kept with the build cache's images: hidden from `images`, left by a plain prune.
+    images.db().lock().execute(
+        "INSERT OR IGNORE INTO build_cache (key, image_id, created) VALUES ('scratch', ?1, ?2)",
+        params![img.id, crate::sys::now()],
+    )?;
+    Ok(img)
+}
+
+/// The start of a build: `base`'s layers and config (an image in the store, or
+/// "scratch").
+pub fn from(images: &ImageStore, base: &str) -> Result<BuildState> {
+    let img = if base == "scratch" {
+        scratch(images)?
+    } else {
+        images.image(base)?
+    };
+    let (_, raw) = images.raw(&img.id)?;
+    let mut config: Value = serde_json::from_str(&raw).map_err(|e| {
+        Error::with_source(Kind::Corrupt, format!("the config of {base} is damaged"), e)
+    })?;
+    if !config.get("config").is_some_and(Value::is_object) {
+        config["config"] = json!({});
+    }
+    let created = config
+        .get("created")
+        .and_then(Value::as_str)
+        .unwrap_or("1970-01-01T00:00:00Z")
+        .to_string();
+    Ok(BuildState {
+        image: img.id.clone(),
+        config,
+        key: key_of(&["FROM", &img.id]),
+        args: BTreeMap::new(),
+        args_given: BTreeMap::new(),
+        shell: vec!["/bin/sh".into(), "-c".into()],
+        context: None,
+        ignore: Vec::new(),
+        no_cache: false,
+        network: NetworkMode::Bridge("bridge".into()),
+        created,
+        steps: Vec::new(),
+    })
+}
+
+impl BuildState {
+    /// The run config (`config` of the image config), made if missing.
+    pub fn run_config(&mut self) -> &mut serde_json::Map<String, Value> {
+        if !self.config.get("config").is_some_and(Value::is_object) {
+            self.config["config"] = json!({});
+        }
+        match self.config.get_mut("config").and_then(Value::as_object_mut) {
+            Some(m) => m,
+            None => unreachable!("made just above"),
+        }
+    }
+
+    fn history(&mut self, entry: Value) {
+        match self.config.get_mut("history").and_then(Value::as_array_mut) {
+            Some(h) => h.push(entry),
+            None => self.config["history"] = json!([entry]),
+        }
+    }
+
+    /// The image's environment as KEY → VALUE.
+    pub fn env(&self) -> BTreeMap<String, String> {
+        self.config
+            .pointer("/config/Env")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A step that only changes the config (ENV, CMD, LABEL, ...): `edit` does, and the
+    /// history records `text` as an empty layer.
+    pub fn config_step(
+        &mut self,
+        text: &str,
+        edit: impl FnOnce(&mut serde_json::Map<String, Value>) -> Result<()>,
+    ) -> Result<()> {
+        let start = Instant::now();
+        edit(self.run_config())?;
+        let created = self.created.clone();
+        self.history(json!({ "created": created, "created_by": text, "empty_layer": true }));
+        self.key = key_of(&[&self.key, text]);
+        self.steps.push(StepReport {
+            text: text.to_string(),
+            cached: false,
+            image: None,
+            millis: start.elapsed().as_millis() as u64,
+        });
+        Ok(())
+    }
+
+    /// The image a step with this key made before, if the cache has it (and it is still
+    /// in the store).
+    fn cached(&self, images: &ImageStore, key: &str) -> Result<Option<Image>> {
+        if self.no_cache {
+            return Ok(None);
+        }
+        let id: Option<String> = images
+            .db()
+            .lock()
+            .query_row(
+                "SELECT image_id FROM build_cache WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = id else { return Ok(None) };
+        match images.get(&id) {
+            Ok(img) => Ok(Some(img)),
+            Err(e) if e.kind() == Kind::NotFound => {
+                images
+                    .db()
+                    .lock()
+                    .execute("DELETE FROM build_cache WHERE key = ?1", [key])?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves the state onto an image a layer step made (or the cache had).
+    fn take(
+        &mut self,
+        images: &ImageStore,
+        img: &Image,
+        key: String,
+        text: &str,
+        cached: bool,
+        start: Instant,
+    ) -> Result<()> {
+        let (_, raw) = images.raw(&img.id)?;
+        self.config = serde_json::from_str(&raw).map_err(|e| {
+            Error::with_source(Kind::Corrupt, "a cached step's image config is damaged", e)
+        })?;
+        self.created = self
+            .config
+            .get("created")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        self.image = img.id.clone();
+        self.key = key;
+        self.steps.push(StepReport {
+            text: text.to_string(),
+            cached,
+            image: Some(img.id.clone()),
+            millis: start.elapsed().as_millis() as u64,
+        });
+        Ok(())
+    }
+
+    /// Stores the layer at `tar` on top of the state's image as the step `text`.
+    fn commit_step(
+        &mut self,
+        images: &ImageStore,
+        tar: &Path,
+        diff_id: &str,
+        text: &str,
+    ) -> Result<Image> {
+        let mut config = self.config.clone();
+        let created = crate::image::commit::rfc3339_now();
+        config["created"] = created.clone().into();
+        match config
+            .pointer_mut("/rootfs/diff_ids")
+            .and_then(Value::as_array_mut)
+        {
+            Some(d) => d.push(diff_id.into()),
+            None => config["rootfs"] = json!({ "type": "layers", "diff_ids": [diff_id] }),
+        }
+        let entry = json!({ "created": created, "created_by": text });
+        match config.get_mut("history").and_then(Value::as_array_mut) {
+            Some(h) => h.push(entry),
+            None => config["history"] = json!([entry]),
+        }
+        images.store_config(&config, Some((tar, diff_id)), None)
+    }
+
+    fn remember(&self, images: &ImageStore, key: &str, id: &str) -> Result<()> {
+        images.db().lock().execute(
+            "INSERT INTO build_cache (key, image_id, created) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET image_id = excluded.image_id",
+            params![key, id, crate::sys::now()],
+        )?;
+        Ok(())
+    }
+
+    /// RUN: `argv` in a container of the state's image (its env, build args, user and
+    /// working directory), whose writable layer becomes the step's layer.
+    pub fn run(
+        &mut self,
+        containers: &ContainerStore,
+        images: &ImageStore,
+        argv: &[String],
+    ) -> Result<()> {
+        if argv.is_empty() {
+            return Err(Error::invalid("RUN needs a command"));
+        }
+        let start = Instant::now();
+        let text = format!("RUN {}", serde_json::to_string(argv).unwrap_or_default());
+        // Build args change what RUN does (they are its environment): they are in its key.
+        let args: Vec<String> = self.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let key = key_of(&[&self.key, &text, &args.join("\n")]);
+        if let Some(img) = self.cached(images, &key)? {
+            return self.take(images, &img, key, &text, true, start);
+        }
+        let mut spec = Spec::new(&self.image);
+        spec.image_id = Some(self.image.clone());
+        spec.entrypoint = Some(Vec::new());
+        spec.network = self.network.clone();
+        let env = self.env();
+        for (k, v) in &self.args {
+            if !env.contains_key(k) {
+                spec.env.insert(k.clone(), v.clone());
+            }
+        }
+        let rc = self.config.get("config").cloned().unwrap_or_default();
+        spec.user = rc
+            .get("User")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from);
+        spec.workdir = rc
+            .get("WorkingDir")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from);
+        let started = containers.run(images, &spec, Some(argv.to_vec()), Attach::Inherit)?;
+        let id = started.container.id.clone();
+        let result = (|| -> Result<Image> {
+            let mut started = started;
+            let code = started.wait(containers)?;
+            if code != 0 {
+                return Err(Error::new(
+                    Kind::Runtime,
+                    format!("{text} returned a non-zero code: {code}"),
+                ));
+            }
+            let upper = containers.paths().containers().join(&id).join("upper");
+            let tar = images
+                .paths()
+                .tmp()
+                .join(format!("build-{}.tar", &id[..12]));
+            let made = crate::image::commit::diff_layer(&upper, &tar)
+                .and_then(|diff_id| self.commit_step(images, &tar, &diff_id, &text));
+            let _ = std::fs::remove_file(&tar);
+            made
+        })();
+        let _ = containers.remove(&id, true);
+        let img = result?;
+        self.remember(images, &key, &img.id)?;
+        self.take(images, &img, key, &text, false, start)
+    }
+
+    /// COPY: `sources` (in the context, or in `opts.from_image`) to `dest` in the image,
+    /// as Dockerfile's COPY reads them.
+    pub fn copy(
+        &mut self,
+        containers: &ContainerStore,
+        images: &ImageStore,
+        sources: &[String],
+        dest: &str,
+        opts: &CopyStep,
+    ) -> Result<()> {
+        let start = Instant::now();
+        let mut text = String::from("COPY");
+        if let Some(f) = &opts.from_image {
+            text.push_str(&format!(" --from={f}"));
+        }
+        if let Some(c) = &opts.chown {
+            text.push_str(&format!(" --chown={c}"));
+        }
+        if let Some(m) = opts.chmod {
+            text.push_str(&format!(" --chmod={m:o}"));
+        }
+        for s in sources {
+            text.push(' ');
+            text.push_str(s);
+        }
+        text.push(' ');
+        text.push_str(dest);
+        // Relative destinations are relative to the working directory.
+        let workdir = self
+            .config
+            .pointer("/config/WorkingDir")
+            .and_then(Value::as_str)
+            .unwrap_or("/")
+            .to_string();
+        let dest_abs = if dest.starts_with('/') {
+            dest.to_string()
+        } else {
+            format!("{}/{dest}", workdir.trim_end_matches('/'))
+        };
+        let (from_root, content) = match &opts.from_image {
+            Some(image) => {
+                let img = images.image(image)?;
+                let root = CopyRoot::Overlay {
+                    lowers: images.layer_dirs(&img)?,
+                    upper: None,
+                    target: PathBuf::new(),
+                    empty: images.paths().root.join("empty"),
+                };
+                (root, img.id.clone())
+            }
+            None => {
+                let context = self.context.clone().ok_or_else(|| {
+                    Error::invalid("COPY from the context needs a build context (builder(image, #{ context: dir }))")
+                })?;
+                let digest = context_digest(images, &context, sources, &self.ignore)?;
+                (CopyRoot::Dir(context), digest)
+            }
+        };
+        let key = key_of(&[&self.key, &text, &content]);
+        if let Some(img) = self.cached(images, &key)? {
+            return self.take(images, &img, key, &text, true, start);
+        }
+        let img = images.get(&self.image)?;
+        let scratch =
+            images
+                .paths()
+                .tmp()
+                .join(format!("build-copy-{}-{}", std::process::id(), &key[..12]));
+        let result = (|| -> Result<Image> {
+            let (upper, work, merged, from_at) = (
+                scratch.join("upper"),
+                scratch.join("work"),
+                scratch.join("merged"),
+                scratch.join("from"),
+            );
+            for d in [&upper, &work, &merged] {
+                std::fs::create_dir_all(d).map_err(|e| Error::io("cannot create", d, e))?;
+            }
+            let from_root = match from_root {
+                CopyRoot::Overlay { lowers, empty, .. } => CopyRoot::Overlay {
+                    lowers,
+                    upper: None,
+                    target: from_at,
+                    empty,
+                },
+                other => other,
+            };
+            containers.copy(&CopyArgs {
+                from: from_root,
+                into: CopyRoot::Overlay {
+                    lowers: images.layer_dirs(&img)?,
+                    upper: Some((upper.clone(), work)),
+                    target: merged,
+                    empty: images.paths().root.join("empty"),
+                },
+                sources: sources.to_vec(),
+                dest: dest_abs,
+                mode: CopyMode::Dockerfile,
+                owner: opts.chown.clone(),
+                chmod: opts.chmod,
+                ignore: if opts.from_image.is_some() {
+                    Vec::new()
+                } else {
+                    self.ignore.clone()
+                },
+            })?;
+            let tar = scratch.join("layer.tar");
+            let diff_id = crate::image::commit::diff_layer(&upper, &tar)?;
+            self.commit_step(images, &tar, &diff_id, &text)
+        })();
+        let _ = std::fs::remove_dir_all(&scratch);
+        let made = result?;
+        self.remember(images, &key, &made.id)?;
+        self.take(images, &made, key, &text, false, start)
+    }
+
+    /// The image the build has made: its layers and its config, named `name` if given.
+    pub fn commit(&self, images: &ImageStore, name: Option<&str>) -> Result<Image> {
+        let mut config = self.config.clone();
+        config["created"] = self.created.clone().into();
+        images.store_config(&config, None, name)
+    }
+}
+
+/// The digest of what COPY would read from the context: every entry's path, type, mode,
+/// link target and content (owners and times left out: COPY sets the owner, and a touched
+/// file is the same file). File contents are hashed once per (inode, size, times) and
+/// remembered in the database, so a rebuild reads no unchanged file.
+pub fn context_digest(
+    images: &ImageStore,
+    context: &Path,
+    sources: &[String],
+    ignore: &[String],
+) -> Result<String> {
+    use crate::sys::copy::{wildcard, Ignore};
+    let ig = Ignore::new(ignore);
+    let mut h = Sha256::new();
+    for raw in sources {
+        let clean = crate::sys::path::clean_path(Path::new(raw)).ok_or_else(|| {
+            Error::invalid(format!("source {raw:?} is outside the build context"))
+        })?;
+        let name = clean
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let matched: Vec<PathBuf> = if name.contains(['*', '?', '[']) {
+            let parent = clean.parent().unwrap_or(Path::new("")).to_path_buf();
+            let mut names: Vec<String> = std::fs::read_dir(context.join(&parent))
+                .map_err(|e| Error::io("cannot list", &context.join(&parent), e))?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| wildcard(name.as_bytes(), n.as_bytes()))
+                .collect();
+            names.sort();
+            names.into_iter().map(|n| parent.join(n)).collect()
+        } else {
+            vec![clean]
+        };
+        for rel in matched {
+            h.update(b"source\0");
+            h.update(rel.as_os_str().as_encoded_bytes());
+            walk_digest(images, context, &rel, &ig, &mut h)?;
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn walk_digest(
+    images: &ImageStore,
+    context: &Path,
+    rel: &Path,
+    ig: &crate::sys::copy::Ignore,
+    h: &mut Sha256,
+) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let path = context.join(rel);
+    let md = std::fs::symlink_metadata(&path).map_err(|e| {
+        let mut err = Error::io("COPY failed: cannot find", rel, e);
+        if err.kind() == Kind::NotFound {
+            err = Error::not_found(format!(
+                "COPY failed: {} is not in the build context",
+                rel.display()
+            ));
+        }
+        err
+    })?;
+    h.update(rel.as_os_str().as_encoded_bytes());
+    h.update(format!("\0{:o}\0", md.permissions().mode()).as_bytes());
+    let ft = md.file_type();
+    if ft.is_symlink() {
+        let t = std::fs::read_link(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        h.update(t.as_os_str().as_encoded_bytes());
+    } else if ft.is_file() {
+        let stat = format!(
+            "{}:{}:{}:{}.{}:{}.{}",
+            md.dev(),
+            md.ino(),
+            md.size(),
+            md.mtime(),
+            md.mtime_nsec(),
+            md.ctime(),
+            md.ctime_nsec()
+        );
+        let key = path.to_string_lossy().to_string();
+        let known: Option<String> = images
+            .db()
+            .lock()
+            .query_row(
+                "SELECT digest FROM file_digests WHERE path = ?1 AND stat = ?2",
+                params![key, stat],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let digest = match known {
+            Some(d) => d,
+            None => {
+                let mut f =
+                    std::fs::File::open(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+                let mut fh = Sha256::new();
+                std::io::copy(&mut f, &mut fh).map_err(|e| Error::io("cannot read", &path, e))?;
+                let d = hex::encode(fh.finalize());
+                images.db().lock().execute(
+                    "INSERT INTO file_digests (path, stat, digest) VALUES (?1, ?2, ?3) ON CONFLICT(path) DO UPDATE SET stat = excluded.stat, digest = excluded.digest",
+                    params![key, stat, d],
+                )?;
+                d
+            }
+        };
+        h.update(digest.as_bytes());
+    } else if ft.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(&path)
+            .map_err(|e| Error::io("cannot list", &path, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for n in names {
+            let child = rel.join(&n);
+            if ig.excludes(&child) {
+                continue;
+            }
+            walk_digest(images, context, &child, ig, h)?;
+        }
+    }
+    h.update(b"\n");
+    Ok(())
+}
+
+/// The `.dockerignore` of a context, as lines (none when there is no file).
+pub fn dockerignore(context: &Path) -> Result<Vec<String>> {
+    let path = context.join(".dockerignore");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text.lines().map(String::from).collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io("cannot read", &path, e)),
+    }
+}
+
+/// The text of the platform this host builds for (`linux/amd64`).
+pub fn host_platform() -> String {
+    let p = oci::Platform::host();
+    format!("{}/{}", p.os, p.architecture)
+}

@@ -1,0 +1,348 @@
+//! Copying files into and out of a container's root, or between any two roots (a build
+//! context, an image, a container): `docker cp` and the Dockerfile's COPY/ADD.
+//!
+//! The work is done by a helper (`gocker-script __copy '{CopyArgs}'`, see `process`): a
+//! fresh single-threaded process that, when a root is an overlay (an exited or created
+//! container, an image), unshares its mount namespace and mounts it there privately, so
+//! nothing is left mounted on the host whenever it is killed. Both ends are directory
+//! descriptors and every path is resolved inside its root (`openat2(RESOLVE_IN_ROOT)`), so
+//! a container's symlinks never lead the copy onto the host.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+
+use super::process::{self, StatusPipe, StatusWriter};
+use crate::error::{Error, Kind, Result, WireError};
+use crate::sys::copy::{list_dir, wildcard, Copier, CopyOptions, Ignore};
+use crate::sys::path::{clean_path, open_dir_in};
+
+/// A root filesystem to copy from or into.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum CopyRoot {
+    /// A host directory as the root (a build context; "/" for host paths).
+    Dir(PathBuf),
+    /// A running container's root as its processes see it, volumes included.
+    Proc(i32),
+    /// Layers (and a writable upper) mounted privately by the helper at `target`.
+    Overlay {
+        lowers: Vec<PathBuf>,
+        upper: Option<(PathBuf, PathBuf)>,
+        target: PathBuf,
+        empty: PathBuf,
+    },
+}
+
+/// How sources and destination are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CopyMode {
+    /// The Dockerfile's COPY: wildcards; a directory's contents go into the destination;
+    /// several sources or a trailing `/` make the destination a directory.
+    Dockerfile,
+    /// `docker cp`: one source; a directory is copied as itself into an existing
+    /// directory (its contents with a trailing `/.`), else to the new name.
+    Cp,
+}
+
+/// The copy helper's arguments: `__copy '{CopyArgs}'`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CopyArgs {
+    pub from: CopyRoot,
+    pub into: CopyRoot,
+    pub sources: Vec<String>,
+    pub dest: String,
+    pub mode: CopyMode,
+    /// `user[:group]`, names looked up in the destination's /etc/passwd and /etc/group.
+    pub owner: Option<String>,
+    pub chmod: Option<u32>,
+    /// .dockerignore patterns, relative to the source root.
+    pub ignore: Vec<String>,
+}
+
+/// What the copy helper tells its caller on descriptor 3, once.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum CopyMessage {
+    Done { entries: u64, bytes: u64 },
+    Failed(WireError),
+}
+
+/// Runs a copy in the helper; returns (entries, bytes) copied.
+pub(crate) fn run(helper: &Path, args: &CopyArgs) -> Result<(u64, u64)> {
+    let mut cmd = process::helper_command(helper, process::COPY, args)?;
+    cmd.stdin(std::process::Stdio::null());
+    let status = StatusPipe::attach(&mut cmd)?;
+    crate::trace::step(|| {
+        format!(
+            "exec /proc/self/exe __copy: {:?} from {:?} to {} in {:?}",
+            args.sources, args.from, args.dest, args.into
+        )
+    });
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::with_source(Kind::Runtime, "cannot start the copy helper", e))?;
+    let report = status.read_all();
+    let _ = child.wait();
+    match serde_json::from_str::<CopyMessage>(&report) {
+        Ok(CopyMessage::Done { entries, bytes }) => Ok((entries, bytes)),
+        Ok(CopyMessage::Failed(w)) => Err(w.into()),
+        Err(_) => Err(WireError::decode(if report.is_empty() {
+            "the copy helper ended without a word"
+        } else {
+            &report
+        })),
+    }
+}
+
+/// The helper's body.
+pub fn helper_main(args: &CopyArgs) -> i32 {
+    let mut status = StatusWriter::take();
+    let message = match copy(args) {
+        Ok((entries, bytes)) => CopyMessage::Done { entries, bytes },
+        Err(e) => CopyMessage::Failed(WireError::from(&e)),
+    };
+    let code = matches!(message, CopyMessage::Failed(_)) as i32;
+    status.send(&message);
+    code
+}
+
+fn copy(args: &CopyArgs) -> Result<(u64, u64)> {
+    let private = |r: &CopyRoot| matches!(r, CopyRoot::Overlay { .. });
+    if private(&args.from) || private(&args.into) {
+        use nix::mount::{mount, MsFlags};
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| {
+            Error::sys(
+                "cannot unshare the mount namespace of",
+                Path::new("the copy helper"),
+                e,
+            )
+        })?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(|e| Error::sys("cannot make private", Path::new("/"), e))?;
+    }
+    let from = open_root(&args.from)?;
+    let into = open_root(&args.into)?;
+    let owner = match &args.owner {
+        Some(o) => Some(resolve_owner(into.as_fd(), o)?),
+        None if args.mode == CopyMode::Dockerfile => Some((0, 0)),
+        None => None,
+    };
+    let opts = CopyOptions {
+        owner,
+        mode: args.chmod,
+    };
+    let ignore = Ignore::new(&args.ignore);
+    let skip = |p: &Path| ignore.excludes(p);
+    let mut copier = Copier::new(&opts, &skip);
+    let sources = expand(from.as_fd(), args)?;
+    let dest_raw = args.dest.as_str();
+    let dest = clean_path(Path::new(dest_raw))
+        .ok_or_else(|| Error::invalid(format!("destination {dest_raw:?} climbs above the root")))?;
+    let dest_exists_dir = open_dir_in(into.as_fd(), &dest, false).is_ok();
+    let to_dir = match args.mode {
+        CopyMode::Dockerfile => {
+            dest_raw.ends_with('/')
+                || dest_raw.ends_with("/.")
+                || sources.len() > 1
+                || dest_exists_dir
+        }
+        CopyMode::Cp => dest_exists_dir,
+    };
+    for src in &sources {
+        let src_raw = src.to_string_lossy();
+        let (sdir, sname) = parent_and_name(from.as_fd(), src, "source")?;
+        let st = nix::sys::stat::fstatat(
+            Some(sdir.as_raw_fd()),
+            sname.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| Error::sys("cannot find", Path::new(&*src_raw), e))?;
+        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        let contents = match args.mode {
+            CopyMode::Dockerfile => is_dir,
+            CopyMode::Cp => is_dir && (src_raw.ends_with("/.") || !dest_exists_dir),
+        };
+        let failed = |(p, e): (PathBuf, Errno)| Error::sys("cannot copy", &p, e);
+        if contents {
+            // The directory's entries into the destination directory (made as needed).
+            let ddir = open_dir_in(into.as_fd(), &dest, true)
+                .map_err(|e| Error::sys("cannot make the destination", Path::new(dest_raw), e))?;
+            let s = crate::sys::copy::open_dir_at(sdir.as_fd(), sname.as_os_str())
+                .map_err(|e| Error::sys("cannot open", src, e))?;
+            for name in list_dir(s.as_fd()).map_err(|e| Error::sys("cannot list", src, e))? {
+                let rel = src.join(&name);
+                if skip(&rel) {
+                    continue;
+                }
+                copier
+                    .copy(s.as_fd(), &name, ddir.as_fd(), &name, &rel)
+                    .map_err(failed)?;
+            }
+            continue;
+        }
+        let (ddir, dname) = if to_dir {
+            let d = open_dir_in(into.as_fd(), &dest, true)
+                .map_err(|e| Error::sys("cannot make the destination", Path::new(dest_raw), e))?;
+            (d, sname.clone())
+        } else {
+            let parent = dest.parent().unwrap_or(Path::new(""));
+            let name = dest
+                .file_name()
+                .ok_or_else(|| Error::invalid(format!("destination {dest_raw:?} names no file")))?;
+            // COPY makes the destination's parents; cp wants them there.
+            let d = open_dir_in(into.as_fd(), parent, args.mode == CopyMode::Dockerfile).map_err(
+                |e| {
+                    Error::sys(
+                        "cannot find the destination directory",
+                        Path::new(dest_raw),
+                        e,
+                    )
+                },
+            )?;
+            (d, name.to_os_string())
+        };
+        copier
+            .copy(
+                sdir.as_fd(),
+                sname.as_os_str(),
+                ddir.as_fd(),
+                dname.as_os_str(),
+                src,
+            )
+            .map_err(failed)?;
+    }
+    Ok((copier.entries, copier.bytes))
+}
+
+fn open_root(root: &CopyRoot) -> Result<OwnedFd> {
+    let open = |p: &Path| -> Result<OwnedFd> {
+        File::open(p)
+            .map(OwnedFd::from)
+            .map_err(|e| Error::io("cannot open", p, e))
+    };
+    match root {
+        CopyRoot::Dir(p) => open(p),
+        CopyRoot::Proc(pid) => open(Path::new(&format!("/proc/{pid}/root"))),
+        CopyRoot::Overlay {
+            lowers,
+            upper,
+            target,
+            empty,
+        } => {
+            let upper = upper
+                .as_ref()
+                .map(|(u, w)| crate::sys::overlay::Upper { upper: u, work: w });
+            std::fs::create_dir_all(target).map_err(|e| Error::io("cannot create", target, e))?;
+            crate::sys::overlay::mount_overlay(lowers, upper, target, empty)?;
+            open(target)
+        }
+    }
+}
+
+/// The sources, wildcards expanded (Dockerfile mode), as cleaned paths in the root.
+fn expand(root: BorrowedFd, args: &CopyArgs) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for raw in &args.sources {
+        let clean = clean_path(Path::new(raw)).ok_or_else(|| {
+            Error::invalid(format!("source {raw:?} is outside the build context"))
+        })?;
+        let name = clean
+            .file_name()
+            .map(|n| n.as_encoded_bytes().to_vec())
+            .unwrap_or_default();
+        let wild = args.mode == CopyMode::Dockerfile
+            && name.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
+        if !wild {
+            out.push(clean);
+            continue;
+        }
+        let parent = clean.parent().unwrap_or(Path::new("")).to_path_buf();
+        let dir =
+            open_dir_in(root, &parent, false).map_err(|e| Error::sys("cannot find", &parent, e))?;
+        let before = out.len();
+        let names = crate::sys::copy::open_dir_at(dir.as_fd(), OsStr::new("."))
+            .and_then(|d| list_dir(d.as_fd()))
+            .map_err(|e| Error::sys("cannot list", &parent, e))?;
+        for n in names {
+            if wildcard(&name, n.as_encoded_bytes())
+                && !Ignore::new(&args.ignore).excludes(&parent.join(&n))
+            {
+                out.push(parent.join(n));
+            }
+        }
+        if out.len() == before {
+            return Err(Error::not_found(format!("no source file matches {raw:?}")));
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::invalid("no source files were given"));
+    }
+    Ok(out)
+}
+
+/// The directory holding `path` in the root, and the last name (or "." for the root).
+fn parent_and_name(
+    root: BorrowedFd,
+    path: &Path,
+    what: &str,
+) -> Result<(OwnedFd, std::ffi::OsString)> {
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| ".".into());
+    let dir = open_dir_in(root, parent, false)
+        .map_err(|e| Error::sys(&format!("cannot find the {what}"), path, e))?;
+    Ok((dir, name))
+}
+
+/// `user[:group]` as numbers, names looked up in the root's /etc/passwd and /etc/group; a
+/// user alone gives the group of the same number, as Docker's --chown.
+fn resolve_owner(root: BorrowedFd, spec: &str) -> Result<(u32, u32)> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let lookup = |file: &str, name: &str| -> Result<u32> {
+        if let Ok(n) = name.parse::<u32>() {
+            return Ok(n);
+        }
+        let text = read_in_root(root, file).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.first() == Some(&name)).then(|| f.get(2).and_then(|n| n.parse().ok()))?
+            })
+            .next()
+            .ok_or_else(|| Error::not_found(format!("--chown: no {name:?} in the image's /{file}")))
+    };
+    let uid = lookup("etc/passwd", user)?;
+    let gid = match group {
+        Some(g) => lookup("etc/group", g)?,
+        None => uid,
+    };
+    Ok((uid, gid))
+}
+
+fn read_in_root(root: BorrowedFd, rel: &str) -> Option<String> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = openat2(root.as_raw_fd(), rel, how).ok()?;
+    // SAFETY: openat2 just returned this descriptor.
+    let f = File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    // An image's /etc/passwd is small; a hostile one (a FIFO, /dev/zero) is not read forever.
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(f, 4 << 20), &mut s).ok()?;
+    Some(s)
+}
