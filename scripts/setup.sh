@@ -3,10 +3,11 @@
 # Debian's distribution registry (the tests and the demo run their own on 127.0.0.1),
 # busybox-static (fixture images are built from it), CA certificates for the TLS client,
 # nftables (bridge networks' NAT and published ports), iproute2 (the network tests wire an
-# "outside host" namespace with it) and a static C library (a UDP echo fixture).
+# "outside host" namespace with it), a static C library (a UDP echo fixture), and podman with
+# runc (images built here must run under podman; the build and push tests check they do).
 set -euo pipefail
 
-packages=(docker-registry busybox-static skopeo ca-certificates nftables iproute2 gcc libc6-dev)
+packages=(docker-registry busybox-static skopeo ca-certificates nftables iproute2 gcc libc6-dev podman runc)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

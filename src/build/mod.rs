@@ -472,11 +472,16 @@ impl BuildState {
         self.take(images, &made, key, &text, false, start)
     }
 
-    /// The image the build has made: its layers and its config, named `name` if given.
+    /// The image the build has made: its layers and its config, named `name` if given. An
+    /// unnamed one (a stage another stage starts from) is kept with the build cache's.
     pub fn commit(&self, images: &ImageStore, name: Option<&str>) -> Result<Image> {
         let mut config = self.config.clone();
         config["created"] = self.created.clone().into();
-        images.store_config(&config, None, name)
+        let img = images.store_config(&config, None, name)?;
+        if name.is_none() {
+            self.remember(images, &key_of(&["commit", &self.key]), &img.id)?;
+        }
+        Ok(img)
     }
 }
 
