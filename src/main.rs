@@ -340,6 +340,9 @@ enum Verb {
         /// Print only the image id
         #[arg(short, long)]
         quiet: bool,
+        /// Say why each step missed the cache
+        #[arg(long)]
+        explain: bool,
         /// The build context: the directory COPY reads
         context: String,
     },
@@ -700,7 +703,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
                 .push("opts", opts);
             "print(commit(id, reference, opts).id)"
         }
-        Verb::Build { tag, file, build_arg, target, no_cache, network, quiet, context } => {
+        Verb::Build { tag, file, build_arg, target, no_cache, network, quiet, explain, context } => {
             let mut opts = Map::new();
             let mut args = Map::new();
             for kv in build_arg {
@@ -713,6 +716,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             opts.insert("build_args".into(), args.into());
             opts.insert("tag".into(), strings(tag));
             opts.insert("no_cache".into(), no_cache.into());
+            opts.insert("explain".into(), explain.into());
             opts.insert("quiet".into(), quiet.into());
             for (k, v) in [("file", file), ("target", target), ("network", network)] {
                 if let Some(v) = v {

@@ -127,7 +127,13 @@ fn a_multi_stage_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
     let third = build(r, ctx.path(), &["--build-arg", "GREETING=hi"]);
     assert_eq!(third.matches("Using cache").count(), 6, "{third}");
     write(ctx.path(), "notes/n1", "changed\n");
-    let fourth = build(r, ctx.path(), &["--build-arg", "GREETING=hi"]);
+    let fourth = build(r, ctx.path(), &["--build-arg", "GREETING=hi", "--explain"]);
+    assert!(
+        fourth.contains(
+            "Cache miss: the files of COPY --chown=app:app notes/ /home/app/notes/ changed"
+        ),
+        "{fourth}"
+    );
     assert_eq!(
         fourth.matches("Using cache").count(),
         5,
@@ -137,7 +143,11 @@ fn a_multi_stage_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
     let fifth = build(r, ctx.path(), &["--build-arg", "GREETING=hi"]);
     assert_eq!(fifth.matches("Using cache").count(), 0, "{fifth}");
     // A build argument is part of RUN's key.
-    let sixth = build(r, ctx.path(), &[]);
+    let sixth = build(r, ctx.path(), &["--explain"]);
+    assert!(
+        sixth.contains("ran with other build arguments before"),
+        "{sixth}"
+    );
     assert_eq!(
         sixth.matches("Using cache").count(),
         1,
@@ -254,7 +264,7 @@ fn bad_dockerfiles_name_the_line_and_leave_nothing() {
         ),
         (
             &*format!("FROM {}\nENV A=1\nRUN exit 3\n", image()),
-            "line 3 (RUN exit 3): RUN [\"/bin/sh\",\"-c\",\"exit 3\"] returned a non-zero code: 3",
+            "line 3 (RUN exit 3): RUN exit 3 returned a non-zero code: 3",
         ),
         (
             &*format!("FROM {}\nRUN --mount=type=cache,target=/x true\n", image()),

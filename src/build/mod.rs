@@ -30,6 +30,8 @@ use crate::image::{Image, ImageStore};
 /// cache key of everything done so far.
 #[derive(Debug, Clone)]
 pub struct BuildState {
+    /// The stage's name (COPY --from=NAME shows it).
+    pub name: Option<String>,
     /// The image whose layers the build has so far (an empty image for `scratch`).
     pub image: String,
     /// The image config as it will be committed (config, rootfs, history).
@@ -47,6 +49,12 @@ pub struct BuildState {
     /// .dockerignore patterns of the context.
     pub ignore: Vec<String>,
     pub no_cache: bool,
+    /// Say why each layer step missed the cache (in its report).
+    pub explain: bool,
+    why: Option<String>,
+    /// Every step's key and text, from FROM on; the first `recorded` are in the database.
+    chain: Vec<(String, String)>,
+    recorded: usize,
     /// The network of RUN steps.
     pub network: NetworkMode,
     /// The time of the newest layer: config-only steps take it, so that a rebuild from
@@ -64,6 +72,8 @@ pub struct StepReport {
     pub cached: bool,
     /// The image the step made (layer steps only).
     pub image: Option<String>,
+    /// Why it missed the cache, when the build explains.
+    pub why: Option<String>,
     pub millis: u64,
 }
 
@@ -72,6 +82,8 @@ pub struct StepReport {
 pub struct CopyStep {
     /// Copy from this image's files instead of the context (COPY --from).
     pub from_image: Option<String>,
+    /// What --from named (a stage or an image), for the step's text.
+    pub from_label: Option<String>,
     pub chown: Option<String>,
     pub chmod: Option<u32>,
 }
@@ -125,15 +137,20 @@ pub fn from(images: &ImageStore, base: &str) -> Result<BuildState> {
         .unwrap_or("1970-01-01T00:00:00Z")
         .to_string();
     Ok(BuildState {
+        name: None,
         image: img.id.clone(),
         config,
         key: key_of(&["FROM", &img.id]),
+        chain: vec![(key_of(&["FROM", &img.id]), format!("FROM {base}"))],
+        recorded: 0,
         args: BTreeMap::new(),
         args_given: BTreeMap::new(),
         shell: vec!["/bin/sh".into(), "-c".into()],
         context: None,
         ignore: Vec::new(),
         no_cache: false,
+        explain: false,
+        why: None,
         network: NetworkMode::Bridge("bridge".into()),
         created,
         steps: Vec::new(),
@@ -186,42 +203,117 @@ impl BuildState {
         let created = self.created.clone();
         self.history(json!({ "created": created, "created_by": text, "empty_layer": true }));
         self.key = key_of(&[&self.key, text]);
+        self.chain.push((self.key.clone(), text.to_string()));
         self.steps.push(StepReport {
             text: text.to_string(),
             cached: false,
             image: None,
+            why: None,
             millis: start.elapsed().as_millis() as u64,
         });
         Ok(())
     }
 
-    /// The image a step with this key made before, if the cache has it (and it is still
-    /// in the store).
-    fn cached(&self, images: &ImageStore, key: &str) -> Result<Option<Image>> {
+    /// The key of a layer step (`text`, and `content`: what else decides its result), and
+    /// the image it made before if the cache has it (and it is still in the store). On a
+    /// miss with `explain`, why: what differs from the steps cached after the same steps.
+    fn lookup(
+        &mut self,
+        images: &ImageStore,
+        text: &str,
+        content: &str,
+    ) -> Result<(String, Option<Image>)> {
+        let key = key_of(&[&self.key, text, content]);
+        self.why = None;
         if self.no_cache {
-            return Ok(None);
+            self.why = self.explain.then(|| "no_cache".to_string());
+            return Ok((key, None));
         }
         let id: Option<String> = images
             .db()
             .lock()
             .query_row(
                 "SELECT image_id FROM build_cache WHERE key = ?1",
-                [key],
+                [&key],
                 |r| r.get(0),
             )
             .optional()?;
-        let Some(id) = id else { return Ok(None) };
-        match images.get(&id) {
-            Ok(img) => Ok(Some(img)),
-            Err(e) if e.kind() == Kind::NotFound => {
-                images
-                    .db()
-                    .lock()
-                    .execute("DELETE FROM build_cache WHERE key = ?1", [key])?;
-                Ok(None)
+        if let Some(id) = id {
+            match images.get(&id) {
+                Ok(img) => return Ok((key, Some(img))),
+                Err(e) if e.kind() == Kind::NotFound => {
+                    images
+                        .db()
+                        .lock()
+                        .execute("DELETE FROM build_cache WHERE key = ?1", [&key])?;
+                    self.why = self.explain.then(|| "its image was removed".to_string());
+                    return Ok((key, None));
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
         }
+        if self.explain {
+            self.why = Some(self.explain_miss(images, text)?);
+        }
+        Ok((key, None))
+    }
+
+    /// Why the step `text` after the steps so far has no cached result: the first step of
+    /// this build that differs from every build seen after the same steps before it.
+    fn explain_miss(&self, images: &ImageStore, text: &str) -> Result<String> {
+        let conn = images.db().lock();
+        let mut stmt = conn.prepare("SELECT key, step FROM build_chain WHERE parent = ?1")?;
+        let mut children = |parent: &str| -> Result<Vec<(String, String)>> {
+            Ok(stmt
+                .query_map([parent], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        };
+        let mut steps: Vec<(&str, &str)> = self
+            .chain
+            .iter()
+            .map(|(k, t)| (k.as_str(), t.as_str()))
+            .collect();
+        // This step, as the last one (its key is not known, only that it is not cached).
+        steps.push(("", text));
+        for pair in steps.windows(2) {
+            let (parent, (key, now)) = (pair[0].0, pair[1]);
+            let seen = children(parent)?;
+            if seen.is_empty() {
+                return Ok(format!(
+                    "the step before it ({}) has a new result",
+                    pair[0].1
+                ));
+            }
+            if seen.iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            let same: Vec<&(String, String)> = seen.iter().filter(|(_, s)| s == now).collect();
+            return Ok(if !same.is_empty() && now.starts_with("RUN") {
+                format!("{now} ran with other build arguments before")
+            } else if !same.is_empty() {
+                format!("the files of {now} changed")
+            } else {
+                let was: Vec<&str> = seen.iter().map(|(_, s)| s.as_str()).collect();
+                format!(
+                    "{now} is new here (built after the same steps before: {})",
+                    was.join(" | ")
+                )
+            });
+        }
+        Ok("its result was not cached".to_string())
+    }
+
+    /// Writes the steps not yet recorded into the chain table (for explain).
+    fn record_chain(&mut self, images: &ImageStore) -> Result<()> {
+        let conn = images.db().lock();
+        for i in self.recorded.max(1)..self.chain.len() {
+            conn.execute(
+                "INSERT OR IGNORE INTO build_chain (key, parent, step) VALUES (?1, ?2, ?3)",
+                params![self.chain[i].0, self.chain[i - 1].0, self.chain[i].1],
+            )?;
+        }
+        self.recorded = self.chain.len();
+        Ok(())
     }
 
     /// Moves the state onto an image a layer step made (or the cache had).
@@ -245,11 +337,14 @@ impl BuildState {
             .unwrap_or_default()
             .to_string();
         self.image = img.id.clone();
+        self.chain.push((key.clone(), text.to_string()));
         self.key = key;
+        self.record_chain(images)?;
         self.steps.push(StepReport {
             text: text.to_string(),
             cached,
             image: Some(img.id.clone()),
+            why: if cached { None } else { self.why.take() },
             millis: start.elapsed().as_millis() as u64,
         });
         Ok(())
@@ -281,10 +376,18 @@ impl BuildState {
         images.store_config(&config, Some((tar, diff_id)), None)
     }
 
-    fn remember(&self, images: &ImageStore, key: &str, id: &str) -> Result<()> {
+    /// Records that the step (`text`, `content`) after the steps so far made image `id`.
+    fn remember(
+        &self,
+        images: &ImageStore,
+        key: &str,
+        id: &str,
+        text: &str,
+        content: &str,
+    ) -> Result<()> {
         images.db().lock().execute(
-            "INSERT INTO build_cache (key, image_id, created) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET image_id = excluded.image_id",
-            params![key, id, crate::sys::now()],
+            "INSERT INTO build_cache (key, image_id, created, parent, step, content) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(key) DO UPDATE SET image_id = excluded.image_id",
+            params![key, id, crate::sys::now(), self.key, text, content],
         )?;
         Ok(())
     }
@@ -301,11 +404,16 @@ impl BuildState {
             return Err(Error::invalid("RUN needs a command"));
         }
         let start = Instant::now();
-        let text = format!("RUN {}", serde_json::to_string(argv).unwrap_or_default());
+        // Shell form as written; exec form as JSON.
+        let text = match argv.split_last() {
+            Some((cmd, shell)) if shell == self.shell.as_slice() => format!("RUN {cmd}"),
+            _ => format!("RUN {}", serde_json::to_string(argv).unwrap_or_default()),
+        };
         // Build args change what RUN does (they are its environment): they are in its key.
         let args: Vec<String> = self.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let key = key_of(&[&self.key, &text, &args.join("\n")]);
-        if let Some(img) = self.cached(images, &key)? {
+        let args = args.join(" ");
+        let (key, hit) = self.lookup(images, &text, &args)?;
+        if let Some(img) = hit {
             return self.take(images, &img, key, &text, true, start);
         }
         let mut spec = Spec::new(&self.image);
@@ -329,7 +437,7 @@ impl BuildState {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(String::from);
-        let started = containers.run(images, &spec, Some(argv.to_vec()), Attach::Inherit)?;
+        let started = containers.run(images, &spec, Some(argv.to_vec()), Attach::Output)?;
         let id = started.container.id.clone();
         let result = (|| -> Result<Image> {
             let mut started = started;
@@ -352,7 +460,7 @@ impl BuildState {
         })();
         let _ = containers.remove(&id, true);
         let img = result?;
-        self.remember(images, &key, &img.id)?;
+        self.remember(images, &key, &img.id, &text, &args)?;
         self.take(images, &img, key, &text, false, start)
     }
 
@@ -368,7 +476,7 @@ impl BuildState {
     ) -> Result<()> {
         let start = Instant::now();
         let mut text = String::from("COPY");
-        if let Some(f) = &opts.from_image {
+        if let Some(f) = opts.from_label.as_ref().or(opts.from_image.as_ref()) {
             text.push_str(&format!(" --from={f}"));
         }
         if let Some(c) = &opts.chown {
@@ -414,8 +522,8 @@ impl BuildState {
                 (CopyRoot::Dir(context), digest)
             }
         };
-        let key = key_of(&[&self.key, &text, &content]);
-        if let Some(img) = self.cached(images, &key)? {
+        let (key, hit) = self.lookup(images, &text, &content)?;
+        if let Some(img) = hit {
             return self.take(images, &img, key, &text, true, start);
         }
         let img = images.get(&self.image)?;
@@ -468,18 +576,25 @@ impl BuildState {
         })();
         let _ = std::fs::remove_dir_all(&scratch);
         let made = result?;
-        self.remember(images, &key, &made.id)?;
+        self.remember(images, &key, &made.id, &text, &content)?;
         self.take(images, &made, key, &text, false, start)
     }
 
     /// The image the build has made: its layers and its config, named `name` if given. An
     /// unnamed one (a stage another stage starts from) is kept with the build cache's.
-    pub fn commit(&self, images: &ImageStore, name: Option<&str>) -> Result<Image> {
+    pub fn commit(&mut self, images: &ImageStore, name: Option<&str>) -> Result<Image> {
+        self.record_chain(images)?;
         let mut config = self.config.clone();
         config["created"] = self.created.clone().into();
         let img = images.store_config(&config, None, name)?;
         if name.is_none() {
-            self.remember(images, &key_of(&["commit", &self.key]), &img.id)?;
+            self.remember(
+                images,
+                &key_of(&["commit", &self.key]),
+                &img.id,
+                "commit",
+                "",
+            )?;
         }
         Ok(img)
     }

@@ -122,6 +122,8 @@ pub enum Attach {
     Inherit,
     /// Detached: output goes to the container's log, stdin is /dev/null.
     Detach,
+    /// The caller's stdout and stderr, no input (a build's RUN step).
+    Output,
 }
 
 /// A container that has been started.
@@ -500,6 +502,8 @@ impl ContainerStore {
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
+        } else if attach == Attach::Output {
+            cmd.stdin(Stdio::null());
         }
         let status = StatusPipe::attach(&mut cmd)?;
         crate::trace::step(|| {
@@ -536,13 +540,13 @@ impl ContainerStore {
                         Err(e) if e.kind() == Kind::NotFound => c.clone(),
                         other => other?,
                     },
-                    shim: (attach == Attach::Inherit).then_some(child),
+                    shim: (attach != Attach::Detach).then_some(child),
                 });
             }
             Ok(ShimMessage::Failed(w)) => Error::from(w),
             Err(e) => e,
         };
-        if attach == Attach::Inherit {
+        if attach != Attach::Detach {
             let _ = child.wait();
         }
         if fresh {

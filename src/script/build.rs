@@ -134,7 +134,7 @@ fn register_builder(engine: &mut Engine, ctx: Rc<Context>) {
         known_keys(
             &opts,
             "builder",
-            &["context", "no_cache", "network", "args"],
+            &["context", "no_cache", "network", "args", "explain", "name"],
         )?;
         let mut s = build::from(c.images()?, image).map_err(script_error)?;
         if let Some(dir) = opt_str(&opts, "context")? {
@@ -149,6 +149,8 @@ fn register_builder(engine: &mut Engine, ctx: Rc<Context>) {
             s.context = Some(std::fs::canonicalize(&dir).unwrap_or(dir));
         }
         s.no_cache = opt_bool(&opts, "no_cache")?;
+        s.explain = opt_bool(&opts, "explain")?;
+        s.name = opt_str(&opts, "name")?;
         if let Some(n) = opt_str(&opts, "network")? {
             s.network = NetworkMode::from(n);
         }
@@ -182,6 +184,10 @@ fn register_builder(engine: &mut Engine, ctx: Rc<Context>) {
                     s.image.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
                 );
                 m.insert("millis".into(), (s.millis as i64).into());
+                m.insert(
+                    "why".into(),
+                    s.why.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+                );
                 Dynamic::from(m)
             })
             .collect()
@@ -197,7 +203,7 @@ fn register_builder(engine: &mut Engine, ctx: Rc<Context>) {
     });
     let c = ctx;
     let commit = move |b: &mut Builder, name: Option<String>| -> Res<Image> {
-        b.0.borrow()
+        b.0.borrow_mut()
             .commit(c.images()?, name.as_deref())
             .map_err(script_error)
     };
@@ -424,20 +430,17 @@ fn register_layer_steps(engine: &mut Engine, ctx: Rc<Context>) {
     let copy = move |b: &mut Builder, src: Dynamic, dest: &str, opts: Map| -> Res<Builder> {
         known_keys(&opts, "copy", &["from", "chown", "chmod"])?;
         let sources = strings(&src, "copy sources")?;
-        let from_image = match opts.get("from") {
-            None => None,
-            Some(v) if v.is_unit() => None,
+        let (from_image, from_label) = match opts.get("from") {
+            None => (None, None),
+            Some(v) if v.is_unit() => (None, None),
             Some(v) => match v.read_lock::<Builder>() {
-                // Another stage: its state as an image.
-                Some(other) => Some(
-                    other
-                        .0
-                        .borrow()
-                        .commit(c.images()?, None)
-                        .map_err(script_error)?
-                        .id,
-                ),
-                None => Some(v.to_string()),
+                // Another stage: the image holding its files, named by its stage.
+                Some(other) => {
+                    let o = other.0.borrow();
+                    let label = o.name.clone().unwrap_or_else(|| o.image[7..19].to_string());
+                    (Some(o.image.clone()), Some(label))
+                }
+                None => (Some(v.to_string()), Some(v.to_string())),
             },
         };
         let chmod = match opt_str(&opts, "chmod")? {
@@ -450,6 +453,7 @@ fn register_layer_steps(engine: &mut Engine, ctx: Rc<Context>) {
         };
         let step = CopyStep {
             from_image,
+            from_label,
             chown: opt_str(&opts, "chown")?,
             chmod,
         };

@@ -79,8 +79,18 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE build_cache (
         key TEXT PRIMARY KEY,
         image_id TEXT NOT NULL,
-        created INTEGER NOT NULL
+        created INTEGER NOT NULL,
+        parent TEXT NOT NULL DEFAULT '',  -- the key of the steps before (for explain)
+        step TEXT NOT NULL DEFAULT '',
+        content TEXT NOT NULL DEFAULT ''
      );
+     CREATE INDEX build_cache_parent ON build_cache(parent);
+     CREATE TABLE build_chain (             -- every step seen: what followed what (explain)
+        key TEXT PRIMARY KEY,
+        parent TEXT NOT NULL,
+        step TEXT NOT NULL
+     );
+     CREATE INDEX build_chain_parent ON build_chain(parent);
      CREATE INDEX build_cache_image ON build_cache(image_id);
      CREATE TABLE file_digests (
         path TEXT PRIMARY KEY,
