@@ -47,16 +47,17 @@ docker_archive() {
     shift 3
     local work
     work=$(mktemp -d)
-    local diffs="" layers=""
+    local diffs="" layers="" history=""
     for layer in "$@"; do
         local sum
         sum=$(sha256sum "$layer" | cut -d' ' -f1)
         cp "$layer" "$work/$sum.tar"
         diffs="$diffs${diffs:+,}\"sha256:$sum\""
         layers="$layers${layers:+,}\"$sum.tar\""
+        history="$history${history:+,}{\"created\":\"2026-01-01T00:00:00Z\",\"created_by\":\"busybox-static\"}"
     done
     cat >"$work/config.json" <<JSON
-{"architecture":"amd64","os":"linux","created":"2026-01-01T00:00:00Z","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":$cmd},"rootfs":{"type":"layers","diff_ids":[$diffs]}}
+{"architecture":"amd64","os":"linux","created":"2026-01-01T00:00:00Z","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":$cmd},"rootfs":{"type":"layers","diff_ids":[$diffs]},"history":[$history]}
 JSON
     local cfg
     cfg=$(sha256sum "$work/config.json" | cut -d' ' -f1)

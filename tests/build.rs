@@ -541,7 +541,32 @@ fn a_built_image_runs_under_podman() {
         "nproc=32768:32768",
         "docker.io/library/interop:1",
     ]);
+    // podman builds on it too (buildah pairs history entries with layers).
+    let child = tempfile::tempdir().expect("child ctx");
+    write(
+        child.path(),
+        "Dockerfile",
+        "FROM docker.io/library/interop:1\nRUN echo child > /child\n",
+    );
+    let built = podman(&[
+        "build",
+        "-q",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=32768:32768",
+        "-t",
+        "child:1",
+        child.path().to_str().expect("utf-8"),
+    ]);
     let _ = podman(&["system", "reset", "-f"]);
+    assert!(
+        built.status.success(),
+        "podman build FROM our image: {}",
+        err(&built)
+    );
     assert!(loaded.status.success(), "{}", err(&loaded));
     assert_eq!(
         out(&o),

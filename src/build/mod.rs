@@ -131,6 +131,7 @@ pub fn from(images: &ImageStore, base: &str) -> Result<BuildState> {
     if !config.get("config").is_some_and(Value::is_object) {
         config["config"] = json!({});
     }
+    crate::image::commit::pad_history(&mut config);
     let created = config
         .get("created")
         .and_then(Value::as_str)

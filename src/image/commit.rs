@@ -347,6 +347,45 @@ impl ImageStore {
     }
 }
 
+/// Gives every layer of `config` a history entry: an image whose history lists fewer
+/// non-empty entries than it has layers (one made without history) gets entries for its
+/// first layers, so that tools that pair them (buildah) accept the images made from it.
+pub(crate) fn pad_history(config: &mut serde_json::Value) {
+    let layers = config
+        .pointer("/rootfs/diff_ids")
+        .and_then(|d| d.as_array())
+        .map_or(0, |d| d.len());
+    let created = config
+        .get("created")
+        .cloned()
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    let Some(obj) = config.as_object_mut() else {
+        return;
+    };
+    let history = obj
+        .entry("history")
+        .or_insert_with(|| serde_json::json!([]));
+    if !history.is_array() {
+        *history = serde_json::json!([]);
+    }
+    let Some(h) = history.as_array_mut() else {
+        return;
+    };
+    let with_layers = h
+        .iter()
+        .filter(|e| {
+            !e.get("empty_layer")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false)
+        })
+        .count();
+    if with_layers < layers {
+        let missing = (0..layers - with_layers)
+            .map(|_| serde_json::json!({ "created": created, "created_by": "(a layer of the base image, without history)" }));
+        h.splice(0..0, missing);
+    }
+}
+
 /// The new config: one more diff id and history entry, the changes asked for, a new date.
 fn edit_config(
     config: &mut serde_json::Value,
@@ -355,6 +394,7 @@ fn edit_config(
     created: &str,
 ) -> Result<()> {
     let bad = || Error::corrupt("the parent image's config has no rootfs");
+    pad_history(config);
     let obj = config.as_object_mut().ok_or_else(bad)?;
     obj.insert("created".into(), created.into());
     if let Some(a) = &opts.author {
@@ -457,6 +497,26 @@ fn rfc3339(secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::pad_history;
+
+    #[test]
+    fn every_layer_gets_a_history_entry() {
+        let mut c = serde_json::json!({ "created": "2026-01-01T00:00:00Z",
+            "rootfs": { "diff_ids": ["sha256:a", "sha256:b"] },
+            "history": [{ "created_by": "ENV A=1", "empty_layer": true }, { "created_by": "RUN x" }] });
+        pad_history(&mut c);
+        let h = c["history"].as_array().unwrap();
+        assert_eq!(h.len(), 3);
+        assert_eq!(h[0]["created"], "2026-01-01T00:00:00Z");
+        assert_eq!(h[2]["created_by"], "RUN x");
+        let mut none = serde_json::json!({ "rootfs": { "diff_ids": ["sha256:a"] } });
+        pad_history(&mut none);
+        assert_eq!(none["history"].as_array().unwrap().len(), 1);
+        let before = c.clone();
+        pad_history(&mut c);
+        assert_eq!(c, before, "a complete history is left alone");
+    }
+
     use super::*;
 
     #[test]
