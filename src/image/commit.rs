@@ -133,6 +133,68 @@ fn opaque(dir: &OwnedFd) -> bool {
     n == 1 && buf[0] == b'y'
 }
 
+/// The extended attributes of an open file that belong in a layer (file capabilities,
+/// ACLs, user.*), not overlayfs's own (trusted.overlay.*) nor the host's SELinux label.
+fn xattrs(fd: i32) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut names = vec![0u8; 4096];
+    // SAFETY: the buffer is valid for its length.
+    let n = unsafe { libc::flistxattr(fd, names.as_mut_ptr().cast(), names.len()) };
+    if n <= 0 {
+        return Vec::new();
+    }
+    names.truncate(n as usize);
+    let mut out = Vec::new();
+    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        if name.starts_with(b"trusted.overlay.") || name == b"security.selinux" {
+            continue;
+        }
+        let Ok(cname) = std::ffi::CString::new(name) else {
+            continue;
+        };
+        let mut value = vec![0u8; 65536];
+        // SAFETY: cname is NUL-terminated; the buffer is valid for its length.
+        let len =
+            unsafe { libc::fgetxattr(fd, cname.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+        if len >= 0 {
+            value.truncate(len as usize);
+            out.push((name.to_vec(), value));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A PAX extended header carrying `SCHILY.xattr.NAME=VALUE` records, for the entry after it.
+fn pax_xattrs<W: Write>(
+    b: &mut tar::Builder<W>,
+    attrs: &[(Vec<u8>, Vec<u8>)],
+) -> std::io::Result<()> {
+    if attrs.is_empty() {
+        return Ok(());
+    }
+    let mut data = Vec::new();
+    for (name, value) in attrs {
+        let body_len = b" SCHILY.xattr.=\n".len() + name.len() + value.len();
+        // The record's length counts its own digits.
+        let mut len = body_len + 1;
+        while len != body_len + len.to_string().len() {
+            len = body_len + len.to_string().len();
+        }
+        data.extend_from_slice(format!("{len} SCHILY.xattr.").as_bytes());
+        data.extend_from_slice(name);
+        data.push(b'=');
+        data.extend_from_slice(value);
+        data.push(b'\n');
+    }
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_path("././@PaxHeader")?;
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    b.append(&h, data.as_slice())
+}
+
 impl<W: Write> Walk<'_, W> {
     fn header(&self, kind: tar::EntryType, st: &libc::stat, size: u64) -> tar::Header {
         let mut h = tar::Header::new_gnu();
@@ -182,11 +244,12 @@ impl<W: Write> Walk<'_, W> {
             let w = |e: std::io::Error| Error::io("cannot write layer entry", &path, e);
             match st.st_mode & libc::S_IFMT {
                 libc::S_IFDIR => {
+                    let child = open_dir(Some(dir), &name, &path)?;
+                    pax_xattrs(self.builder, &xattrs(child.as_raw_fd())).map_err(w)?;
                     let mut h = self.header(tar::EntryType::Directory, &st, 0);
                     self.builder
                         .append_data(&mut h, &path, std::io::empty())
                         .map_err(w)?;
-                    let child = open_dir(Some(dir), &name, &path)?;
                     self.dir(&child, &path)?;
                 }
                 libc::S_IFCHR if st.st_rdev == 0 => {
@@ -232,6 +295,7 @@ impl<W: Write> Walk<'_, W> {
                         )));
                     }
                     let size = st.st_size.max(0) as u64;
+                    pax_xattrs(self.builder, &xattrs(file.as_raw_fd())).map_err(w)?;
                     let mut h = self.header(tar::EntryType::Regular, &st, size);
                     // A file that shrinks meanwhile is padded, one that grows is cut: the
                     // entry is always the size its header says.
@@ -515,6 +579,68 @@ mod tests {
         let before = c.clone();
         pad_history(&mut c);
         assert_eq!(c, before, "a complete history is left alone");
+    }
+
+    #[test]
+    fn extended_attributes_are_committed_but_overlays_own_are_not() {
+        let t = tempfile::tempdir().unwrap();
+        let upper = t.path().join("upper");
+        std::fs::create_dir_all(upper.join("d")).unwrap();
+        std::fs::write(upper.join("d/f"), b"x").unwrap();
+        let set = |p: &Path, name: &str, value: &[u8]| {
+            let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+            let n = std::ffi::CString::new(name).unwrap();
+            // SAFETY: valid strings and buffer.
+            unsafe {
+                libc::setxattr(
+                    c.as_ptr(),
+                    n.as_ptr(),
+                    value.as_ptr().cast(),
+                    value.len(),
+                    0,
+                )
+            }
+        };
+        if set(&upper.join("d/f"), "user.note", b"kept\0binary") != 0 {
+            eprintln!("skipped: this filesystem has no user xattrs");
+            return;
+        }
+        set(&upper.join("d"), "user.dir", b"yes");
+        set(&upper.join("d"), "trusted.overlay.origin", b"internal");
+        let out = t.path().join("layer.tar");
+        diff_layer(&upper, &out).unwrap();
+        let mut ar = tar::Archive::new(File::open(&out).unwrap());
+        let mut seen = Vec::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().to_string();
+            if let Ok(Some(ext)) = e.pax_extensions() {
+                for x in ext {
+                    let x = x.unwrap();
+                    seen.push((
+                        path.clone(),
+                        x.key().unwrap().to_string(),
+                        x.value_bytes().to_vec(),
+                    ));
+                }
+            }
+        }
+        assert!(
+            seen.contains(&(
+                "d/f".into(),
+                "SCHILY.xattr.user.note".into(),
+                b"kept\0binary".to_vec()
+            )),
+            "{seen:?}"
+        );
+        assert!(
+            seen.contains(&("d".into(), "SCHILY.xattr.user.dir".into(), b"yes".to_vec())),
+            "{seen:?}"
+        );
+        assert!(
+            !seen.iter().any(|s| s.1.contains("trusted.overlay")),
+            "{seen:?}"
+        );
     }
 
     use super::*;

@@ -70,14 +70,20 @@ pub fn mount_overlay(
             }
         )
     });
-    mount(
-        Some("overlay"),
-        target,
-        Some("overlay"),
-        flags,
-        Some(data.as_str()),
-    )
-    .map_err(|e| Error::sys("cannot mount overlay on", target, e))?;
+    let mount_with = |data: &str| mount(Some("overlay"), target, Some("overlay"), flags, Some(data));
+    let done = if upper.is_some() {
+        // The writable layer must hold plain changes for commit to read back: no renamed
+        // directories recorded as redirects, no metadata-only copies, no inode index
+        // (kernels or distributions may turn them on by default). A kernel too old to know
+        // the options has none of them.
+        match mount_with(&format!("{data},redirect_dir=off,metacopy=off,index=off")) {
+            Err(nix::errno::Errno::EINVAL) => mount_with(&data),
+            other => other,
+        }
+    } else {
+        mount_with(&data)
+    };
+    done.map_err(|e| Error::sys("cannot mount overlay on", target, e))?;
     drop(held);
     Ok(())
 }
