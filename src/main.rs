@@ -15,7 +15,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 /// The verbs, for telling `gocker-script pull x` from `gocker-script script.rhai`.
 const VERBS: &[&str] = &[
     "pull", "images", "rmi", "tag", "save", "load", "network", "run", "ps", "exec", "logs", "stop",
-    "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp",
+    "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp", "pause", "unpause",
 ];
 
 #[derive(Parser)]
@@ -262,6 +262,16 @@ enum Verb {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Pause every process of containers (cgroup freezer)
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Unpause containers
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
     /// Remove containers
     Rm {
         #[arg(short, long)]
@@ -310,6 +320,9 @@ enum Verb {
         message: Option<String>,
         #[arg(short, long)]
         author: Option<String>,
+        /// Pause a running container while its files are read
+        #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set)]
+        pause: bool,
         /// A Dockerfile instruction to apply: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, STOPSIGNAL
         #[arg(short, long = "change", value_name = "INSTRUCTION")]
         change: Vec<String>,
@@ -629,6 +642,14 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             scope.push("ids", strings(containers)).push("sig", signal);
             "for id in ids { kill(id, sig); print(id) }"
         }
+        Verb::Pause { containers } => {
+            scope.push("ids", strings(containers));
+            "for id in ids { pause(id); print(id) }"
+        }
+        Verb::Unpause { containers } => {
+            scope.push("ids", strings(containers));
+            "for id in ids { unpause(id); print(id) }"
+        }
         Verb::Rm { force, containers } => {
             scope.push("ids", strings(containers)).push("force", force);
             "for id in ids { rm(id, #{ force: force }); print(id) }"
@@ -680,8 +701,9 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             scope.push("refs", strings(images)).push("force", force);
             "for r in refs { let out = rmi(r, #{ force: force }); for t in out.untagged { print(`Untagged: ${t}`) } for d in out.deleted { print(`Deleted: ${d}`) } }"
         }
-        Verb::Commit { message, author, change, container, reference } => {
+        Verb::Commit { message, author, pause, change, container, reference } => {
             let mut opts = Map::new();
+            opts.insert("pause".into(), pause.into());
             for (k, v) in [("message", message), ("author", author)] {
                 if let Some(v) = v {
                     opts.insert(k.into(), v.into());

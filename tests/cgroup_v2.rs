@@ -299,3 +299,76 @@ fn nested_in_a_cgroup_namespace_with_processes() {
     assert_eq!(out(&o), "33554432\n");
     removed.expect("the nested cgroups go once their processes are gone");
 }
+
+/// pause/unpause and commit's pause, with the v1 freezer here and cgroup.freeze in the lane.
+#[test]
+fn pause_freezes_every_process_and_commit_pauses_a_running_container() {
+    let e = env();
+    let r = e.root.path();
+    let run = |args: &[&str]| {
+        let o = gocker(r, args);
+        assert!(o.status.success(), "{args:?}: {}", err(&o));
+        out(&o)
+    };
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "pz",
+        "--network",
+        "none",
+        &e.image,
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/count; sleep 0.01; done",
+    ]);
+    let count = || -> u64 {
+        let f = e.root.path().join("count-copy");
+        let _ = std::fs::remove_file(&f);
+        run(&["cp", "pz:/tmp/count", f.to_str().expect("utf-8")]);
+        std::fs::read_to_string(&f)
+            .expect("count")
+            .trim()
+            .parse()
+            .expect("a number")
+    };
+    let advances = || {
+        let a = count();
+        std::thread::sleep(Duration::from_millis(300));
+        count() > a
+    };
+    assert!(advances(), "the loop runs");
+    run(&["pause", "pz"]);
+    assert!(run(&["ps"]).contains("(Paused)"));
+    assert!(!advances(), "a paused container does nothing");
+    let o = gocker(r, &["exec", "pz", "true"]);
+    assert!(err(&o).contains("is paused"), "{}", err(&o));
+    // commit of a paused container leaves it paused; of a running one leaves it running.
+    run(&["commit", "pz", "paused:1"]);
+    assert!(!advances(), "still paused after commit");
+    run(&["unpause", "pz"]);
+    assert!(advances(), "running again");
+    let o = gocker(r, &["unpause", "pz"]);
+    assert!(err(&o).contains("is not paused"), "{}", err(&o));
+    run(&["commit", "pz", "running:1"]);
+    assert!(!run(&["ps"]).contains("(Paused)"));
+    assert!(advances(), "running after a commit that paused it");
+    // A paused container still stops (thawed first) and leaves no cgroup behind.
+    run(&["pause", "pz"]);
+    let t = Instant::now();
+    run(&["stop", "-t", "1", "pz"]);
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    let id = run(&["-e", "print(find_container(\"pz\").id)"]);
+    run(&["rm", "pz"]);
+    let left: Vec<PathBuf> = ["", "freezer", "memory", "pids"]
+        .iter()
+        .map(|c| {
+            Path::new("/sys/fs/cgroup")
+                .join(c)
+                .join(PARENT)
+                .join(id.trim())
+        })
+        .filter(|p| p.exists())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

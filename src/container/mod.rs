@@ -801,7 +801,43 @@ impl ContainerStore {
         let sig = parse_signal(signal)?;
         crate::trace::step(|| format!("kill({pid}, {sig})"));
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
-            .map_err(|e| Error::sys("cannot signal", Path::new(&format!("/proc/{pid}")), e))
+            .map_err(|e| Error::sys("cannot signal", Path::new(&format!("/proc/{pid}")), e))?;
+        // A paused container takes its signals once thawed; a kill must not wait for that.
+        if sig == nix::sys::signal::Signal::SIGKILL {
+            let cg = ContainerCgroup::of(&c.id);
+            if cg.is_frozen() {
+                cg.freeze(false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// docker pause: freezes every process of a running container.
+    pub fn pause(&self, id: &str) -> Result<Container> {
+        let c = self.get(id)?;
+        running_pid(&c)?;
+        ContainerCgroup::of(&c.id).freeze(true)?;
+        Ok(c)
+    }
+
+    /// docker unpause.
+    pub fn unpause(&self, id: &str) -> Result<Container> {
+        let c = self.get(id)?;
+        running_pid(&c)?;
+        let cg = ContainerCgroup::of(&c.id);
+        if !cg.is_frozen() {
+            return Err(Error::conflict(format!(
+                "container {} is not paused",
+                c.name
+            )));
+        }
+        cg.freeze(false)?;
+        Ok(c)
+    }
+
+    /// Whether a running container is paused.
+    pub fn paused(&self, c: &Container) -> bool {
+        c.status == Status::Running && ContainerCgroup::of(&c.id).is_frozen()
     }
 
     /// The image's StopSignal (default SIGTERM), then SIGKILL after `timeout`.
@@ -816,6 +852,11 @@ impl ContainerStore {
             pid: None,
             ..c.clone()
         };
+        // A paused container is thawed to take its stop signal (as Docker does).
+        let cg = ContainerCgroup::of(&c.id);
+        if cg.is_frozen() {
+            cg.freeze(false)?;
+        }
         let _ = self.kill(&c.id, c.spec.stop_signal.as_deref().unwrap_or("SIGTERM"));
         match self.wait(&c.id, Some(timeout)) {
             Ok(_) => {}
@@ -973,8 +1014,8 @@ impl ContainerStore {
     }
 
     /// A new image from a container: its image plus its writable layer (docker commit).
-    /// Works on running and exited containers; a running one is committed as it is at the
-    /// moment its files are read (not paused).
+    /// Works on running and exited containers; a running one is paused meanwhile (unless
+    /// `opts.no_pause`).
     pub fn commit(
         &self,
         images: &ImageStore,
@@ -1004,8 +1045,19 @@ impl ContainerStore {
                 upper.display()
             )
         });
-        let made = crate::image::commit::diff_layer(&upper, &tar)
-            .and_then(|diff_id| images.commit_layer(&parent, &tar, &diff_id, opts, name));
+        // A running container is paused while its files are read (docker commit --pause),
+        // so the layer is one moment of it; one paused already stays paused.
+        let cg = ContainerCgroup::of(&c.id);
+        let pause = c.status == Status::Running && !opts.no_pause && !cg.is_frozen();
+        if pause {
+            cg.freeze(true)?;
+        }
+        let made = crate::image::commit::diff_layer(&upper, &tar);
+        if pause {
+            cg.freeze(false)?;
+        }
+        let made =
+            made.and_then(|diff_id| images.commit_layer(&parent, &tar, &diff_id, opts, name));
         let _ = std::fs::remove_file(&tar);
         made
     }
@@ -1019,6 +1071,12 @@ impl ContainerStore {
     ) -> Result<exec::ExecOutput> {
         let c = self.get(id)?;
         let pid = running_pid(&c)?;
+        if ContainerCgroup::of(&c.id).is_frozen() {
+            return Err(Error::conflict(format!(
+                "container {} is paused: unpause it first",
+                c.name
+            )));
+        }
         exec::run(&self.helper, &self.paths, &c, pid, req, capture)
     }
 }

@@ -39,6 +39,9 @@ pub struct CommitOptions {
     pub user: Option<String>,
     pub labels: Vec<(String, String)>,
     pub stop_signal: Option<String>,
+    /// Read a running container's files without pausing it (docker commit --pause=false).
+    #[serde(default)]
+    pub no_pause: bool,
 }
 
 /// Writes the layer tar of `upper` to `out`; returns its diff id (sha256 of the tar).

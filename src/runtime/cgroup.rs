@@ -560,10 +560,104 @@ impl ContainerCgroup {
         }
     }
 
+    /// The v1 freezer cgroup, made on the first pause (starts do not pay for it).
+    fn v1_freezer(&self) -> PathBuf {
+        let base = self.root.join("freezer");
+        fs::canonicalize(&base)
+            .unwrap_or(base)
+            .join(PARENT)
+            .join(&self.id)
+    }
+
+    /// Whether the container's processes are frozen (paused).
+    pub fn is_frozen(&self) -> bool {
+        if self.v2 {
+            return self
+                .read("", "cgroup.events")
+                .is_some_and(|t| keyed_value(&t, "frozen") == 1);
+        }
+        fs::read_to_string(self.v1_freezer().join("freezer.state"))
+            .is_ok_and(|s| s.trim() == "FROZEN")
+    }
+
+    /// Freezes every process of the container (docker pause), or thaws them, and waits until
+    /// the kernel says it is done. v2: cgroup.freeze; v1: the freezer hierarchy, into which
+    /// the processes are moved on the first pause (their children follow them there).
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        trace::step(|| {
+            format!(
+                "{} cgroup {PARENT}/{}",
+                if frozen { "freeze" } else { "thaw" },
+                self.id
+            )
+        });
+        let (file, value, done): (PathBuf, &str, Box<dyn Fn() -> bool>) = if self.v2 {
+            let dir = self.dirs[0].clone();
+            let want = frozen as u64;
+            let events = dir.join("cgroup.events");
+            (
+                dir.join("cgroup.freeze"),
+                if frozen { "1" } else { "0" },
+                Box::new(move || {
+                    fs::read_to_string(&events).is_ok_and(|t| keyed_value(&t, "frozen") == want)
+                }),
+            )
+        } else {
+            let dir = self.v1_freezer();
+            if frozen {
+                fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create cgroup", &dir, e))?;
+                // Twice: a process forked by one not yet moved is listed the second time.
+                for _ in 0..2 {
+                    let listed =
+                        fs::read_to_string(self.dirs[0].join("cgroup.procs")).unwrap_or_default();
+                    for pid in listed.lines().filter(|l| !l.trim().is_empty()) {
+                        // A process that exited meanwhile is not an error.
+                        let _ = write_file(&dir.join("cgroup.procs"), pid.trim());
+                    }
+                }
+            } else if !dir.exists() {
+                return Ok(());
+            }
+            let state = dir.join("freezer.state");
+            let want = if frozen { "FROZEN" } else { "THAWED" };
+            (
+                state.clone(),
+                want,
+                Box::new(move || fs::read_to_string(&state).is_ok_and(|s| s.trim() == want)),
+            )
+        };
+        write_file(&file, value).map_err(|e| Error::io("cannot write", &file, e))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done() {
+            if Instant::now() > deadline {
+                return Err(Error::new(
+                    crate::error::Kind::Runtime,
+                    format!(
+                        "the processes of container {} did not {} within 5 s",
+                        short(&self.id),
+                        if frozen { "freeze" } else { "thaw" }
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
     /// Kills every process left in the cgroup and removes it, with any cgroups a privileged
     /// container made below it (deepest first); gone already is fine.
     pub fn destroy(&self) -> Result<()> {
-        let present: Vec<&PathBuf> = self.dirs.iter().filter(|d| d.exists()).collect();
+        // Frozen processes would not die (v1) or be reaped: thaw first.
+        if self.is_frozen() {
+            let _ = self.freeze(false);
+        }
+        let freezer = (!self.v2).then(|| self.v1_freezer());
+        let present: Vec<&PathBuf> = self
+            .dirs
+            .iter()
+            .chain(freezer.iter())
+            .filter(|d| d.exists())
+            .collect();
         if present.is_empty() {
             return Ok(());
         }

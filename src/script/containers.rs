@@ -117,12 +117,17 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
 /// commit: a container's writable layer as a new image.
 fn register_commit(engine: &mut Engine, ctx: Rc<Context>) {
     fn options(opts: &Map) -> Res<CommitOptions> {
-        known_keys(opts, "commit", &["message", "author", "changes"])?;
+        known_keys(opts, "commit", &["message", "author", "changes", "pause"])?;
         let mut o = CommitOptions {
             message: opt_str(opts, "message")?,
             author: opt_str(opts, "author")?,
             ..Default::default()
         };
+        if let Some(p) = opts.get("pause") {
+            o.no_pause = !p
+                .as_bool()
+                .map_err(|t| invalid(format!("commit: pause must be true or false, not {t}")))?;
+        }
         let Some(changes) = opts.get("changes") else {
             return Ok(o);
         };
@@ -710,6 +715,24 @@ fn register_lifecycle(engine: &mut Engine, ctx: Rc<Context>) {
     let kill2 = kill.clone();
     engine.register_fn("kill", move |v: Dynamic| kill2(v, "SIGKILL"));
     engine.register_fn("kill", kill);
+    let c = ctx.clone();
+    engine.register_fn("pause", move |v: Dynamic| -> Res<ContainerRef> {
+        let id = c
+            .containers()?
+            .pause(&container_id(&v)?)
+            .map_err(script_error)?
+            .id;
+        Ok(ContainerRef { id })
+    });
+    let c = ctx.clone();
+    engine.register_fn("unpause", move |v: Dynamic| -> Res<ContainerRef> {
+        let id = c
+            .containers()?
+            .unpause(&container_id(&v)?)
+            .map_err(script_error)?
+            .id;
+        Ok(ContainerRef { id })
+    });
     let c = ctx.clone();
     let stop = move |v: Dynamic, t: Dynamic| -> Res<ContainerRef> {
         let id = c

@@ -112,7 +112,14 @@ pub fn containers(ctx: &Context, list: &[ContainerRef]) -> String {
             c.image.clone()
         };
         let status = match (c.status, c.started, c.finished) {
-            (Status::Running, Some(s), _) => format!("Up {}", span(crate::sys::now() - s)),
+            (Status::Running, Some(s), _) => {
+                let paused = crate::runtime::cgroup::ContainerCgroup::of(&c.id).is_frozen();
+                format!(
+                    "Up {}{}",
+                    span(crate::sys::now() - s),
+                    if paused { " (Paused)" } else { "" }
+                )
+            }
             (Status::Exited, _, Some(f)) => {
                 format!("Exited ({}) {}", c.exit_code.unwrap_or(-1), ago(f))
             }

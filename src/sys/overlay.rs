@@ -70,7 +70,8 @@ pub fn mount_overlay(
             }
         )
     });
-    let mount_with = |data: &str| mount(Some("overlay"), target, Some("overlay"), flags, Some(data));
+    let mount_with =
+        |data: &str| mount(Some("overlay"), target, Some("overlay"), flags, Some(data));
     let done = if upper.is_some() {
         // The writable layer must hold plain changes for commit to read back: no renamed
         // directories recorded as redirects, no metadata-only copies, no inode index
