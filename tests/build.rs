@@ -575,3 +575,77 @@ fn a_built_image_runs_under_podman() {
         err(&o)
     );
 }
+
+#[test]
+fn add_extracts_local_archives_inside_the_image() {
+    let root = root();
+    let r = root.path();
+    let ctx = tempfile::tempdir().expect("ctx");
+    let archive = TarBuilder::new()
+        .dir("app", 0o755)
+        .file("app/hello.txt", b"from the archive\n", 0o644)
+        .symlink("app/link", "hello.txt")
+        .hardlink("app/twin", "app/hello.txt")
+        .finish();
+    std::fs::write(
+        ctx.path().join("app.tar.gz"),
+        compress(&archive, Comp::Gzip),
+    )
+    .expect("write");
+    std::fs::write(ctx.path().join("plain.txt"), b"not an archive\n").expect("write");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!("FROM {}\nADD app.tar.gz plain.txt /opt/\n", image()),
+    );
+    ok(gocker(
+        r,
+        &[
+            "build",
+            "-q",
+            "--network",
+            "none",
+            "-t",
+            "added:1",
+            ctx.path().to_str().expect("utf-8"),
+        ],
+    ));
+    let o = ok(gocker(
+        r,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "added:1",
+            "sh",
+            "-c",
+            "cat /opt/app/link /opt/plain.txt; stat -c %h /opt/app/twin",
+        ],
+    ));
+    assert_eq!(o, "from the archive\nnot an archive\n2\n");
+    // An archive whose names climb out of the destination is refused, and builds nothing.
+    let evil = TarBuilder::new()
+        .file("../../escaped", b"x", 0o644)
+        .finish();
+    std::fs::write(ctx.path().join("evil.tar"), &evil).expect("write");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!("FROM {}\nADD evil.tar /opt/\n", image()),
+    );
+    let o = gocker(
+        r,
+        &[
+            "build",
+            "-q",
+            "--network",
+            "none",
+            "-t",
+            "evil:1",
+            ctx.path().to_str().expect("utf-8"),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(err(&o).contains("climbs out"), "{}", err(&o));
+}

@@ -86,6 +86,8 @@ pub struct CopyStep {
     pub from_label: Option<String>,
     pub chown: Option<String>,
     pub chmod: Option<u32>,
+    /// ADD: local tar archives are extracted into the destination.
+    pub extract: bool,
 }
 
 fn key_of(parts: &[&str]) -> String {
@@ -476,7 +478,7 @@ impl BuildState {
         opts: &CopyStep,
     ) -> Result<()> {
         let start = Instant::now();
-        let mut text = String::from("COPY");
+        let mut text = String::from(if opts.extract { "ADD" } else { "COPY" });
         if let Some(f) = opts.from_label.as_ref().or(opts.from_image.as_ref()) {
             text.push_str(&format!(" --from={f}"));
         }
@@ -570,6 +572,7 @@ impl BuildState {
                 } else {
                     self.ignore.clone()
                 },
+                extract: opts.extract,
             })?;
             let tar = scratch.join("layer.tar");
             let diff_id = crate::image::commit::diff_layer(&upper, &tar)?;

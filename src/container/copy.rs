@@ -61,6 +61,9 @@ pub struct CopyArgs {
     pub chmod: Option<u32>,
     /// .dockerignore patterns, relative to the source root.
     pub ignore: Vec<String>,
+    /// ADD: a local tar archive (plain, gzip or zstd) is extracted into the destination.
+    #[serde(default)]
+    pub extract: bool,
 }
 
 /// What the copy helper tells its caller on descriptor 3, once.
@@ -167,6 +170,17 @@ fn copy(args: &CopyArgs) -> Result<(u64, u64)> {
         )
         .map_err(|e| Error::sys("cannot find", Path::new(&*src_raw), e))?;
         let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        if args.extract && st.st_mode & libc::S_IFMT == libc::S_IFREG {
+            if let Some(archive) = open_archive(sdir.as_fd(), sname.as_os_str(), src)? {
+                let ddir = open_dir_in(into.as_fd(), &dest, true).map_err(|e| {
+                    Error::sys("cannot make the destination", Path::new(dest_raw), e)
+                })?;
+                let (n, b) = extract(archive, ddir.as_fd(), src, opts.owner)?;
+                copier.entries += n;
+                copier.bytes += b;
+                continue;
+            }
+        }
         let contents = match args.mode {
             CopyMode::Dockerfile => is_dir,
             CopyMode::Cp => is_dir && (src_raw.ends_with("/.") || !dest_exists_dir),
@@ -221,6 +235,225 @@ fn copy(args: &CopyArgs) -> Result<(u64, u64)> {
             .map_err(failed)?;
     }
     Ok((copier.entries, copier.bytes))
+}
+
+/// The source as a tar stream if it is an archive (by its first bytes: gzip, zstd, or a
+/// tar header's "ustar" magic), decompressed; None for any other file (copied as it is).
+fn open_archive(
+    dir: BorrowedFd,
+    name: &OsStr,
+    shown: &Path,
+) -> Result<Option<Box<dyn std::io::Read>>> {
+    use std::io::{Read, Seek};
+    let fd = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::OFlag::O_RDONLY
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC
+            | nix::fcntl::OFlag::O_NONBLOCK,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("cannot open", shown, e))?;
+    // SAFETY: openat just returned it.
+    let mut f = File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    let mut head = [0u8; 512];
+    let mut got = 0;
+    while got < head.len() {
+        match f.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Err(Error::io("cannot read", shown, e)),
+        }
+    }
+    f.rewind().map_err(|e| Error::io("cannot read", shown, e))?;
+    let compression = crate::image::oci::Compression::sniff(&head[..got]);
+    let is_tar = got == 512 && &head[257..262] == b"ustar";
+    if compression == crate::image::oci::Compression::None && !is_tar {
+        return Ok(None);
+    }
+    Ok(Some(crate::image::unpack::decompress(f, compression)?))
+}
+
+/// Extracts a tar stream into `dest` (a directory inside the destination root): every
+/// entry is created relative to a directory opened inside the root, never through a link,
+/// and names that climb out (`../`) are refused. Owners are the archive's unless `owner`.
+fn extract(
+    archive: Box<dyn std::io::Read>,
+    dest: BorrowedFd,
+    shown: &Path,
+    owner: Option<(u32, u32)>,
+) -> Result<(u64, u64)> {
+    use nix::sys::stat::{Mode, SFlag};
+    let bad =
+        |what: &str, e: std::io::Error| Error::io(&format!("cannot extract {what} from"), shown, e);
+    let mut ar = tar::Archive::new(archive);
+    let (mut entries, mut bytes) = (0u64, 0u64);
+    for entry in ar.entries().map_err(|e| bad("entries", e))? {
+        let mut e = entry.map_err(|e| bad("an entry", e))?;
+        let raw = e.path().map_err(|e| bad("a name", e))?.into_owned();
+        let Some(rel) = clean_path(&raw).filter(|p| !p.as_os_str().is_empty()) else {
+            if raw
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+            {
+                return Err(Error::invalid(format!(
+                    "{}: entry {} climbs out of the destination",
+                    shown.display(),
+                    raw.display()
+                )));
+            }
+            continue;
+        };
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let name = rel
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        let at = |e: Errno| Error::sys("cannot extract", &rel, e);
+        let pdir = open_dir_in(dest, parent, true).map_err(at)?;
+        let h = e.header().clone();
+        let mode = h.mode().unwrap_or(0o644) & 0o7777;
+        let (uid, gid) =
+            owner.unwrap_or((h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32));
+        let kind = h.entry_type();
+        let remove_old = |pdir: &OwnedFd| {
+            if let Ok(st) = nix::sys::stat::fstatat(
+                Some(pdir.as_raw_fd()),
+                name.as_os_str(),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            ) {
+                if st.st_mode & libc::S_IFMT != libc::S_IFDIR || !kind.is_dir() {
+                    let flag = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                        nix::unistd::UnlinkatFlags::RemoveDir
+                    } else {
+                        nix::unistd::UnlinkatFlags::NoRemoveDir
+                    };
+                    let _ = nix::unistd::unlinkat(Some(pdir.as_raw_fd()), name.as_os_str(), flag);
+                }
+            }
+        };
+        remove_old(&pdir);
+        let chown = |pdir: &OwnedFd| {
+            nix::unistd::fchownat(
+                Some(pdir.as_raw_fd()),
+                name.as_os_str(),
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(gid)),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if kind.is_dir() {
+            match nix::sys::stat::mkdirat(
+                Some(pdir.as_raw_fd()),
+                name.as_os_str(),
+                Mode::from_bits_truncate(mode),
+            ) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(at(e)),
+            }
+            chown(&pdir).map_err(at)?;
+            nix::sys::stat::fchmodat(
+                Some(pdir.as_raw_fd()),
+                name.as_os_str(),
+                Mode::from_bits_truncate(mode),
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+            .map_err(at)?;
+        } else if kind.is_file() {
+            let fd = nix::fcntl::openat(
+                Some(pdir.as_raw_fd()),
+                name.as_os_str(),
+                nix::fcntl::OFlag::O_WRONLY
+                    | nix::fcntl::OFlag::O_CREAT
+                    | nix::fcntl::OFlag::O_EXCL
+                    | nix::fcntl::OFlag::O_NOFOLLOW
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )
+            .map_err(at)?;
+            // SAFETY: openat just returned it.
+            let mut f = File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+            bytes +=
+                std::io::copy(&mut e, &mut f).map_err(|e| Error::io("cannot extract", &rel, e))?;
+            nix::unistd::fchown(
+                f.as_raw_fd(),
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(gid)),
+            )
+            .map_err(at)?;
+            nix::sys::stat::fchmod(f.as_raw_fd(), Mode::from_bits_truncate(mode)).map_err(at)?;
+        } else if kind.is_symlink() {
+            let target = h
+                .link_name()
+                .map_err(|e| bad("a link", e))?
+                .unwrap_or_default();
+            nix::unistd::symlinkat(target.as_os_str(), Some(pdir.as_raw_fd()), name.as_os_str())
+                .map_err(at)?;
+            chown(&pdir).map_err(at)?;
+        } else if kind.is_hard_link() {
+            let target = h
+                .link_name()
+                .map_err(|e| bad("a link", e))?
+                .unwrap_or_default();
+            let target = clean_path(&target).ok_or_else(|| {
+                Error::invalid(format!(
+                    "{}: link {} climbs out",
+                    shown.display(),
+                    rel.display()
+                ))
+            })?;
+            let tdir =
+                open_dir_in(dest, target.parent().unwrap_or(Path::new("")), false).map_err(at)?;
+            let tname = target
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_default();
+            nix::unistd::linkat(
+                Some(tdir.as_raw_fd()),
+                tname.as_os_str(),
+                Some(pdir.as_raw_fd()),
+                name.as_os_str(),
+                nix::fcntl::AtFlags::empty(),
+            )
+            .map_err(at)?;
+        } else if kind.is_fifo() || kind.is_character_special() || kind.is_block_special() {
+            let k = if kind.is_fifo() {
+                SFlag::S_IFIFO
+            } else if kind.is_character_special() {
+                SFlag::S_IFCHR
+            } else {
+                SFlag::S_IFBLK
+            };
+            let dev = libc::makedev(
+                h.device_major().ok().flatten().unwrap_or(0),
+                h.device_minor().ok().flatten().unwrap_or(0),
+            );
+            nix::sys::stat::mknodat(
+                Some(pdir.as_raw_fd()),
+                name.as_os_str(),
+                k,
+                Mode::from_bits_truncate(mode),
+                dev,
+            )
+            .map_err(at)?;
+            chown(&pdir).map_err(at)?;
+        } else {
+            continue;
+        }
+        if let Ok(mtime) = h.mtime() {
+            let t = nix::sys::time::TimeSpec::new(mtime as i64, 0);
+            let _ = nix::sys::stat::utimensat(
+                Some(pdir.as_raw_fd()),
+                name.as_os_str(),
+                &t,
+                &t,
+                nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+            );
+        }
+        entries += 1;
+    }
+    Ok((entries, bytes))
 }
 
 fn open_root(root: &CopyRoot) -> Result<OwnedFd> {

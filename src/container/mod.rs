@@ -1123,6 +1123,7 @@ impl ContainerStore {
             owner: None,
             chmod: None,
             ignore: Vec::new(),
+            extract: false,
         })
     }
 
@@ -1138,6 +1139,7 @@ impl ContainerStore {
             owner: None,
             chmod: None,
             ignore: Vec::new(),
+            extract: false,
         })
     }
 }

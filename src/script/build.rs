@@ -427,8 +427,18 @@ fn register_layer_steps(engine: &mut Engine, ctx: Rc<Context>) {
         },
     );
     let c = ctx;
-    let copy = move |b: &mut Builder, src: Dynamic, dest: &str, opts: Map| -> Res<Builder> {
-        known_keys(&opts, "copy", &["from", "chown", "chmod"])?;
+    let copy = move |b: &mut Builder,
+                     src: Dynamic,
+                     dest: &str,
+                     opts: Map,
+                     extract: bool|
+          -> Res<Builder> {
+        let what = if extract { "add" } else { "copy" };
+        if extract {
+            known_keys(&opts, what, &["chown", "chmod"])?;
+        } else {
+            known_keys(&opts, what, &["from", "chown", "chmod"])?;
+        }
         let sources = strings(&src, "copy sources")?;
         let (from_image, from_label) = match opts.get("from") {
             None => (None, None),
@@ -452,6 +462,7 @@ fn register_layer_steps(engine: &mut Engine, ctx: Rc<Context>) {
             None => None,
         };
         let step = CopyStep {
+            extract,
             from_image,
             from_label,
             chown: opt_str(&opts, "chown")?,
@@ -463,11 +474,18 @@ fn register_layer_steps(engine: &mut Engine, ctx: Rc<Context>) {
             .map_err(script_error)?;
         Ok(b.clone())
     };
-    let copy2 = copy.clone();
-    engine.register_fn("copy", move |b: &mut Builder, src: Dynamic, dest: &str| {
-        copy2(b, src, dest, Map::new())
-    });
-    engine.register_fn("copy", copy);
+    for (name, extract) in [("copy", false), ("add", true)] {
+        let (c1, c2) = (copy.clone(), copy.clone());
+        engine.register_fn(name, move |b: &mut Builder, src: Dynamic, dest: &str| {
+            c1(b, src, dest, Map::new(), extract)
+        });
+        engine.register_fn(
+            name,
+            move |b: &mut Builder, src: Dynamic, dest: &str, opts: Map| {
+                c2(b, src, dest, opts, extract)
+            },
+        );
+    }
 }
 
 /// copy_in / copy_out: docker cp.
