@@ -179,6 +179,20 @@ impl BuildState {
         }
     }
 
+    /// `path` in the image: an absolute one as it is, a relative one under the working
+    /// directory (WORKDIR, COPY's destination).
+    pub fn in_workdir(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            return path.to_string();
+        }
+        let workdir = self
+            .config
+            .pointer("/config/WorkingDir")
+            .and_then(Value::as_str)
+            .unwrap_or("/");
+        format!("{}/{path}", workdir.trim_end_matches('/'))
+    }
+
     /// The image's environment as KEY → VALUE.
     pub fn env(&self) -> BTreeMap<String, String> {
         self.config
@@ -494,18 +508,7 @@ impl BuildState {
         }
         text.push(' ');
         text.push_str(dest);
-        // Relative destinations are relative to the working directory.
-        let workdir = self
-            .config
-            .pointer("/config/WorkingDir")
-            .and_then(Value::as_str)
-            .unwrap_or("/")
-            .to_string();
-        let dest_abs = if dest.starts_with('/') {
-            dest.to_string()
-        } else {
-            format!("{}/{dest}", workdir.trim_end_matches('/'))
-        };
+        let dest_abs = self.in_workdir(dest);
         let (from_root, content) = match &opts.from_image {
             Some(image) => {
                 let img = images.image(image)?;
@@ -614,35 +617,19 @@ pub fn context_digest(
     sources: &[String],
     ignore: &[String],
 ) -> Result<String> {
-    use crate::sys::copy::{wildcard, Ignore};
-    let ig = Ignore::new(ignore);
+    let ig = crate::sys::copy::Ignore::new(ignore);
+    let root = std::fs::File::open(context).map_err(|e| Error::io("cannot open", context, e))?;
+    let matched = crate::container::copy::expand_sources(
+        std::os::fd::AsFd::as_fd(&root),
+        sources,
+        true,
+        &ig,
+    )?;
     let mut h = Sha256::new();
-    for raw in sources {
-        let clean = crate::sys::path::clean_path(Path::new(raw)).ok_or_else(|| {
-            Error::invalid(format!("source {raw:?} is outside the build context"))
-        })?;
-        let name = clean
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let matched: Vec<PathBuf> = if name.contains(['*', '?', '[']) {
-            let parent = clean.parent().unwrap_or(Path::new("")).to_path_buf();
-            let mut names: Vec<String> = std::fs::read_dir(context.join(&parent))
-                .map_err(|e| Error::io("cannot list", &context.join(&parent), e))?
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .filter(|n| wildcard(name.as_bytes(), n.as_bytes()))
-                .collect();
-            names.sort();
-            names.into_iter().map(|n| parent.join(n)).collect()
-        } else {
-            vec![clean]
-        };
-        for rel in matched {
-            h.update(b"source\0");
-            h.update(rel.as_os_str().as_encoded_bytes());
-            walk_digest(images, context, &rel, &ig, &mut h)?;
-        }
+    for rel in matched {
+        h.update(b"source\0");
+        h.update(rel.as_os_str().as_encoded_bytes());
+        walk_digest(images, context, &rel, &ig, &mut h)?;
     }
     Ok(hex::encode(h.finalize()))
 }

@@ -146,7 +146,12 @@ fn copy(args: &CopyArgs) -> Result<(u64, u64)> {
     let ignore = Ignore::new(&args.ignore);
     let skip = |p: &Path| ignore.excludes(p);
     let mut copier = Copier::new(&opts, &skip);
-    let sources = expand(from.as_fd(), args)?;
+    let sources = expand_sources(
+        from.as_fd(),
+        &args.sources,
+        args.mode == CopyMode::Dockerfile,
+        &ignore,
+    )?;
     let dest_raw = args.dest.as_str();
     let dest = clean_path(Path::new(dest_raw))
         .ok_or_else(|| Error::invalid(format!("destination {dest_raw:?} climbs above the root")))?;
@@ -481,10 +486,17 @@ fn open_root(root: &CopyRoot) -> Result<OwnedFd> {
     }
 }
 
-/// The sources, wildcards expanded (Dockerfile mode), as cleaned paths in the root.
-fn expand(root: BorrowedFd, args: &CopyArgs) -> Result<Vec<PathBuf>> {
+/// The sources as cleaned paths in the root, wildcards in their last name expanded (the
+/// Dockerfile's COPY), leaving out what `ignore` excludes. The build's cache digest reads
+/// the same list.
+pub fn expand_sources(
+    root: BorrowedFd,
+    sources: &[String],
+    wildcards: bool,
+    ignore: &Ignore,
+) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    for raw in &args.sources {
+    for raw in sources {
         let clean = clean_path(Path::new(raw)).ok_or_else(|| {
             Error::invalid(format!("source {raw:?} is outside the build context"))
         })?;
@@ -492,9 +504,7 @@ fn expand(root: BorrowedFd, args: &CopyArgs) -> Result<Vec<PathBuf>> {
             .file_name()
             .map(|n| n.as_encoded_bytes().to_vec())
             .unwrap_or_default();
-        let wild = args.mode == CopyMode::Dockerfile
-            && name.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
-        if !wild {
+        if !(wildcards && name.iter().any(|b| matches!(b, b'*' | b'?' | b'['))) {
             out.push(clean);
             continue;
         }
@@ -506,9 +516,7 @@ fn expand(root: BorrowedFd, args: &CopyArgs) -> Result<Vec<PathBuf>> {
             .and_then(|d| list_dir(d.as_fd()))
             .map_err(|e| Error::sys("cannot list", &parent, e))?;
         for n in names {
-            if wildcard(&name, n.as_encoded_bytes())
-                && !Ignore::new(&args.ignore).excludes(&parent.join(&n))
-            {
+            if wildcard(&name, n.as_encoded_bytes()) && !ignore.excludes(&parent.join(&n)) {
                 out.push(parent.join(n));
             }
         }

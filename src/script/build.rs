@@ -249,18 +249,7 @@ fn register_config_steps(engine: &mut Engine) {
         })
     });
     engine.register_fn("workdir", |b: &mut Builder, dir: &str| {
-        let current =
-            b.0.borrow()
-                .config
-                .pointer("/config/WorkingDir")
-                .and_then(Value::as_str)
-                .unwrap_or("/")
-                .to_string();
-        let dir = if dir.starts_with('/') {
-            dir.to_string()
-        } else {
-            format!("{}/{dir}", current.trim_end_matches('/'))
-        };
+        let dir = b.0.borrow().in_workdir(dir);
         step(b, format!("WORKDIR {dir}"), |rc| {
             rc.insert("WorkingDir".into(), dir.clone().into());
             Ok(())
