@@ -356,6 +356,9 @@ enum Verb {
         /// Say why each step missed the cache
         #[arg(long)]
         explain: bool,
+        /// The layers the build adds, as one
+        #[arg(long)]
+        squash: bool,
         /// The build context: the directory COPY reads
         context: String,
     },
@@ -725,7 +728,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
                 .push("opts", opts);
             "print(commit(id, reference, opts).id)"
         }
-        Verb::Build { tag, file, build_arg, target, no_cache, network, quiet, explain, context } => {
+        Verb::Build { tag, file, build_arg, target, no_cache, network, quiet, explain, squash, context } => {
             let mut opts = Map::new();
             let mut args = Map::new();
             for kv in build_arg {
@@ -739,6 +742,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             opts.insert("tag".into(), strings(tag));
             opts.insert("no_cache".into(), no_cache.into());
             opts.insert("explain".into(), explain.into());
+            opts.insert("squash".into(), squash.into());
             opts.insert("quiet".into(), quiet.into());
             for (k, v) in [("file", file), ("target", target), ("network", network)] {
                 if let Some(v) = v {

@@ -649,3 +649,76 @@ fn add_extracts_local_archives_inside_the_image() {
     assert!(!o.status.success());
     assert!(err(&o).contains("climbs out"), "{}", err(&o));
 }
+
+#[test]
+fn squash_makes_the_added_layers_one_with_deletions_kept() {
+    let root = root();
+    let r = root.path();
+    let ctx = tempfile::tempdir().expect("ctx");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!(
+            "FROM {}\n\
+             RUN mkdir -p /data/keep /data/gone && echo 1 > /data/keep/a && echo 2 > /data/gone/b && echo tmp > /tmp/scratch\n\
+             RUN rm -rf /data/gone /tmp/scratch /etc/group && echo 3 > /data/keep/c\n\
+             RUN rm -rf /data/keep && mkdir /data/keep && echo fresh > /data/keep/d\n\
+             ENV SQUASHED=yes\n",
+            image()
+        ),
+    );
+    let d = ctx.path().to_str().expect("utf-8");
+    ok(gocker(
+        r,
+        &["build", "-q", "--network", "none", "-t", "layered:1", d],
+    ));
+    ok(gocker(
+        r,
+        &[
+            "build",
+            "-q",
+            "--network",
+            "none",
+            "--squash",
+            "-t",
+            "flat:1",
+            d,
+        ],
+    ));
+    let layers = |name: &str| -> String {
+        ok(gocker(
+            r,
+            &["-e", &format!("print(image(\"{name}\").layers.len())")],
+        ))
+        .trim()
+        .to_string()
+    };
+    assert_eq!(layers("layered:1"), "4");
+    assert_eq!(layers("flat:1"), "2", "the base's layer and one more");
+    let check = "find /data | sort; test -e /tmp/scratch || echo no-scratch; test -e /etc/group || echo no-group; echo $SQUASHED";
+    let want = "/data\n/data/keep\n/data/keep/d\nno-scratch\nno-group\nyes\n";
+    for img in ["layered:1", "flat:1"] {
+        let o = ok(gocker(
+            r,
+            &["run", "--rm", "--network", "none", img, "sh", "-c", check],
+        ));
+        assert_eq!(o, want, "{img}");
+    }
+    // A rebuild takes the steps and the squash from the cache: the same image.
+    let id = |name: &str| ok(gocker(r, &["-e", &format!("print(image(\"{name}\").id)")]));
+    let before = id("flat:1");
+    ok(gocker(
+        r,
+        &[
+            "build",
+            "-q",
+            "--network",
+            "none",
+            "--squash",
+            "-t",
+            "flat:1",
+            d,
+        ],
+    ));
+    assert_eq!(id("flat:1"), before);
+}

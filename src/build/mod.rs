@@ -32,6 +32,8 @@ use crate::image::{Image, ImageStore};
 pub struct BuildState {
     /// The stage's name (COPY --from=NAME shows it).
     pub name: Option<String>,
+    /// How many layers the base image has (squash keeps them).
+    pub base_layers: usize,
     /// The image whose layers the build has so far (an empty image for `scratch`).
     pub image: String,
     /// The image config as it will be committed (config, rootfs, history).
@@ -141,6 +143,7 @@ pub fn from(images: &ImageStore, base: &str) -> Result<BuildState> {
         .to_string();
     Ok(BuildState {
         name: None,
+        base_layers: img.layers.len(),
         image: img.id.clone(),
         config,
         key: key_of(&["FROM", &img.id]),
@@ -584,6 +587,89 @@ impl BuildState {
         let _ = std::fs::remove_dir_all(&scratch);
         let made = result?;
         self.remember(images, &key, &made.id, &text, &content)?;
+        self.take(images, &made, key, &text, false, start)
+    }
+
+    /// Squashes the layers the build added to its base into one (docker build --squash):
+    /// the layers, kept unpacked in overlayfs's form, are replayed one on another into a
+    /// scratch directory (whiteouts and opaque directories kept), which becomes the layer.
+    pub fn squash(&mut self, images: &ImageStore) -> Result<()> {
+        let start = Instant::now();
+        let img = images.get(&self.image)?;
+        let dirs = images.layer_dirs(&img)?;
+        let added = dirs.len().saturating_sub(self.base_layers);
+        if added < 2 {
+            return Ok(());
+        }
+        let text = format!("squash of {added} layers");
+        let (key, hit) = self.lookup(images, &text, "")?;
+        if let Some(img) = hit {
+            return self.take(images, &img, key, &text, true, start);
+        }
+        let saved = self.config.clone();
+        let scratch = images.paths().tmp().join(format!(
+            "build-squash-{}-{}",
+            std::process::id(),
+            &key[..12]
+        ));
+        let result = (|| -> Result<Image> {
+            let into = scratch.join("layer");
+            std::fs::create_dir_all(&into).map_err(|e| Error::io("cannot create", &into, e))?;
+            let into_fd =
+                std::fs::File::open(&into).map_err(|e| Error::io("cannot open", &into, e))?;
+            let opts = crate::sys::copy::CopyOptions::default();
+            let keep = |_: &Path| false;
+            let mut copier = crate::sys::copy::Copier::new(&opts, &keep);
+            copier.layers = true;
+            for dir in &dirs[self.base_layers..] {
+                let layer =
+                    std::fs::File::open(dir).map_err(|e| Error::io("cannot open", dir, e))?;
+                use std::os::fd::AsFd;
+                let names = crate::sys::copy::list_dir(layer.as_fd())
+                    .map_err(|e| Error::sys("cannot list", dir, e))?;
+                for name in names {
+                    copier
+                        .copy(
+                            layer.as_fd(),
+                            &name,
+                            into_fd.as_fd(),
+                            &name,
+                            Path::new(&name),
+                        )
+                        .map_err(|(p, e)| Error::sys("cannot squash", &p, e))?;
+                }
+            }
+            let tar = scratch.join("layer.tar");
+            let diff_id = crate::image::commit::diff_layer(&into, &tar)?;
+            // The squashed steps stay in the history, as empty layers; one entry holds the layer.
+            let mut config = self.config.clone();
+            if let Some(d) = config
+                .pointer_mut("/rootfs/diff_ids")
+                .and_then(Value::as_array_mut)
+            {
+                d.truncate(self.base_layers);
+            }
+            if let Some(h) = config.get_mut("history").and_then(Value::as_array_mut) {
+                let mut layers_seen = 0;
+                for e in h.iter_mut() {
+                    if e.get("empty_layer")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                    {
+                        continue;
+                    }
+                    layers_seen += 1;
+                    if layers_seen > self.base_layers {
+                        e["empty_layer"] = true.into();
+                    }
+                }
+            }
+            self.config = config;
+            self.commit_step(images, &tar, &diff_id, &text)
+        })();
+        let _ = std::fs::remove_dir_all(&scratch);
+        let made = result.inspect_err(|_| self.config = saved)?;
+        self.remember(images, &key, &made.id, &text, "")?;
         self.take(images, &made, key, &text, false, start)
     }
 

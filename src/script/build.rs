@@ -201,6 +201,11 @@ fn register_builder(engine: &mut Engine, ctx: Rc<Context>) {
                 .unwrap_or_default(),
         )
     });
+    let c = ctx.clone();
+    engine.register_fn("squash", move |b: &mut Builder| -> Res<Builder> {
+        b.0.borrow_mut().squash(c.images()?).map_err(script_error)?;
+        Ok(b.clone())
+    });
     let c = ctx;
     let commit = move |b: &mut Builder, name: Option<String>| -> Res<Image> {
         b.0.borrow_mut()

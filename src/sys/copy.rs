@@ -34,6 +34,10 @@ pub struct Copier<'a> {
     skip: &'a dyn Fn(&Path) -> bool,
     /// (dev, ino) of multiply linked sources → the destination made for the first.
     links: HashMap<(u64, u64), (OwnedFd, OsString)>,
+    /// The sources are image layers as this store keeps them (overlayfs's form): replaying
+    /// them one on another squashes them. An opaque directory empties the destination's
+    /// first and stays opaque; an entry of another type replaces a directory.
+    pub layers: bool,
     pub entries: u64,
     pub bytes: u64,
 }
@@ -83,6 +87,7 @@ impl<'a> Copier<'a> {
             opts,
             skip,
             links: HashMap::new(),
+            layers: false,
             entries: 0,
             bytes: 0,
         }
@@ -113,6 +118,12 @@ impl<'a> Copier<'a> {
         if kind == SFlag::S_IFDIR {
             let src = open_dir_at(src_dir, src_name).map_err(at)?;
             let dst = self.make_dir(dst_dir, dst_name).map_err(at)?;
+            if self.layers && is_opaque(src.as_fd()) {
+                for name in list_dir(dst.as_fd()).map_err(at)? {
+                    remove_tree_at(dst.as_fd(), &name).map_err(at)?;
+                }
+                set_opaque(dst.as_fd()).map_err(at)?;
+            }
             for name in list_dir(src.as_fd()).map_err(at)? {
                 let child = rel.join(&name);
                 if (self.skip)(&child) {
@@ -145,7 +156,10 @@ impl<'a> Copier<'a> {
             AtFlags::AT_SYMLINK_NOFOLLOW,
         ) {
             Ok(old) if old.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFDIR.bits() => {
-                return Err(at(Errno::EISDIR));
+                if !self.layers {
+                    return Err(at(Errno::EISDIR));
+                }
+                remove_tree_at(dst_dir, dst_name).map_err(at)?;
             }
             Ok(_) => unlinkat(
                 Some(dst_dir.as_raw_fd()),
@@ -268,6 +282,43 @@ impl<'a> Copier<'a> {
         }
         open_dir_at(dir, name)
     }
+}
+
+/// Removes `name` in `dir` and, for a directory, everything under it, never through a link.
+pub fn remove_tree_at(dir: BorrowedFd, name: &OsStr) -> Result<(), Errno> {
+    let st = fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFDIR.bits() {
+        let d = open_dir_at(dir, name)?;
+        for child in list_dir(d.as_fd())? {
+            remove_tree_at(d.as_fd(), &child)?;
+        }
+        unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::RemoveDir)
+    } else {
+        unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)
+    }
+}
+
+const OPAQUE: &std::ffi::CStr = c"trusted.overlay.opaque";
+
+fn is_opaque(dir: BorrowedFd) -> bool {
+    let mut buf = [0u8; 2];
+    // SAFETY: OPAQUE is NUL-terminated; the buffer is valid for its length.
+    let n = unsafe {
+        libc::fgetxattr(
+            dir.as_raw_fd(),
+            OPAQUE.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    n == 1 && buf[0] == b'y'
+}
+
+fn set_opaque(dir: BorrowedFd) -> Result<(), Errno> {
+    // SAFETY: OPAQUE is NUL-terminated; the value is one byte.
+    let r =
+        unsafe { libc::fsetxattr(dir.as_raw_fd(), OPAQUE.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+    Errno::result(r).map(drop)
 }
 
 fn set_times<P: ?Sized + nix::NixPath>(
