@@ -359,6 +359,9 @@ enum Verb {
         /// The layers the build adds, as one
         #[arg(long)]
         squash: bool,
+        /// The platform to build for (only this host's: os/arch)
+        #[arg(long)]
+        platform: Option<String>,
         /// The build context: the directory COPY reads
         context: String,
     },
@@ -728,7 +731,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
                 .push("opts", opts);
             "print(commit(id, reference, opts).id)"
         }
-        Verb::Build { tag, file, build_arg, target, no_cache, network, quiet, explain, squash, context } => {
+        Verb::Build { tag, file, build_arg, target, no_cache, network, quiet, explain, squash, platform, context } => {
             let mut opts = Map::new();
             let mut args = Map::new();
             for kv in build_arg {
@@ -744,7 +747,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             opts.insert("explain".into(), explain.into());
             opts.insert("squash".into(), squash.into());
             opts.insert("quiet".into(), quiet.into());
-            for (k, v) in [("file", file), ("target", target), ("network", network)] {
+            for (k, v) in [("file", file), ("target", target), ("network", network), ("platform", platform)] {
                 if let Some(v) = v {
                     opts.insert(k.into(), v.into());
                 }

@@ -294,6 +294,20 @@ fn bad_dockerfiles_name_the_line_and_leave_nothing() {
         r,
         &[
             "build",
+            "--platform",
+            "linux/s390x",
+            ctx.path().to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        err(&o).contains("cannot build for linux/s390x"),
+        "{}",
+        err(&o)
+    );
+    let o = gocker(
+        r,
+        &[
+            "build",
             "--target",
             "nope",
             ctx.path().to_str().expect("utf-8"),

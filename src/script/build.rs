@@ -118,6 +118,7 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
             .map(Dynamic::from)
             .collect())
     });
+    engine.register_fn("host_platform", build::host_platform);
     engine.register_fn("dockerignore", |dir: &str| -> Res<Array> {
         Ok(build::dockerignore(Path::new(dir))
             .map_err(script_error)?

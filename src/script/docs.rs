@@ -137,6 +137,7 @@ const DOCS: &[(&str, &str, &str, &str, &str)] = &[
     ("build", "parse_dockerfile", "parse_dockerfile(text)", "A Dockerfile as data: #{ global_args, stages: [#{ base, name, line, steps: [#{ op, args, exec, flags, line, text }] }] }. Unknown instructions and unsupported flags are errors naming the line.", r#"parse_dockerfile("FROM busybox\nRUN true").stages[0].steps[0].op"#),
     ("build", "dockerfile", "dockerfile(path)", "parse_dockerfile of a file.", r#"dockerfile("./Dockerfile").stages.len()"#),
     ("build", "expand", "expand(text, vars) / b.expand(text)", "Dockerfile variable substitution ($A, ${A}, ${A:-default}, ${A:+alt}) from a map, or from a build's env and args.", r#"expand("${A:-x}/y", #{})"#),
+    ("build", "host_platform", "host_platform()", "This host's platform as os/arch (what build makes).", r#"host_platform()"#),
     ("build", "dockerignore", "dockerignore(dir)", "The lines of dir/.dockerignore (none without one).", r#"dockerignore(".")"#),
     ("build", "prune_build_cache", "prune_build_cache()", "Forgets the build cache and removes its images that nothing else uses; returns the removed ids.", r#"prune_build_cache()"#),
     ("networks", "network_create", "network_create(name) / network_create(name, #{ subnet, bridge })", "A bridge network: containers on it reach each other by IP and by name, and the outside through NAT. Without a subnet one is picked from 10.89.0.0/16; the bridge device is named from the network unless given.", r#"network_create("backend", #{ subnet: "10.89.7.0/24" })"#),
