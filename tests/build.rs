@@ -677,7 +677,10 @@ fn squash_makes_the_added_layers_one_with_deletions_kept() {
              RUN mkdir -p /data/keep /data/gone && echo 1 > /data/keep/a && echo 2 > /data/gone/b && echo tmp > /tmp/scratch\n\
              RUN rm -rf /data/gone /tmp/scratch /etc/group && echo 3 > /data/keep/c\n\
              RUN rm -rf /data/keep && mkdir /data/keep && echo fresh > /data/keep/d\n\
-             ENV SQUASHED=yes\n",
+             ENV SQUASHED=yes\n\
+             USER nobody\n\
+             RUN test \"$SQUASHED\" = yes && test \"$(id -u)\" = 65534\n\
+             USER root\n",
             image()
         ),
     );
@@ -707,7 +710,7 @@ fn squash_makes_the_added_layers_one_with_deletions_kept() {
         .trim()
         .to_string()
     };
-    assert_eq!(layers("layered:1"), "4");
+    assert_eq!(layers("layered:1"), "5");
     assert_eq!(layers("flat:1"), "2", "the base's layer and one more");
     let check = "find /data | sort; test -e /tmp/scratch || echo no-scratch; test -e /etc/group || echo no-group; echo $SQUASHED";
     let want = "/data\n/data/keep\n/data/keep/d\nno-scratch\nno-group\nyes\n";

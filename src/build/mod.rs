@@ -440,11 +440,11 @@ impl BuildState {
         spec.image_id = Some(self.image.clone());
         spec.entrypoint = Some(Vec::new());
         spec.network = self.network.clone();
-        let env = self.env();
+        // The build's environment (ENV steps since the last layer are not in the image's
+        // config yet), and the build args it does not set.
+        spec.env = self.env();
         for (k, v) in &self.args {
-            if !env.contains_key(k) {
-                spec.env.insert(k.clone(), v.clone());
-            }
+            spec.env.entry(k.clone()).or_insert_with(|| v.clone());
         }
         let rc = self.config.get("config").cloned().unwrap_or_default();
         spec.user = rc
