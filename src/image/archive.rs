@@ -22,7 +22,7 @@ use super::reference;
 use super::store::{Image, ImageStore, LayerJob};
 use super::unpack::{SplitReader, SplitRecord};
 use crate::error::{Error, Kind, Result};
-use crate::store::remove_tree;
+use crate::store::{remove_tree, Paths};
 use crate::sys::path::open_dir_in;
 
 const LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -34,10 +34,20 @@ pub fn export_layer(
     diff_id: &str,
     out: &mut dyn Write,
 ) -> Result<u64> {
+    export_layer_in(store.paths(), chain_id, diff_id, out)
+}
+
+/// `export_layer` from the layers of a root, for a thread that does not hold the store.
+pub fn export_layer_in(
+    paths: &Paths,
+    chain_id: &str,
+    diff_id: &str,
+    out: &mut dyn Write,
+) -> Result<u64> {
     let hex = digest_hex(chain_id)?;
-    let dir = store.paths().layer(hex);
+    let dir = paths.layer(hex);
     let root = File::open(&dir).map_err(|e| Error::io("cannot open layer", &dir, e))?;
-    let mut split = SplitReader::open(&store.paths().layer_split(hex))?;
+    let mut split = SplitReader::open(&paths.layer_split(hex))?;
     let mut hasher = Sha256::new();
     let mut total = 0u64;
     let mut buf = vec![0u8; 256 * 1024];

@@ -12,6 +12,7 @@
 
 mod gc;
 mod mounts;
+mod progress;
 mod pull;
 
 pub(crate) use pull::LayerJob;

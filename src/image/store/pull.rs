@@ -2,15 +2,15 @@
 //! missing layers (up to three at once) through decompression and unpacking into scratch,
 //! and committing the image once every digest has been verified.
 
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_client::Reference;
 use rusqlite::params;
 
+use super::progress::Progress;
 use super::*;
 use crate::image::oci::{self, digest_hex, Compression, ConfigFile, Descriptor, Platform};
 use crate::image::registry::Registry;
@@ -123,7 +123,7 @@ impl ImageStore {
         if cancel.load(Ordering::Relaxed) {
             return Err(cancelled());
         }
-        let bar = progress.bar(&job.desc);
+        let bar = progress.bar(&job.desc.digest, job.desc.size.max(0) as u64);
         let result = async {
             crate::trace::step(|| {
                 format!(
@@ -430,45 +430,5 @@ impl Read for ChannelReader {
         buf[..n].copy_from_slice(&self.cur[..n]);
         self.cur.advance(n);
         Ok(n)
-    }
-}
-
-/// Per-layer progress bars, on a terminal only.
-struct Progress {
-    multi: Option<MultiProgress>,
-}
-
-impl Progress {
-    fn new(wanted: bool) -> Progress {
-        let multi = (wanted && io::stderr().is_terminal())
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Progress { multi }
-    }
-
-    fn bar(&self, desc: &Descriptor) -> ProgressBar {
-        let Some(multi) = &self.multi else {
-            return ProgressBar::hidden();
-        };
-        let bar = multi.add(ProgressBar::new(desc.size.max(0) as u64));
-        let style = ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_prefix(
-            desc.digest
-                .trim_start_matches("sha256:")
-                .chars()
-                .take(12)
-                .collect::<String>(),
-        );
-        bar
-    }
-
-    fn finish(&self) {
-        if let Some(m) = &self.multi {
-            let _ = m.clear();
-        }
     }
 }
