@@ -16,6 +16,11 @@ pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 /// Every manifest type we can read. The distribution registry answers 404 for an OCI manifest
 /// requested without its type, and downgrades a Docker v2 manifest to schema 1 when its type
@@ -48,6 +53,27 @@ impl Compression {
                 Kind::Unsupported,
                 format!("unsupported layer media type {mt:?}"),
             )),
+        }
+    }
+
+    /// From a name as scripts and the command line give it: `gzip`, `zstd` or `none`.
+    pub fn parse(name: &str) -> Result<Compression> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            "none" | "uncompressed" => Ok(Compression::None),
+            _ => Err(Error::invalid(format!(
+                "unknown compression {name:?}: use gzip, zstd or none"
+            ))),
+        }
+    }
+
+    /// The name `parse` reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
         }
     }
 

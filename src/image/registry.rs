@@ -4,10 +4,13 @@
 use std::path::PathBuf;
 
 use base64::Engine as _;
+use bytes::Bytes;
 use oci_client::client::{ClientConfig, ClientProtocol, SizedStream};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
+use reqwest::header::HeaderValue;
+use reqwest::StatusCode;
 
 use super::oci::{self, Descriptor, Manifest, ManifestDoc, Platform};
 use crate::error::{Error, Kind, Result};
@@ -52,6 +55,10 @@ pub struct Registry {
     client: Client,
     auth: RegistryAuth,
     name: String,
+    /// For streamed uploads, which oci-client does not do (see `push_blob_stream`).
+    http: std::sync::OnceLock<reqwest::Client>,
+    /// The Authorization header of a push, once worked out.
+    push_auth: tokio::sync::OnceCell<Option<HeaderValue>>,
 }
 
 /// Whether plain HTTP may be used for `registry`: loopback registries, and those listed in
@@ -100,6 +107,8 @@ impl Registry {
             client: Client::new(config),
             auth,
             name: registry,
+            http: std::sync::OnceLock::new(),
+            push_auth: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -132,6 +141,12 @@ impl Registry {
                 }
             }
             E::DigestError(_) => Kind::Corrupt,
+            // A HEAD (blob_exists) reports its status only through reqwest's error.
+            E::RequestError(r) => match r.status().map(|s| s.as_u16()) {
+                Some(401 | 403) => Kind::Permission,
+                Some(404) => Kind::NotFound,
+                _ => Kind::Registry,
+            },
             _ => Kind::Registry,
         };
         let message = match kind {
@@ -143,6 +158,294 @@ impl Registry {
             _ => format!("{what}: registry {} failed", self.name),
         };
         Error::with_source(kind, message, e)
+    }
+
+    /// The registry's name (`host:port`), for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the repository of `reference` holds the blob (HEAD /v2/<repo>/blobs/<digest>).
+    pub async fn has_blob(&self, reference: &Reference, digest: &str) -> Result<bool> {
+        oci::digest_hex(digest)?;
+        self.client
+            .store_auth_if_needed(reference.resolve_registry(), &self.auth)
+            .await;
+        self.client
+            .blob_exists(reference, digest)
+            .await
+            .map_err(|e| self.map_err(&format!("cannot look for blob {digest} in {reference}"), e))
+    }
+
+    /// Asks the registry to link a blob it holds in repository `from` into the repository of
+    /// `reference` (a cross-repository mount), so nothing is uploaded. False when it would not
+    /// (it does not have it there, or we may not read `from`): then the blob is uploaded.
+    pub async fn mount_blob(&self, reference: &Reference, from: &str, digest: &str) -> bool {
+        if oci::digest_hex(digest).is_err() {
+            return false;
+        }
+        self.client
+            .store_auth_if_needed(reference.resolve_registry(), &self.auth)
+            .await;
+        let source = Reference::with_tag(
+            reference.registry().to_string(),
+            from.to_string(),
+            "latest".to_string(),
+        );
+        match self.client.mount_blob(reference, &source, digest).await {
+            Ok(()) => true,
+            Err(e) => {
+                crate::trace::step(|| format!("mount of {digest} from {from} refused: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Uploads a blob whose digest is not known beforehand, as docker and podman do: POST opens
+    /// an upload, one PATCH streams every chunk as it comes (chunked transfer encoding), and
+    /// PUT ?digest= closes it; the digest is computed on the way. (oci-client sends a PATCH per
+    /// 4 MiB chunk, each of which the distribution registry answers only after saving its hash
+    /// state: a 50 MB blob took twice as long.) A stream that ends in an error aborts the
+    /// upload before it is closed, so the registry never names a partial blob.
+    pub async fn push_blob_stream<S>(
+        &self,
+        reference: &Reference,
+        stream: S,
+    ) -> Result<(String, u64)>
+    where
+        S: futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    {
+        use futures_util::StreamExt;
+        use sha2::Digest as _;
+        let what = format!("cannot upload a blob to {reference}");
+        let http = self.http()?;
+        let auth = self.push_auth(reference).await?;
+        let host = reference.resolve_registry().to_string();
+        let scheme = if allows_http(&self.name) {
+            "http"
+        } else {
+            "https"
+        };
+        let start = format!(
+            "{scheme}://{host}/v2/{}/blobs/uploads/",
+            reference.repository()
+        );
+        let start_url = reqwest::Url::parse(&start).map_err(|e| {
+            Error::with_source(Kind::InvalidArgument, format!("{what}: bad URL {start}"), e)
+        })?;
+        // Credentials go only to the registry itself, never to another host a Location names.
+        let authorized = |req: reqwest::RequestBuilder, url: &reqwest::Url| match &auth {
+            Some(h)
+                if url.host_str() == start_url.host_str()
+                    && url.port_or_known_default() == start_url.port_or_known_default() =>
+            {
+                req.header(reqwest::header::AUTHORIZATION, h.clone())
+            }
+            _ => req,
+        };
+        let res = authorized(http.post(start_url.clone()), &start_url)
+            .header(reqwest::header::CONTENT_LENGTH, 0)
+            .send()
+            .await
+            .map_err(|e| self.http_err(&what, e))?;
+        let location = self
+            .location(&what, &start_url, res, StatusCode::ACCEPTED)
+            .await?;
+
+        let hashed = std::sync::Arc::new(std::sync::Mutex::new((sha2::Sha256::new(), 0u64)));
+        let tap = hashed.clone();
+        let body = stream.map(move |item| {
+            if let Ok(b) = &item {
+                let mut h = tap.lock().unwrap_or_else(|p| p.into_inner());
+                h.0.update(b);
+                h.1 += b.len() as u64;
+            }
+            item
+        });
+        let res = authorized(http.patch(location.clone()), &location)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+            .map_err(|e| self.http_err(&what, e))?;
+        let location = self
+            .location(&what, &location, res, StatusCode::ACCEPTED)
+            .await?;
+        let (digest, size) = {
+            let mut h = hashed.lock().unwrap_or_else(|p| p.into_inner());
+            let state = std::mem::take(&mut h.0);
+            (format!("sha256:{}", hex::encode(state.finalize())), h.1)
+        };
+        let mut close = location.clone();
+        close.query_pairs_mut().append_pair("digest", &digest);
+        let res = authorized(http.put(close.clone()), &close)
+            .header(reqwest::header::CONTENT_LENGTH, 0)
+            .send()
+            .await
+            .map_err(|e| self.http_err(&what, e))?;
+        self.location(&what, &close, res, StatusCode::CREATED)
+            .await?;
+        Ok((digest, size))
+    }
+
+    fn http(&self) -> Result<&reqwest::Client> {
+        if let Some(c) = self.http.get() {
+            return Ok(c);
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("gocker-script/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .read_timeout(std::time::Duration::from_secs(300))
+            .build()
+            .map_err(|e| Error::with_source(Kind::Io, "cannot make an HTTP client", e))?;
+        Ok(self.http.get_or_init(|| client))
+    }
+
+    /// The Authorization header for pushing to `reference`'s repository: a bearer token from
+    /// the registry's token service, or basic credentials, or none.
+    async fn push_auth(&self, reference: &Reference) -> Result<Option<HeaderValue>> {
+        self.push_auth
+            .get_or_try_init(|| async {
+                let token = self
+                    .client
+                    .auth(reference, &self.auth, oci_client::RegistryOperation::Push)
+                    .await
+                    .map_err(|e| self.map_err(&format!("cannot log in to push {reference}"), e))?;
+                let value = match (token, &self.auth) {
+                    (Some(t), _) => Some(format!("Bearer {t}")),
+                    (None, RegistryAuth::Basic(u, p)) => Some(format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+                    )),
+                    (None, _) => None,
+                };
+                value
+                    .map(|v| {
+                        let mut h = HeaderValue::from_str(&v).map_err(|e| {
+                            Error::with_source(
+                                Kind::InvalidArgument,
+                                format!("credentials for {} cannot go in a header", self.name),
+                                e,
+                            )
+                        })?;
+                        h.set_sensitive(true);
+                        Ok(h)
+                    })
+                    .transpose()
+            })
+            .await
+            .cloned()
+    }
+
+    /// The next URL of an upload, from a response that must have status `want`.
+    async fn location(
+        &self,
+        what: &str,
+        base: &reqwest::Url,
+        res: reqwest::Response,
+        want: StatusCode,
+    ) -> Result<reqwest::Url> {
+        let status = res.status();
+        if status != want && !(status.is_success() && want.is_success()) {
+            let body = res.text().await.unwrap_or_default();
+            return Err(self.status_err(what, status, &body));
+        }
+        let Some(loc) = res
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+        else {
+            if want == StatusCode::CREATED {
+                return Ok(base.clone());
+            }
+            return Err(Error::new(
+                Kind::Registry,
+                format!("{what}: registry {} gave no upload location", self.name),
+            ));
+        };
+        base.join(loc).map_err(|e| {
+            Error::with_source(
+                Kind::Registry,
+                format!(
+                    "{what}: registry {} gave a bad upload location {loc:?}",
+                    self.name
+                ),
+                e,
+            )
+        })
+    }
+
+    fn status_err(&self, what: &str, status: StatusCode, body: &str) -> Error {
+        let detail: String = body.trim().chars().take(300).collect();
+        let (kind, message) = match status.as_u16() {
+            401 | 403 => (
+                Kind::Permission,
+                format!(
+                    "{what}: access denied by registry {} (check the username and password, or log in)",
+                    self.name
+                ),
+            ),
+            404 => (
+                Kind::NotFound,
+                format!("{what}: not found in registry {} ({detail})", self.name),
+            ),
+            _ => (
+                Kind::Registry,
+                format!("{what}: registry {} answered {status}: {detail}", self.name),
+            ),
+        };
+        Error::new(kind, message)
+    }
+
+    fn http_err(&self, what: &str, e: reqwest::Error) -> Error {
+        // A body that failed is the stream's error (the producer reports it better).
+        Error::with_source(
+            Kind::Registry,
+            format!("{what}: request to registry {} failed", self.name),
+            e,
+        )
+    }
+
+    /// Uploads a small blob held in memory (a config) under its known digest.
+    pub async fn push_blob(
+        &self,
+        reference: &Reference,
+        data: Vec<u8>,
+        digest: &str,
+    ) -> Result<()> {
+        oci::digest_hex(digest)?;
+        self.client
+            .store_auth_if_needed(reference.resolve_registry(), &self.auth)
+            .await;
+        self.client
+            .push_blob(reference, data, digest)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.map_err(&format!("cannot upload blob {digest} to {reference}"), e))
+    }
+
+    /// Puts a manifest under the tag of `reference`.
+    pub async fn push_manifest(
+        &self,
+        reference: &Reference,
+        body: Vec<u8>,
+        media_type: &str,
+    ) -> Result<()> {
+        let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|e| {
+            Error::with_source(
+                Kind::InvalidArgument,
+                format!("invalid manifest media type {media_type:?}"),
+                e,
+            )
+        })?;
+        self.client
+            .store_auth_if_needed(reference.resolve_registry(), &self.auth)
+            .await;
+        self.client
+            .push_manifest_raw(reference, body, content_type)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.map_err(&format!("cannot put the manifest of {reference}"), e))
     }
 
     /// Fetches a manifest or index by tag or digest, sending every media type we read.
@@ -312,12 +615,21 @@ pub fn choose_platform<'a>(
     })
 }
 
+/// Docker's client configuration file: `$DOCKER_CONFIG/config.json`, else
+/// `$HOME/.docker/config.json`; None when neither variable is set.
+pub fn docker_config_path() -> Option<PathBuf> {
+    match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        Some(dir) => Some(PathBuf::from(dir).join("config.json")),
+        None => Some(
+            PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?)
+                .join(".docker/config.json"),
+        ),
+    }
+}
+
 /// Credentials for `registry` from Docker's config file, if any.
 pub fn docker_config_credentials(registry: &str) -> Option<Credentials> {
-    let path = match std::env::var_os("DOCKER_CONFIG") {
-        Some(dir) => PathBuf::from(dir).join("config.json"),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".docker/config.json"),
-    };
+    let path = docker_config_path()?;
     let text = std::fs::read(&path).ok()?;
     credentials_from_config(&text, registry)
 }
@@ -326,21 +638,9 @@ pub fn docker_config_credentials(registry: &str) -> Option<Credentials> {
 pub fn credentials_from_config(config: &[u8], registry: &str) -> Option<Credentials> {
     let json: serde_json::Value = serde_json::from_slice(config).ok()?;
     let auths = json.get("auths")?.as_object()?;
-    let hub = registry == "docker.io"
-        || registry == "index.docker.io"
-        || registry == "registry-1.docker.io";
-    let entry = auths.iter().find_map(|(key, value)| {
-        let host = key
-            .trim_start_matches("https://")
-            .trim_start_matches("http://");
-        let host = host.split('/').next().unwrap_or(host);
-        let matches = host == registry
-            || (hub
-                && (host == "index.docker.io"
-                    || host == "docker.io"
-                    || host == "registry-1.docker.io"));
-        matches.then_some(value)
-    })?;
+    let entry = auths
+        .iter()
+        .find_map(|(key, value)| auth_key_matches(key, registry).then_some(value))?;
     if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
@@ -358,6 +658,24 @@ pub fn credentials_from_config(config: &[u8], registry: &str) -> Option<Credenti
         username: user.to_string(),
         password: pass.to_string(),
     })
+}
+
+/// Docker Hub's names: an `auths` entry under any of them serves all of them.
+pub(crate) fn is_docker_hub(registry: &str) -> bool {
+    matches!(
+        registry,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    )
+}
+
+/// Whether an `auths` key of a Docker config file (`host[:port]`, maybe with a scheme and a
+/// path, as `https://index.docker.io/v1/`) is for `registry`.
+pub(crate) fn auth_key_matches(key: &str, registry: &str) -> bool {
+    let host = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = host.split('/').next().unwrap_or(host);
+    host == registry || (is_docker_hub(registry) && is_docker_hub(host))
 }
 
 /// Chooses rustls's crypto provider (ring) for this process; every registry client needs it
