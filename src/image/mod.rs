@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod commit;
+pub mod layer_blob;
 pub mod oci;
 pub mod reference;
 pub mod registry;
@@ -9,4 +10,7 @@ pub mod store;
 pub mod unpack;
 
 pub use registry::Credentials;
-pub use store::{Image, ImageStore, LayerInfo, PullOptions, RemoveReport};
+pub use store::{
+    BlobStatus, Image, ImageStore, LayerInfo, ManifestFormat, PullOptions, PushOptions, PushReport,
+    PushedBlob, RemoveReport,
+};

@@ -53,6 +53,11 @@ impl Paths {
     pub fn layer_split(&self, chain_hex: &str) -> PathBuf {
         self.layers().join(format!("{chain_hex}.split"))
     }
+    /// What pushes learnt about a layer: the digests of its compressed blobs and the
+    /// repositories that hold them (a cache; see image::layer_blob).
+    pub fn layer_pushed(&self, chain_hex: &str) -> PathBuf {
+        self.layers().join(format!("{chain_hex}.pushed"))
+    }
     pub fn locks(&self) -> PathBuf {
         self.root.join("locks")
     }

@@ -165,7 +165,11 @@ impl ImageStore {
         let mut hexes: Vec<String> = entries
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .map(|n| n.trim_end_matches(".split").to_string())
+            .map(|n| {
+                n.trim_end_matches(".split")
+                    .trim_end_matches(".pushed")
+                    .to_string()
+            })
             .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
             .collect();
         hexes.sort();
@@ -234,6 +238,7 @@ impl ImageStore {
             Err(e) => return Err(Error::io("cannot remove layer", &dir, e)),
         }
         let _ = std::fs::remove_file(self.paths.layer_split(hex));
+        let _ = std::fs::remove_file(self.paths.layer_pushed(hex));
         Ok(())
     }
 }

@@ -14,8 +14,10 @@ mod gc;
 mod mounts;
 mod progress;
 mod pull;
+mod push;
 
 pub(crate) use pull::LayerJob;
+pub use push::{BlobStatus, ManifestFormat, PushOptions, PushReport, PushedBlob};
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
