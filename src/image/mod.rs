@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod commit;
 pub mod layer_blob;
+pub mod login;
 pub mod oci;
 pub mod reference;
 pub mod registry;
