@@ -7,7 +7,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 
 use super::value::to_dynamic;
 use super::{invalid, script_error, Context};
-use crate::image::{Credentials, Image, PullOptions};
+use crate::image::oci::Compression;
+use crate::image::{Credentials, Image, ManifestFormat, PullOptions, PushOptions};
 
 pub(crate) type Res<T> = Result<T, Box<EvalAltResult>>;
 
@@ -58,6 +59,17 @@ fn users(ctx: &Context, image_id: &str) -> crate::Result<Vec<String>> {
     }
 }
 
+/// The `username` and `password` options, which go together.
+fn credentials(opts: &Map, func: &str) -> Res<Option<Credentials>> {
+    match (opt_str(opts, "username")?, opt_str(opts, "password")?) {
+        (Some(username), Some(password)) => Ok(Some(Credentials { username, password })),
+        (None, None) => Ok(None),
+        _ => Err(invalid(format!(
+            "{func}: username and password go together"
+        ))),
+    }
+}
+
 pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     let pull = move |reference: &str, opts: Map| -> Res<Image> {
@@ -66,11 +78,7 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
             "pull",
             &["platform", "username", "password", "quiet"],
         )?;
-        let credentials = match (opt_str(&opts, "username")?, opt_str(&opts, "password")?) {
-            (Some(username), Some(password)) => Some(Credentials { username, password }),
-            (None, None) => None,
-            _ => return Err(invalid("pull: username and password go together")),
-        };
+        let credentials = credentials(&opts, "pull")?;
         let options = PullOptions {
             platform: opt_str(&opts, "platform")?,
             credentials,
@@ -82,6 +90,67 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     let pull2 = pull.clone();
     engine.register_fn("pull", move |r: &str| pull2(r, Map::new()));
     engine.register_fn("pull", pull);
+
+    let c = ctx.clone();
+    let push = move |source: &str, opts: Map| -> Res<Dynamic> {
+        known_keys(
+            &opts,
+            "push",
+            &[
+                "dest",
+                "format",
+                "compression",
+                "username",
+                "password",
+                "quiet",
+            ],
+        )?;
+        let options = PushOptions {
+            credentials: credentials(&opts, "push")?,
+            format: opt_str(&opts, "format")?
+                .map(|f| ManifestFormat::parse(&f))
+                .transpose()
+                .map_err(script_error)?,
+            compression: opt_str(&opts, "compression")?
+                .map(|f| Compression::parse(&f))
+                .transpose()
+                .map_err(script_error)?,
+            progress: !opt_bool(&opts, "quiet")?,
+            concurrency: None,
+        };
+        let dest = opt_str(&opts, "dest")?;
+        let report = c
+            .images()?
+            .push(source, dest.as_deref(), &options)
+            .map_err(script_error)?;
+        Ok(to_dynamic(&report))
+    };
+    let push1 = push.clone();
+    engine.register_fn("push", move |src: &str| push1(src, Map::new()));
+    let push2 = push.clone();
+    engine.register_fn("push", move |src: &str, dest: &str| {
+        let mut opts = Map::new();
+        opts.insert("dest".into(), dest.into());
+        push2(src, opts)
+    });
+    engine.register_fn("push", push);
+
+    engine.register_fn("login", |registry: &str, opts: Map| -> Res<String> {
+        known_keys(&opts, "login", &["username", "password"])?;
+        let creds = credentials(&opts, "login")?.ok_or_else(|| {
+            invalid(format!(
+                "login to {registry} needs #{{ username, password }}"
+            ))
+        })?;
+        crate::image::login::login(registry, &creds)
+            .map(|p| p.display().to_string())
+            .map_err(script_error)
+    });
+    engine.register_fn("logout", |registry: &str| -> Res<String> {
+        crate::image::login::logout(registry)
+            .map(|p| p.display().to_string())
+            .map_err(script_error)
+    });
 
     let c = ctx.clone();
     engine.register_fn("images", move || -> Res<Array> {
