@@ -15,7 +15,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 /// The verbs, for telling `gocker-script pull x` from `gocker-script script.rhai`.
 const VERBS: &[&str] = &[
     "pull", "images", "rmi", "tag", "save", "load", "network", "run", "ps", "exec", "logs", "stop",
-    "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp", "pause", "unpause",
+    "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp", "pause", "unpause", "push",
+    "login", "logout",
 ];
 
 #[derive(Parser)]
@@ -25,7 +26,7 @@ const VERBS: &[&str] = &[
     about = "A scriptable container host: Linux containers as values in the Rhai language"
 )]
 #[command(
-    after_help = "Docker-like verbs: gocker-script run|ps|exec|logs|stop|kill|rm|start|inspect|prune|pull|images|rmi|tag|save|load ... (each has --help)\nWith no FILE and no -e: the REPL."
+    after_help = "Docker-like verbs: gocker-script run|ps|exec|logs|stop|kill|rm|start|inspect|prune|pull|push|login|logout|images|rmi|tag|save|load ... (each has --help)\nWith no FILE and no -e: the REPL."
 )]
 struct Cli {
     /// State directory (default $GOCKER_ROOT or /var/lib/gocker-script)
@@ -296,6 +297,40 @@ enum Verb {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Push an image to a registry
+    Push {
+        /// Manifest format: oci (default) or docker
+        #[arg(long, value_name = "oci|docker")]
+        format: Option<String>,
+        /// Layer compression: gzip (default), zstd or none
+        #[arg(long, value_name = "gzip|zstd|none")]
+        compression: Option<String>,
+        /// Print only the manifest digest
+        #[arg(short, long)]
+        quiet: bool,
+        /// The image: a name, id or id prefix
+        source: String,
+        /// Where to push it, registry/repository[:tag] (default: the image's own name)
+        dest: Option<String>,
+    },
+    /// Log in to a registry: check the credentials and keep them in Docker's config file
+    Login {
+        #[arg(short, long)]
+        username: Option<String>,
+        /// The password (visible to other users of this host: prefer --password-stdin)
+        #[arg(short, long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from standard input
+        #[arg(long = "password-stdin")]
+        password_stdin: bool,
+        /// host[:port]
+        registry: String,
+    },
+    /// Log out of a registry: remove its credentials from Docker's config file
+    Logout {
+        /// host[:port]
+        registry: String,
+    },
     /// List images
     Images {
         #[arg(long)]
@@ -499,6 +534,71 @@ fn commit_changes(changes: &[String]) -> Result<Map, String> {
     Ok(out)
 }
 
+/// Asks on the terminal for a line of input, without echo for a secret.
+fn prompt(label: &str, secret: bool) -> Result<String, String> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(format!(
+            "login needs a {}: give {} (standard input is not a terminal to ask on)",
+            label.to_lowercase(),
+            if secret {
+                "-p PASSWORD or --password-stdin"
+            } else {
+                "-u USERNAME"
+            }
+        ));
+    }
+    eprint!("{label}: ");
+    let _ = std::io::stderr().flush();
+    let saved = if secret {
+        let saved = tcgetattr(&stdin).map_err(|e| format!("cannot read terminal settings: {e}"))?;
+        let mut quiet = saved.clone();
+        quiet.local_flags.remove(LocalFlags::ECHO);
+        tcsetattr(&stdin, SetArg::TCSANOW, &quiet)
+            .map_err(|e| format!("cannot turn echo off: {e}"))?;
+        Some(saved)
+    } else {
+        None
+    };
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(saved) = saved {
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+        eprintln!();
+    }
+    read.map_err(|e| format!("cannot read the {}: {e}", label.to_lowercase()))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// login's user name and password, from the flags, standard input or the terminal.
+fn login_credentials(
+    username: Option<String>,
+    password: Option<String>,
+    password_stdin: bool,
+) -> Result<(String, String), String> {
+    let username = match username {
+        Some(u) => u,
+        None => prompt("Username", false)?,
+    };
+    let password = if password_stdin {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        text.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        match password {
+            Some(p) => {
+                eprintln!("warning: a password on the command line is visible to other users of this host; prefer --password-stdin");
+                p
+            }
+            None => prompt("Password", true)?,
+        }
+    };
+    Ok((username, password))
+}
+
 /// The engine (with the stdlib installed) and its context.
 struct Host {
     engine: Engine,
@@ -695,6 +795,35 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
                 "for n in names { network_remove(n); print(n) }"
             }
         },
+        Verb::Push { format, compression, quiet, source, dest } => {
+            let mut opts = Map::new();
+            opts.insert("quiet".into(), quiet.into());
+            for (k, v) in [("format", format), ("compression", compression), ("dest", dest)] {
+                if let Some(v) = v {
+                    opts.insert(k.into(), v.into());
+                }
+            }
+            scope.push("src", source).push("opts", opts).push("quiet", quiet);
+            "let r = push(src, opts); if !quiet { for l in r.layers { print(`${l.digest}: ${l.status}`) } print(`config ${r.config.digest}: ${r.config.status}`); print(`${r.reference}: digest: ${r.digest} size: ${r.size}`) } else { print(r.digest) }"
+        }
+        Verb::Login { username, password, password_stdin, registry } => {
+            let (username, password) = match login_credentials(username, password, password_stdin) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: invalid_argument: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let mut opts = Map::new();
+            opts.insert("username".into(), username.into());
+            opts.insert("password".into(), password.into());
+            scope.push("registry", registry).push("opts", opts);
+            "login(registry, opts); print(\"Login Succeeded\")"
+        }
+        Verb::Logout { registry } => {
+            scope.push("registry", registry);
+            "logout(registry); print(`Removing login credentials for ${registry}`)"
+        }
         Verb::Images { json, all } => {
             scope.push("all", all);
             if json {
