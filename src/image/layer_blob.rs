@@ -3,13 +3,14 @@
 //! what earlier pushes learnt about a layer's blobs.
 //!
 //! The store keeps no compressed blobs (see `store`), so a compressed digest is only known once
-//! a blob has been made. Compression is deterministic (fixed level, no timestamp or name in the
-//! gzip header, single-threaded zstd), so the same layer always gives the same blob; and each
-//! push records, next to the layer, the digest and size it got and the repositories that hold
-//! it (`layers/<chain-id>.pushed`). The next push asks the registry for that digest first (a
-//! HEAD) and uploads nothing it already has, or mounts it from a repository that has it, as
-//! podman does with its blob info cache. A record is a fact about content (this blob
-//! decompresses to this diff id), so it never goes stale; a wrong one could only cost an upload.
+//! a blob has been made. Compression is deterministic (fixed level and block size, no timestamp
+//! or name in the gzip header, single-threaded zstd), so the same layer always gives the same
+//! blob; and each push records, next to the layer, the digest and size it got and the
+//! repositories that hold it (`layers/<chain-id>.pushed`). The next push asks the registry for
+//! that digest first (a HEAD) and uploads nothing it already has, or mounts it from a
+//! repository that has it, as podman does with its blob info cache. A record is a fact about
+//! content (this blob decompresses to this diff id), so it never goes stale; a wrong one could
+//! only cost an upload.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -18,11 +19,14 @@ use serde::{Deserialize, Serialize};
 
 use super::archive::export_layer_in;
 use super::oci::{digest_hex, Compression};
+use super::parallel_gzip::ParallelGzip;
 use crate::error::{Error, Kind, Result};
 use crate::store::{lock, write_atomic, Paths};
 
-/// gzip level: the fastest, as a push is usually waiting on it (docker and podman use 6, for
-/// blobs ~5% smaller).
+/// gzip level: the fastest, on every core (see parallel_gzip), as a push usually waits on it.
+/// zlib-rs's level 1 is its quick mode (fixed codes): a 48 MB layer of /usr/bin took 0.25 s to
+/// push to a local registry and came to 25.8 MB; level 2 took 0.33 s for 21.8 MB (podman's
+/// default 20.7 MB). Over a slow link zstd does better than either.
 const GZIP_LEVEL: u32 = 1;
 /// zstd level: its default, already faster than gzip's fastest.
 const ZSTD_LEVEL: i32 = 3;
@@ -48,8 +52,8 @@ pub fn encode_layer<W: Write>(
             Ok(counted.inner)
         }
         Compression::Gzip => {
-            // GzBuilder writes no name and mtime 0: the header depends on nothing but the level.
-            let gz = flate2::GzBuilder::new().write(out, flate2::Compression::new(GZIP_LEVEL));
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+            let gz = ParallelGzip::new(out, GZIP_LEVEL, threads).map_err(write_err)?;
             let mut counted = Counted::new(gz, on_input);
             export_layer_in(paths, chain_id, diff_id, &mut counted)?;
             counted.inner.finish().map_err(write_err)

@@ -5,6 +5,7 @@ pub mod commit;
 pub mod layer_blob;
 pub mod login;
 pub mod oci;
+pub mod parallel_gzip;
 pub mod reference;
 pub mod registry;
 pub mod store;
