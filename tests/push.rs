@@ -657,7 +657,63 @@ fn bad_input_is_named_and_says_what_would_work() {
     );
     let e = failed(gocker(r, &["push", "no/such:1"]));
     assert!(e.contains("not_found") && e.contains("no/such:1"), "{e}");
+    // login without a terminal to ask on.
+    let e = failed(gocker(r, &["login", "-u", "me", &reg.addr]));
+    assert!(e.contains("-p PASSWORD or --password-stdin"), "{e}");
     // A failed push leaves no scratch behind in the store.
+    let tmp: Vec<_> = std::fs::read_dir(r.join("tmp"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+}
+
+#[test]
+fn a_layer_changed_on_disk_is_refused_and_nothing_is_named_in_the_registry() {
+    let reg = registry();
+    let root = root();
+    let r = root.path();
+    load_image(r, "damaged/img:1", 5);
+    let store = ImageStore::open(Paths::new(r)).unwrap();
+    let img = store.image("damaged/img:1").unwrap();
+    let noise_layer = &img.layers[1];
+    let file = Paths::new(r)
+        .layer(&noise_layer.chain_id[7..])
+        .join("noise");
+    let len = std::fs::metadata(&file).unwrap().len() as usize;
+    std::fs::write(&file, vec![0u8; len]).unwrap();
+
+    let dest = format!("{}/damaged/img:1", reg.addr);
+    let e = store
+        .push("damaged/img:1", Some(&dest), &PushOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), Kind::Corrupt, "{}", e.chain());
+    assert!(
+        e.message().contains(&noise_layer.chain_id),
+        "{}",
+        e.message()
+    );
+    // No manifest, and the upload was cancelled: its data is gone. (This registry re-saves
+    // an empty hash state of a cancelled session, so the session's directory stays.)
+    let o = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{dest}"),
+    ]);
+    assert!(!o.status.success(), "{}", out(&o));
+    let uploads = reg
+        .storage
+        .join("docker/registry/v2/repositories/damaged/img/_uploads");
+    let data: Vec<PathBuf> = std::fs::read_dir(&uploads)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().join("data"))
+                .filter(|p| p.exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(data.is_empty(), "{data:?}");
     let tmp: Vec<_> = std::fs::read_dir(r.join("tmp"))
         .unwrap()
         .flatten()

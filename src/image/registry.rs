@@ -179,26 +179,73 @@ impl Registry {
 
     /// Asks the registry to link a blob it holds in repository `from` into the repository of
     /// `reference` (a cross-repository mount), so nothing is uploaded. False when it would not
-    /// (it does not have it there, or we may not read `from`): then the blob is uploaded.
+    /// (it does not have it there, or we may not read `from`): then the blob is uploaded. The
+    /// upload a refusing registry opens instead is cancelled, as containers/image does.
     pub async fn mount_blob(&self, reference: &Reference, from: &str, digest: &str) -> bool {
-        if oci::digest_hex(digest).is_err() {
-            return false;
-        }
-        self.client
-            .store_auth_if_needed(reference.resolve_registry(), &self.auth)
-            .await;
-        let source = Reference::with_tag(
-            reference.registry().to_string(),
-            from.to_string(),
-            "latest".to_string(),
-        );
-        match self.client.mount_blob(reference, &source, digest).await {
-            Ok(()) => true,
+        match self.try_mount(reference, from, digest).await {
+            Ok(mounted) => mounted,
             Err(e) => {
-                crate::trace::step(|| format!("mount of {digest} from {from} refused: {e}"));
+                crate::trace::step(|| format!("mount of {digest} from {from}: {}", e.chain()));
                 false
             }
         }
+    }
+
+    async fn try_mount(&self, reference: &Reference, from: &str, digest: &str) -> Result<bool> {
+        oci::digest_hex(digest)?;
+        let what = format!("cannot mount {digest} from {from}");
+        let up = self.uploads(reference).await?;
+        let mut url = up.start.clone();
+        url.query_pairs_mut()
+            .append_pair("mount", digest)
+            .append_pair("from", from);
+        let res = up
+            .request(self.http()?.post(url.clone()), &url)
+            .header(reqwest::header::CONTENT_LENGTH, 0)
+            .send()
+            .await
+            .map_err(|e| self.http_err(&what, e))?;
+        match res.status() {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::ACCEPTED => {
+                let session = res
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| up.start.join(l).ok());
+                if let Some(session) = session {
+                    let _ = up
+                        .request(self.http()?.delete(session.clone()), &session)
+                        .send()
+                        .await;
+                }
+                crate::trace::step(|| format!("{from} has no {digest} to mount"));
+                Ok(false)
+            }
+            status => {
+                let body = res.text().await.unwrap_or_default();
+                Err(self.status_err(&what, status, &body))
+            }
+        }
+    }
+
+    /// Where uploads to `reference`'s repository start, and how requests there are signed.
+    async fn uploads(&self, reference: &Reference) -> Result<Uploads> {
+        let auth = self.push_auth(reference).await?;
+        let scheme = if allows_http(&self.name) {
+            "http"
+        } else {
+            "https"
+        };
+        let start = format!(
+            "{scheme}://{}/v2/{}/blobs/uploads/",
+            reference.resolve_registry(),
+            reference.repository()
+        );
+        let start = reqwest::Url::parse(&start).map_err(|e| {
+            Error::with_source(Kind::InvalidArgument, format!("bad upload URL {start}"), e)
+        })?;
+        Ok(Uploads { start, auth })
     }
 
     /// Uploads a blob whose digest is not known beforehand, as docker and podman do: POST opens
@@ -219,66 +266,87 @@ impl Registry {
         use sha2::Digest as _;
         let what = format!("cannot upload a blob to {reference}");
         let http = self.http()?;
-        let auth = self.push_auth(reference).await?;
-        let host = reference.resolve_registry().to_string();
-        let scheme = if allows_http(&self.name) {
-            "http"
-        } else {
-            "https"
-        };
-        let start = format!(
-            "{scheme}://{host}/v2/{}/blobs/uploads/",
-            reference.repository()
-        );
-        let start_url = reqwest::Url::parse(&start).map_err(|e| {
-            Error::with_source(Kind::InvalidArgument, format!("{what}: bad URL {start}"), e)
-        })?;
-        // Credentials go only to the registry itself, never to another host a Location names.
-        let authorized = |req: reqwest::RequestBuilder, url: &reqwest::Url| match &auth {
-            Some(h)
-                if url.host_str() == start_url.host_str()
-                    && url.port_or_known_default() == start_url.port_or_known_default() =>
-            {
-                req.header(reqwest::header::AUTHORIZATION, h.clone())
-            }
-            _ => req,
-        };
-        let res = authorized(http.post(start_url.clone()), &start_url)
+        let up = self.uploads(reference).await?;
+        let res = up
+            .request(http.post(up.start.clone()), &up.start)
             .header(reqwest::header::CONTENT_LENGTH, 0)
             .send()
             .await
             .map_err(|e| self.http_err(&what, e))?;
         let location = self
-            .location(&what, &start_url, res, StatusCode::ACCEPTED)
+            .location(&what, &up.start, res, StatusCode::ACCEPTED)
             .await?;
 
-        let hashed = std::sync::Arc::new(std::sync::Mutex::new((sha2::Sha256::new(), 0u64)));
-        let tap = hashed.clone();
-        let body = stream.map(move |item| {
-            if let Ok(b) = &item {
-                let mut h = tap.lock().unwrap_or_else(|p| p.into_inner());
-                h.0.update(b);
-                h.1 += b.len() as u64;
-            }
-            item
+        // The body ends at the stream's first error, cleanly: the registry answers the PATCH,
+        // and then the upload is cancelled (aborting the request instead raced the registry,
+        // which saved the session again after our DELETE).
+        let state = std::sync::Arc::new(std::sync::Mutex::new(Tap::default()));
+        let tap = state.clone();
+        let body = stream.scan((), move |_, item| {
+            let mut t = tap.lock().unwrap_or_else(|p| p.into_inner());
+            let next = match item {
+                Ok(b) => {
+                    t.hasher.update(&b);
+                    t.size += b.len() as u64;
+                    Some(Ok::<Bytes, std::io::Error>(b))
+                }
+                Err(e) => {
+                    t.failed = Some(e);
+                    None
+                }
+            };
+            std::future::ready(next)
         });
-        let res = authorized(http.patch(location.clone()), &location)
+        let sent = up
+            .request(http.patch(location.clone()), &location)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(reqwest::Body::wrap_stream(body))
             .send()
-            .await
-            .map_err(|e| self.http_err(&what, e))?;
+            .await;
+        let failed = state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failed
+            .take();
+        // The registry checks the offset the session URL carries: cancel with the latest one.
+        let up = &up;
+        let cancel = |at: reqwest::Url| async move {
+            crate::trace::step(|| format!("cancel the upload at {}", at.path()));
+            let _ = up.request(http.delete(at.clone()), &at).send().await;
+        };
+        let res = match (sent, failed) {
+            (Ok(res), Some(e)) => {
+                let at = res
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| location.join(l).ok())
+                    .unwrap_or_else(|| location.clone());
+                cancel(at).await;
+                return Err(Error::with_source(
+                    Kind::Io,
+                    format!("{what}: the blob could not be made"),
+                    e,
+                ));
+            }
+            (Ok(res), None) => res,
+            (Err(e), _) => {
+                cancel(location.clone()).await;
+                return Err(self.http_err(&what, e));
+            }
+        };
         let location = self
             .location(&what, &location, res, StatusCode::ACCEPTED)
             .await?;
         let (digest, size) = {
-            let mut h = hashed.lock().unwrap_or_else(|p| p.into_inner());
-            let state = std::mem::take(&mut h.0);
-            (format!("sha256:{}", hex::encode(state.finalize())), h.1)
+            let mut t = state.lock().unwrap_or_else(|p| p.into_inner());
+            let hasher = std::mem::take(&mut t.hasher);
+            (format!("sha256:{}", hex::encode(hasher.finalize())), t.size)
         };
         let mut close = location.clone();
         close.query_pairs_mut().append_pair("digest", &digest);
-        let res = authorized(http.put(close.clone()), &close)
+        let res = up
+            .request(http.put(close.clone()), &close)
             .header(reqwest::header::CONTENT_LENGTH, 0)
             .send()
             .await
@@ -582,6 +650,36 @@ impl Registry {
             .pull_blob_stream(reference, digest)
             .await
             .map_err(|e| self.map_err(&format!("cannot get layer {digest} of {reference}"), e))
+    }
+}
+
+/// What a streamed upload saw: the digest so far, the bytes, and the stream's error if any.
+#[derive(Default)]
+struct Tap {
+    hasher: sha2::Sha256,
+    size: u64,
+    failed: Option<std::io::Error>,
+}
+
+/// The start of a repository's uploads and the Authorization header for them.
+struct Uploads {
+    start: reqwest::Url,
+    auth: Option<HeaderValue>,
+}
+
+impl Uploads {
+    /// Signs a request, but only one to the registry itself: never another host a Location
+    /// names (as oci-client, and for CVE-2020-15157's reason).
+    fn request(&self, req: reqwest::RequestBuilder, url: &reqwest::Url) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Some(h)
+                if url.host_str() == self.start.host_str()
+                    && url.port_or_known_default() == self.start.port_or_known_default() =>
+            {
+                req.header(reqwest::header::AUTHORIZATION, h.clone())
+            }
+            _ => req,
+        }
     }
 }
 
