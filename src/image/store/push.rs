@@ -228,10 +228,9 @@ impl ImageStore {
                 .buffered(concurrency)
                 .try_collect()
                 .await?;
-            let config = push_config(&target, &img.id, config_raw.into_bytes()).await?;
+            let mut config = push_config(&target, &img.id, config_raw.into_bytes()).await?;
             let all_original = layers.iter().all(|(_, orig)| *orig);
             let mut layers: Vec<PushedBlob> = layers.into_iter().map(|(b, _)| b).collect();
-            let mut config = config;
             let own = original.as_ref().filter(|m| {
                 all_original
                     && m.config.digest == img.id
