@@ -281,6 +281,20 @@ fn a_second_push_skips_every_blob_and_gives_the_same_digest() {
         ],
     ));
     assert_eq!(sum.trim(), (2 << 20).to_string());
+
+    // The push records go with their layers.
+    assert!(std::fs::read_dir(r.join("layers"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".pushed")));
+    drop(store);
+    ok(gocker(r, &["rmi", "skip/img:1"]));
+    let left: Vec<String> = std::fs::read_dir(r.join("layers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// A private podman (its own storage, run and tmp directories) that leaves nothing behind.
