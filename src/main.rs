@@ -474,59 +474,92 @@ fn internal(args: &[String]) -> Option<ExitCode> {
 /// Docker's `commit --change` instructions as commit's changes map.
 fn commit_changes(changes: &[String]) -> Result<Map, String> {
     let mut out = Map::new();
-    let mut env = Array::new();
+    let mut lists: std::collections::BTreeMap<&str, Array> = Default::default();
     let mut labels = Map::new();
-    // CMD ["a", "b"] (exec form) or CMD a b (shell form, run by /bin/sh -c).
-    let argv = |rest: &str| -> Dynamic {
-        match serde_json::from_str::<Vec<String>>(rest) {
-            Ok(v) => strings(v),
-            Err(_) => strings(vec!["/bin/sh".into(), "-c".into(), rest.to_string()]),
-        }
-    };
     for c in changes {
-        let (word, rest) = c
-            .trim()
-            .split_once(char::is_whitespace)
-            .unwrap_or((c.trim(), ""));
-        let rest = rest.trim();
-        match word.to_ascii_uppercase().as_str() {
+        // Read by the Dockerfile frontend: quoting, exec and shell forms, flags as in a build.
+        let parsed = gocker::build::dockerfile::parse(&format!("FROM scratch\n{c}\n"))
+            .map_err(|e| format!("commit --change {c:?}: {}", e.message()))?;
+        let Some(step) = parsed.stages.first().and_then(|s| s.steps.first()) else {
+            continue;
+        };
+        // CMD ["a", "b"] (exec form) or CMD a b (shell form, run by /bin/sh -c).
+        let argv = || -> Dynamic {
+            if step.exec {
+                strings(step.args.clone())
+            } else {
+                strings(vec!["/bin/sh".into(), "-c".into(), step.args.join(" ")])
+            }
+        };
+        let first = || step.args.first().cloned().unwrap_or_default();
+        match step.op.as_str() {
             "CMD" => {
-                out.insert("cmd".into(), argv(rest));
+                out.insert("cmd".into(), argv());
             }
             "ENTRYPOINT" => {
-                out.insert("entrypoint".into(), argv(rest));
+                out.insert("entrypoint".into(), argv());
             }
-            "ENV" => {
-                let kv = match rest.split_once(['=', ' ']) {
-                    Some((k, v)) => format!("{k}={}", v.trim()),
-                    None => return Err(format!("ENV needs KEY=VALUE, not {rest:?}")),
-                };
-                env.push(kv.into());
-            }
-            "LABEL" => match rest.split_once('=') {
-                Some((k, v)) => {
-                    labels.insert(k.trim().into(), v.trim().trim_matches('"').to_string().into());
+            "ENV" => lists
+                .entry("env")
+                .or_default()
+                .extend(step.args.iter().cloned().map(Dynamic::from)),
+            "EXPOSE" => lists
+                .entry("expose")
+                .or_default()
+                .extend(step.args.iter().cloned().map(Dynamic::from)),
+            "VOLUME" => lists
+                .entry("volumes")
+                .or_default()
+                .extend(step.args.iter().cloned().map(Dynamic::from)),
+            "LABEL" => {
+                for kv in &step.args {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    labels.insert(k.into(), v.to_string().into());
                 }
-                None => return Err(format!("LABEL needs KEY=VALUE, not {rest:?}")),
-            },
+            }
             "WORKDIR" => {
-                out.insert("workdir".into(), rest.to_string().into());
+                out.insert("workdir".into(), first().into());
             }
             "USER" => {
-                out.insert("user".into(), rest.to_string().into());
+                out.insert("user".into(), first().into());
             }
             "STOPSIGNAL" => {
-                out.insert("stop_signal".into(), rest.to_string().into());
+                out.insert("stop_signal".into(), first().into());
+            }
+            "HEALTHCHECK" => {
+                let mut h = Map::new();
+                let test: Vec<String> = if step.args == ["NONE"] {
+                    vec!["NONE".into()]
+                } else if step.exec {
+                    std::iter::once("CMD".to_string()).chain(step.args.clone()).collect()
+                } else {
+                    vec!["CMD-SHELL".into(), step.args.join(" ")]
+                };
+                h.insert("test".into(), strings(test));
+                for (flag, key) in [
+                    ("interval", "interval"),
+                    ("timeout", "timeout"),
+                    ("start-period", "start_period"),
+                ] {
+                    if let Some(v) = step.flags.get(flag) {
+                        h.insert(key.into(), v.clone().into());
+                    }
+                }
+                if let Some(r) = step.flags.get("retries") {
+                    let n: i64 = r.parse().map_err(|_| format!("HEALTHCHECK --retries={r} is not a number"))?;
+                    h.insert("retries".into(), n.into());
+                }
+                out.insert("healthcheck".into(), h.into());
             }
             other => {
                 return Err(format!(
-                    "commit --change {other:?} is not supported: use CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL or STOPSIGNAL"
+                    "commit --change {other} is not supported: use CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, STOPSIGNAL, USER, VOLUME or WORKDIR"
                 ))
             }
         }
     }
-    if !env.is_empty() {
-        out.insert("env".into(), env.into());
+    for (k, v) in lists {
+        out.insert(k.into(), v.into());
     }
     if !labels.is_empty() {
         out.insert("labels".into(), labels.into());

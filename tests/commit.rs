@@ -169,3 +169,50 @@ fn bad_commits_are_clear_errors() {
     let o = gocker(r, &["-e", "images().len()"]);
     assert_eq!(out(&o).trim(), "1", "no image made by a failed commit");
 }
+
+#[test]
+fn every_change_docker_commit_takes_reaches_the_config() {
+    let root = root();
+    let r = root.path();
+    ok(gocker(
+        r,
+        &["run", "--network", "none", "--name", "src", image(), "true"],
+    ));
+    ok(gocker(
+        r,
+        &[
+            "commit",
+            "-c",
+            "EXPOSE 8080 53/udp",
+            "-c",
+            "VOLUME [\"/data\", \"/logs\"]",
+            "-c",
+            "HEALTHCHECK --interval=5s --retries=2 CMD wget -q -O- http://localhost/",
+            "-c",
+            "ENV A=1 B=\"two words\"",
+            "-c",
+            "LABEL org.example.team=\"core team\"",
+            "-c",
+            "STOPSIGNAL SIGQUIT",
+            "src",
+            "changed:1",
+        ],
+    ));
+    let o = ok(gocker(
+        r,
+        &[
+            "-e",
+            r#"let c = image("changed:1").config;
+               print(c.ExposedPorts.keys()); print(c.Volumes.keys());
+               print(c.Healthcheck.Test); print(c.Healthcheck.Interval); print(c.Healthcheck.Retries);
+               print(c.Env.filter(|e| e.starts_with("A=") || e.starts_with("B=")));
+               print(c.Labels["org.example.team"]); print(c.StopSignal);"#,
+        ],
+    ));
+    assert_eq!(
+        o,
+        "[\"53/udp\", \"8080/tcp\"]\n[\"/data\", \"/logs\"]\n[\"CMD-SHELL\", \"wget -q -O- http://localhost/\"]\n5000000000\n2\n[\"A=1\", \"B=two words\"]\ncore team\nSIGQUIT\n"
+    );
+    let o = gocker(r, &["commit", "-c", "ONBUILD RUN x", "src", "bad:1"]);
+    assert!(err(&o).contains("ONBUILD is not supported"), "{}", err(&o));
+}

@@ -39,6 +39,15 @@ pub struct CommitOptions {
     pub user: Option<String>,
     pub labels: Vec<(String, String)>,
     pub stop_signal: Option<String>,
+    /// Ports the image declares ("80/tcp").
+    #[serde(default)]
+    pub expose: Vec<String>,
+    /// Paths the image declares as volumes.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// The image's health check, as its config holds it (Test, Interval, ...).
+    #[serde(default)]
+    pub healthcheck: Option<serde_json::Value>,
     /// Read a running container's files without pausing it (docker commit --pause=false).
     #[serde(default)]
     pub no_pause: bool,
@@ -517,6 +526,26 @@ fn edit_config(
             env.push(kv.clone());
         }
         run.insert("Env".into(), serde_json::json!(env));
+    }
+    for (list, key) in [(&opts.expose, "ExposedPorts"), (&opts.volumes, "Volumes")] {
+        if list.is_empty() {
+            continue;
+        }
+        let set = run.entry(key).or_insert_with(|| serde_json::json!({}));
+        if !set.is_object() {
+            *set = serde_json::json!({});
+        }
+        for item in list {
+            let item = if key == "ExposedPorts" && !item.contains('/') {
+                format!("{item}/tcp")
+            } else {
+                item.clone()
+            };
+            set[item] = serde_json::json!({});
+        }
+    }
+    if let Some(h) = &opts.healthcheck {
+        run.insert("Healthcheck".into(), h.clone());
     }
     if !opts.labels.is_empty() {
         let labels = run.entry("Labels").or_insert_with(|| serde_json::json!({}));

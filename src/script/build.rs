@@ -65,6 +65,37 @@ fn copied(entries: u64, bytes: u64) -> Map {
     m
 }
 
+/// A health check as the image config holds it (Docker's field names, durations in ns),
+/// from #{ test, interval, timeout, start_period, retries }.
+pub fn healthcheck(opts: &Map) -> Res<Value> {
+    known_keys(
+        opts,
+        "healthcheck",
+        &["test", "interval", "timeout", "start_period", "retries"],
+    )?;
+    let mut hc = serde_json::Map::new();
+    if let Some(t) = opts.get("test") {
+        hc.insert("Test".into(), json!(strings(t, "healthcheck test")?));
+    }
+    for (k, key) in [
+        ("interval", "Interval"),
+        ("timeout", "Timeout"),
+        ("start_period", "StartPeriod"),
+    ] {
+        if let Some(v) = opts.get(k) {
+            let d = crate::container::spec::parse_duration(&v.to_string()).map_err(script_error)?;
+            hc.insert(key.into(), json!(d.as_nanos() as u64));
+        }
+    }
+    if let Some(r) = opts.get("retries") {
+        let n = r
+            .as_int()
+            .map_err(|t| invalid(format!("healthcheck retries must be a number, not {t}")))?;
+        hc.insert("Retries".into(), json!(n));
+    }
+    Ok(Value::Object(hc))
+}
+
 pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     register_builder(engine, ctx.clone());
     register_config_steps(engine);
@@ -347,37 +378,10 @@ fn register_config_steps(engine: &mut Engine) {
     engine.register_fn(
         "healthcheck",
         |b: &mut Builder, opts: Map| -> Res<Builder> {
-            known_keys(
-                &opts,
-                "healthcheck",
-                &["test", "interval", "timeout", "start_period", "retries"],
-            )?;
-            let mut hc = serde_json::Map::new();
-            if let Some(t) = opts.get("test") {
-                hc.insert("Test".into(), json!(strings(t, "healthcheck test")?));
-            }
-            for (k, key) in [
-                ("interval", "Interval"),
-                ("timeout", "Timeout"),
-                ("start_period", "StartPeriod"),
-            ] {
-                if let Some(v) = opts.get(k) {
-                    let d = crate::container::spec::parse_duration(&v.to_string())
-                        .map_err(script_error)?;
-                    hc.insert(key.into(), json!(d.as_nanos() as u64));
-                }
-            }
-            if let Some(r) = opts.get("retries") {
-                hc.insert(
-                    "Retries".into(),
-                    json!(r.as_int().map_err(|t| invalid(format!(
-                        "healthcheck retries must be a number, not {t}"
-                    )))?),
-                );
-            }
-            let text = format!("HEALTHCHECK {}", Value::Object(hc.clone()));
+            let hc = healthcheck(&opts)?;
+            let text = format!("HEALTHCHECK {hc}");
             step(b, text, |rc| {
-                rc.insert("Healthcheck".into(), Value::Object(hc));
+                rc.insert("Healthcheck".into(), hc);
                 Ok(())
             })
         },

@@ -146,6 +146,9 @@ fn register_commit(engine: &mut Engine, ctx: Rc<Context>) {
                 "user",
                 "labels",
                 "stop_signal",
+                "expose",
+                "volumes",
+                "healthcheck",
             ],
         )?;
         let list = |key: &str| -> Res<Option<Vec<String>>> {
@@ -165,6 +168,14 @@ fn register_commit(engine: &mut Engine, ctx: Rc<Context>) {
         o.workdir = opt_str(&changes, "workdir")?;
         o.user = opt_str(&changes, "user")?;
         o.stop_signal = opt_str(&changes, "stop_signal")?;
+        o.expose = list("expose")?.unwrap_or_default();
+        o.volumes = list("volumes")?.unwrap_or_default();
+        if let Some(h) = changes.get("healthcheck") {
+            let h = h.clone().try_cast::<Map>().ok_or_else(|| {
+                invalid("commit: healthcheck must be a map like #{ test: [\"CMD\", \"true\"], interval: \"5s\" }")
+            })?;
+            o.healthcheck = Some(super::build::healthcheck(&h)?);
+        }
         if let Some(labels) = changes.get("labels") {
             let labels = labels
                 .clone()
