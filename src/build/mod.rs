@@ -469,10 +469,12 @@ impl BuildState {
                 ));
             }
             let upper = containers.paths().containers().join(&id).join("upper");
-            let tar = images
-                .paths()
-                .tmp()
-                .join(format!("build-{}.tar", &id[..12]));
+            // Named with our pid: prune sweeps what a killed build left.
+            let tar = images.paths().tmp().join(format!(
+                "build-run-{}-{}.tar",
+                std::process::id(),
+                &id[..12]
+            ));
             let made = crate::image::commit::diff_layer(&upper, &tar)
                 .and_then(|diff_id| self.commit_step(images, &tar, &diff_id, &text));
             let _ = std::fs::remove_file(&tar);
