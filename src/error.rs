@@ -70,6 +70,8 @@ pub struct Error {
     message: String,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// Set when this is the container's command failing to start (see `command_failed`).
+    command_status: Option<i32>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -80,6 +82,7 @@ impl Error {
             kind,
             message: message.into(),
             source: None,
+            command_status: None,
         }
     }
 
@@ -92,11 +95,38 @@ impl Error {
             kind,
             message: message.into(),
             source: Some(Box::new(source)),
+            command_status: None,
         }
     }
 
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// Marks this error as the container's command failing to start (not found, not
+    /// executable), which Docker tells apart from its own failures by the exit status:
+    /// 127 when the command is not found, 126 when it cannot be invoked.
+    pub fn command_failed(mut self) -> Self {
+        self.command_status = Some(if self.kind == Kind::NotFound {
+            127
+        } else {
+            126
+        });
+        self
+    }
+
+    /// 127 or 126 for an error marked by `command_failed`; None for the rest.
+    pub fn command_status(&self) -> Option<i32> {
+        self.command_status
+    }
+
+    /// This error's message replaced (its kind and command status kept, its causes folded
+    /// into the new message by the caller).
+    pub fn reworded(&self, message: impl Into<String>) -> Self {
+        Error {
+            command_status: self.command_status,
+            ..Error::new(self.kind, message)
+        }
     }
 
     pub fn message(&self) -> &str {
@@ -192,6 +222,9 @@ impl Error {
 pub struct WireError {
     pub kind: String,
     pub message: String,
+    /// The error's `command_status`, when the container's command could not start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_status: Option<i32>,
 }
 
 impl From<&Error> for WireError {
@@ -199,13 +232,17 @@ impl From<&Error> for WireError {
         WireError {
             kind: e.kind().as_str().to_string(),
             message: e.chain(),
+            command_status: e.command_status,
         }
     }
 }
 
 impl From<WireError> for Error {
     fn from(w: WireError) -> Self {
-        Error::new(Kind::parse(&w.kind).unwrap_or(Kind::Runtime), w.message)
+        Error {
+            command_status: w.command_status,
+            ..Error::new(Kind::parse(&w.kind).unwrap_or(Kind::Runtime), w.message)
+        }
     }
 }
 

@@ -77,10 +77,11 @@ pub(crate) fn run(
         .map_err(|e| Error::with_source(Kind::Runtime, "cannot wait for the exec helper", e))?;
     if !report.is_empty() {
         let e = WireError::decode(&report);
-        return Err(Error::new(
-            e.kind(),
-            format!("cannot exec in container {}: {}", c.name, e.message()),
-        ));
+        return Err(e.reworded(format!(
+            "cannot exec in container {}: {}",
+            c.name,
+            e.message()
+        )));
     }
     Ok(ExecOutput {
         code: code_of(out.status),
@@ -113,11 +114,7 @@ pub fn helper_main(args: &ExecArgs) -> i32 {
 
 /// Docker's codes for a command that could not run: 127 not found, 126 anything else.
 fn exit_code_of(e: &Error) -> i32 {
-    if e.kind() == Kind::NotFound {
-        127
-    } else {
-        126
-    }
+    e.command_status().unwrap_or(126)
 }
 
 fn join_and_exec(args: &ExecArgs, status: &StatusWriter) -> Result<i32> {

@@ -557,15 +557,12 @@ impl ContainerStore {
                 .disconnect(&c.id, &c.spec.network, &c.spec.publish, true);
             self.forget(&c.id);
         }
-        Err(Error::new(
-            e.kind(),
-            format!(
-                "cannot start container {} ({}): {}",
-                c.name,
-                c.short_id(),
-                e.message()
-            ),
-        ))
+        Err(e.reworded(format!(
+            "cannot start container {} ({}): {}",
+            c.name,
+            c.short_id(),
+            e.message()
+        )))
     }
 
     /// Creates and starts.

@@ -264,7 +264,7 @@ pub fn exec_as(
     let first = argv
         .first()
         .ok_or_else(|| Error::invalid("empty command"))?;
-    let program = find_program(first, &env)?;
+    let program = find_program(first, &env).map_err(Error::command_failed)?;
     let args: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
     let envp: Vec<CString> = env.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
     let prog = CString::new(program.as_os_str().as_bytes())
@@ -315,7 +315,8 @@ pub fn exec_as(
         },
         format!("cannot run {first:?} in the container"),
         std::io::Error::from(e),
-    ))
+    )
+    .command_failed())
 }
 
 /// Enters the working directory, made if missing, resolved inside the container's root:

@@ -146,6 +146,10 @@ pub fn script_error(e: Error) -> Box<EvalAltResult> {
     let mut m = Map::new();
     m.insert("kind".into(), e.kind().as_str().into());
     m.insert("message".into(), e.chain().into());
+    // The container's command could not start: Docker's 127 (not found) or 126.
+    if let Some(code) = e.command_status() {
+        m.insert("exit_code".into(), (code as i64).into());
+    }
     Box::new(EvalAltResult::ErrorRuntime(
         Dynamic::from_map(m),
         Position::NONE,
