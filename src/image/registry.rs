@@ -114,6 +114,11 @@ impl Registry {
 
     fn map_err(&self, what: &str, e: OciDistributionError) -> Error {
         use OciDistributionError as E;
+        if let E::RequestError(r) = &e {
+            if r.is_connect() || r.is_timeout() {
+                return self.unreachable(what, r);
+            }
+        }
         let kind = match &e {
             E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => Kind::Permission,
             E::ImageManifestNotFoundError(_) => Kind::NotFound,
@@ -514,6 +519,33 @@ impl Registry {
             .await
             .map(|_| ())
             .map_err(|e| self.map_err(&format!("cannot put the manifest of {reference}"), e))
+    }
+
+    /// The registry could not be reached at all (no route, no DNS, refused, timed out): said
+    /// plainly, with the ways to get an image without it.
+    fn unreachable(&self, what: &str, e: &(dyn std::error::Error + 'static)) -> Error {
+        // The innermost cause is the one that says why: "failed to lookup address
+        // information: ...", "Connection refused (os error 111)".
+        let mut cause = e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let hint = if super::reference::is_loopback_registry(&self.name) {
+            "is the registry running?".to_string()
+        } else {
+            "if this host is offline: use a registry on 127.0.0.1 (such as \
+             127.0.0.1:5000/busybox; plain HTTP is allowed on loopback), load an image saved \
+             by docker save (gocker-script load -i busybox.tar), or list a plain-HTTP registry \
+             of your network in GOCKER_INSECURE_REGISTRIES"
+                .to_string()
+        };
+        Error::new(
+            Kind::Registry,
+            format!(
+                "{what}: registry {} cannot be reached ({cause}); {hint}",
+                self.name
+            ),
+        )
     }
 
     /// Fetches a manifest or index by tag or digest, sending every media type we read.
