@@ -974,7 +974,12 @@ impl ContainerStore {
     pub fn stats(&self, id: &str) -> Result<Stats> {
         let c = self.get(id)?;
         running_pid(&c)?;
-        Ok(ContainerCgroup::of(&c.id).stats())
+        let mut stats = ContainerCgroup::of(&c.id).stats();
+        // No limit of its own: the host's memory is the limit, as docker stats shows it.
+        if stats.memory_limit == 0 {
+            stats.memory_limit = host_memory().unwrap_or(0);
+        }
+        Ok(stats)
     }
 
     /// Changes limits: recorded in the spec, and written to the live cgroup when running.
@@ -1151,6 +1156,20 @@ fn absolute(p: &Path) -> Result<String> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::with_source(Kind::Io, "cannot read the working directory", e))?;
     Ok(format!("{}/{text}", cwd.display()))
+}
+
+/// The host's memory in bytes (MemTotal of /proc/meminfo).
+fn host_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 /// The init's pid of a running container, or a conflict error naming it.

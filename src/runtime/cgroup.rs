@@ -553,7 +553,11 @@ impl ContainerCgroup {
         } else {
             Stats {
                 memory: self.read_number("memory", "memory.usage_in_bytes"),
-                memory_limit: self.read_number("memory", "memory.limit_in_bytes"),
+                // No limit reads as the largest page-aligned i64 (9223372036854771712):
+                // 0 here, as v2's "max".
+                memory_limit: Some(self.read_number("memory", "memory.limit_in_bytes"))
+                    .filter(|n| *n < 1 << 62)
+                    .unwrap_or(0),
                 cpu_ns: self.read_number("cpuacct", "cpuacct.usage"),
                 pids: self.read_number("pids", "pids.current"),
             }
