@@ -34,17 +34,184 @@ pub(crate) fn opt_bool(opts: &Map, key: &str) -> Res<bool> {
     }
 }
 
-/// Refuses option keys the function does not know, so a typo is not silently ignored.
+/// Refuses option keys the function does not know, so a typo is not silently ignored: the
+/// error names the key, the nearest known one and all of them.
 pub(crate) fn known_keys(opts: &Map, func: &str, keys: &[&str]) -> Res<()> {
-    for k in opts.keys() {
-        if !keys.contains(&k.as_str()) {
-            return Err(invalid(format!(
-                "{func}: unknown option {k:?} (known: {})",
-                keys.join(", ")
-            )));
+    match opts.keys().find(|k| !keys.contains(&k.as_str())) {
+        Some(k) => Err(unknown_option(func, k, keys)),
+        None => Ok(()),
+    }
+}
+
+/// `func: unknown option "detatch" (did you mean "detach"?; known: detach, rm, ...)`.
+fn unknown_option(func: &str, key: &str, known: &[&str]) -> Box<EvalAltResult> {
+    let hint = match closest(key, known.iter().copied()) {
+        Some(near) => format!("did you mean {near:?}?; "),
+        None => String::new(),
+    };
+    invalid(format!(
+        "{func}: unknown option {key:?} ({hint}known: {})",
+        known.join(", ")
+    ))
+}
+
+/// The candidate a mistyped `word` most likely meant: one a letter or two away (a swap of
+/// neighbours counts as one), or one it begins. None when nothing is that close.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_lowercase();
+    let len = word.chars().count();
+    // One edit for short words (else "x" would suggest "rm"), two from four letters on.
+    let most = if len >= 4 { 2 } else { 1 };
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = if len >= 3 && c.starts_with(word.as_str()) {
+            1
+        } else {
+            edit_distance(&word, c)
+        };
+        if d <= most && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, c));
         }
     }
-    Ok(())
+    best.map(|(_, c)| c)
+}
+
+/// Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`: the optimal
+/// string alignment distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // d[i][j]: edits from the first i chars of a to the first j of b.
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// How a value is named in an error: "a string", "an array", "a Spec".
+pub(crate) fn a_value(v: &Dynamic) -> String {
+    use super::containers::{ContainerRef, Process, SpecRef};
+    let name = if v.is::<SpecRef>() {
+        "a Spec"
+    } else if v.is::<ContainerRef>() {
+        "a Container"
+    } else if v.is::<Process>() {
+        "a Process"
+    } else if v.is::<Image>() {
+        "an Image"
+    } else {
+        match v.type_name() {
+            "string" | "char" => "a string",
+            "i64" | "f64" | "i32" | "f32" => "a number",
+            "bool" => "true or false",
+            "array" => "an array",
+            "map" => "a map",
+            "()" => "nothing (())",
+            other => return format!("a {}", other.rsplit("::").next().unwrap_or(other)),
+        }
+    };
+    name.to_string()
+}
+
+/// An options argument as a map, or an error saying what it must be.
+pub(crate) fn options_map(func: &str, opts: Dynamic) -> Res<Map> {
+    if opts.is_unit() {
+        return Ok(Map::new());
+    }
+    let what = a_value(&opts);
+    opts.try_cast::<Map>().ok_or_else(|| {
+        invalid(format!(
+            "{func}: options must be a map such as #{{ name: value }}, got {what}"
+        ))
+    })
+}
+
+/// An argument that must be an array of strings (a command, a list of names).
+pub(crate) fn string_list(func: &str, what: &str, v: Dynamic) -> Res<Vec<String>> {
+    let got = a_value(&v);
+    let wrong = || {
+        invalid(format!(
+            "{func}: {what} must be an array of strings, got {got}{}",
+            if got == "a string" {
+                " (split it into words: [\"sh\", \"-c\", \"...\"] for a shell line)"
+            } else {
+                ""
+            }
+        ))
+    };
+    let Some(items) = v.try_cast::<Array>() else {
+        return Err(wrong());
+    };
+    items
+        .into_iter()
+        .map(|x| {
+            let got = a_value(&x);
+            x.into_string().map_err(|_| {
+                invalid(format!(
+                    "{func}: {what} must be an array of strings, but one item is {got}"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The stdlib's option check: `check_options("run", opts, known, aliases)` refuses unknown
+/// keys as the bindings do, and returns the map with each alias (an older or shorter name)
+/// renamed to its canonical key.
+fn check_options(func: &str, opts: Dynamic, known: Array, aliases: Map) -> Res<Map> {
+    let known: Vec<String> = known.into_iter().map(|k| k.to_string()).collect();
+    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+    let mut out = Map::new();
+    // Which key given by the caller each canonical one came from.
+    let mut given: std::collections::HashMap<String, String> = Default::default();
+    for (key, value) in options_map(func, opts)? {
+        let canonical = match aliases.get(key.as_str()) {
+            Some(to) => to.to_string(),
+            None if names.contains(&key.as_str()) => key.to_string(),
+            None => {
+                // A near miss of an alias suggests the name it stands for.
+                let all = names
+                    .iter()
+                    .copied()
+                    .chain(aliases.keys().map(|k| k.as_str()));
+                let hint = match closest(&key, all) {
+                    Some(near) => format!(
+                        "did you mean {:?}?; ",
+                        aliases
+                            .get(near)
+                            .map(|t| t.to_string())
+                            .unwrap_or(near.into())
+                    ),
+                    None => String::new(),
+                };
+                return Err(invalid(format!(
+                    "{func}: unknown option {key:?} ({hint}known: {})",
+                    names.join(", ")
+                )));
+            }
+        };
+        if let Some(first) = given.insert(canonical.clone(), key.to_string()) {
+            return Err(invalid(format!(
+                "{func}: options {first:?} and {key:?} are the same ({canonical}): give one"
+            )));
+        }
+        out.insert(canonical.into(), value);
+    }
+    Ok(out)
 }
 
 fn images_array(v: Vec<Image>) -> Array {
@@ -71,8 +238,44 @@ fn credentials(opts: &Map, func: &str) -> Res<Option<Credentials>> {
 }
 
 pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
+    engine.register_fn(
+        "check_options",
+        |func: &str, opts: Dynamic, known: Array| -> Res<Map> {
+            check_options(func, opts, known, Map::new())
+        },
+    );
+    engine.register_fn("check_options", check_options);
+    engine.register_fn(
+        "check_strings",
+        |func: &str, what: &str, v: Dynamic| -> Res<Array> {
+            Ok(string_list(func, what, v)?
+                .into_iter()
+                .map(Dynamic::from)
+                .collect())
+        },
+    );
+
     let c = ctx.clone();
-    let pull = move |reference: &str, opts: Map| -> Res<Image> {
+    // Any argument types: wrong ones are told what was expected, not "function not found".
+    let pull = move |reference: Dynamic, opts: Dynamic| -> Res<Image> {
+        let reference = match reference.clone().try_cast::<Image>() {
+            Some(img) if img.tags.is_empty() => {
+                return Err(invalid(format!(
+                    "pull: image {} has no name to pull it by",
+                    img.short_id()
+                )))
+            }
+            Some(img) => img.name(),
+            None => {
+                let got = a_value(&reference);
+                reference.into_string().map_err(|_| {
+                    invalid(format!(
+                        "pull: the reference must be a string such as \"busybox\" or \"127.0.0.1:5000/app:1\", got {got}"
+                    ))
+                })?
+            }
+        };
+        let opts = options_map("pull", opts)?;
         known_keys(
             &opts,
             "pull",
@@ -85,10 +288,10 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
             progress: !opt_bool(&opts, "quiet")?,
             concurrency: None,
         };
-        c.images()?.pull(reference, &options).map_err(script_error)
+        c.images()?.pull(&reference, &options).map_err(script_error)
     };
     let pull2 = pull.clone();
-    engine.register_fn("pull", move |r: &str| pull2(r, Map::new()));
+    engine.register_fn("pull", move |r: Dynamic| pull2(r, Dynamic::UNIT));
     engine.register_fn("pull", pull);
 
     let c = ctx.clone();
@@ -273,4 +476,114 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("human_size", |n: i64| {
         super::value::human_size(n.max(0) as u64)
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typo_suggests_the_nearest_name_and_nonsense_suggests_nothing() {
+        let verbs = ["run", "rm", "restart", "images", "inspect", "network"];
+        assert_eq!(
+            closest("restrat", verbs),
+            Some("restart"),
+            "a swap is one edit"
+        );
+        assert_eq!(closest("imgaes", verbs), Some("images"));
+        assert_eq!(closest("rn", verbs), Some("run"));
+        assert_eq!(closest("net", verbs), Some("network"), "a prefix");
+        assert_eq!(closest("x", verbs), None, "one letter is not a guess");
+        assert_eq!(closest("frobnicate", verbs), None);
+        assert_eq!(edit_distance("detatch", "detach"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    fn engine() -> Engine {
+        let ctx = Context::new(crate::store::Paths::new("/nonexistent"));
+        let mut engine = crate::script::build_engine(ctx);
+        crate::script::install_stdlib(&mut engine).expect("stdlib");
+        engine
+    }
+
+    fn message(engine: &Engine, script: &str) -> String {
+        let wrapped =
+            format!("let m = \"ok\"; try {{ {script}; }} catch (e) {{ m = e.message; }} m");
+        engine
+            .eval::<String>(&wrapped)
+            .unwrap_or_else(|e| panic!("{script}: {e}"))
+    }
+
+    #[test]
+    fn options_are_strict_with_a_did_you_mean() {
+        let e = engine();
+        assert_eq!(
+            message(
+                &e,
+                r#"check_options("run", #{ detatch: true }, ["detach", "rm"])"#
+            ),
+            r#"run: unknown option "detatch" (did you mean "detach"?; known: detach, rm)"#
+        );
+        assert_eq!(
+            message(&e, r#"check_options("run", #{ zzz: 1 }, ["detach"])"#),
+            r#"run: unknown option "zzz" (known: detach)"#
+        );
+        // An alias is renamed; its near miss suggests the canonical name.
+        let renamed: Map = e
+            .eval(r#"check_options("run", #{ mem: "64m" }, ["memory"], #{ mem: "memory" })"#)
+            .unwrap();
+        assert_eq!(
+            renamed.get("memory").map(|v| v.to_string()),
+            Some("64m".into())
+        );
+        assert!(message(
+            &e,
+            r#"check_options("run", #{ memroy: 1 }, ["memory"], #{ mem: "memory" })"#
+        )
+        .contains(r#"did you mean "memory"?"#));
+        assert!(message(
+            &e,
+            r#"check_options("run", #{ mem: 1, memory: 2 }, ["memory"], #{ mem: "memory" })"#
+        )
+        .contains("are the same"));
+        assert_eq!(
+            message(&e, r#"check_options("run", "detach", ["detach"])"#),
+            "run: options must be a map such as #{ name: value }, got a string"
+        );
+        // The bindings say the same.
+        assert!(message(&e, r#"images(#{ al: true })"#)
+            .contains(r#"images: unknown option "al" (did you mean "all"?; known: json, all)"#));
+    }
+
+    #[test]
+    fn wrong_argument_types_say_what_was_expected() {
+        let e = engine();
+        for (script, want) in [
+            (
+                r#"run("busybox", "echo hi")"#,
+                "run: cmd must be an array of strings, got a string",
+            ),
+            (
+                r#"run("busybox", ["echo", 1])"#,
+                "run: cmd must be an array of strings, but one item is a number",
+            ),
+            (
+                r#"run("busybox", [], "x")"#,
+                "run: options must be a map such as #{ name: value }, got a string",
+            ),
+            (
+                r#"container("x").spawn("ls")"#,
+                "spawn: the command must be an array of strings, got a string",
+            ),
+            (
+                r#"exec("web", "ls")"#,
+                "exec: the command must be an array of strings, got a string",
+            ),
+            (r#"pull(42)"#, "pull: the reference must be a string"),
+            (r#"pull("busybox", 1)"#, "pull: options must be a map"),
+        ] {
+            let m = message(&e, script);
+            assert!(m.starts_with(want), "{script}: {m}");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, Map};
 
-use super::api::{known_keys, opt_bool, opt_str, Res};
+use super::api::{known_keys, opt_bool, opt_str, options_map, string_list, Res};
 use super::value::to_dynamic;
 use super::{invalid, script_error, Context};
 use crate::container::exec::ExecRequest;
@@ -449,9 +449,11 @@ fn register_spawn(engine: &mut Engine, ctx: Rc<Context>) {
     });
 
     let c = ctx.clone();
-    let spawn = move |s: &mut SpecRef, argv: Array, opts: Map| -> Res<Process> {
+    // Any types for the command and options: wrong ones are told what was expected.
+    let spawn = move |s: &mut SpecRef, argv: Dynamic, opts: Dynamic| -> Res<Process> {
+        let opts = options_map("spawn", opts)?;
         known_keys(&opts, "spawn", &["detach", "tty"])?;
-        let argv = strings(argv, "command")?;
+        let argv = string_list("spawn", "the command", argv)?;
         let attach = if opt_bool(&opts, "detach")? {
             Attach::Detach
         } else {
@@ -473,10 +475,10 @@ fn register_spawn(engine: &mut Engine, ctx: Rc<Context>) {
     let spawn2 = spawn.clone();
     let spawn3 = spawn.clone();
     engine.register_fn("spawn", move |s: &mut SpecRef| {
-        spawn3(s, Array::new(), Map::new())
+        spawn3(s, Dynamic::from_array(Array::new()), Dynamic::UNIT)
     });
-    engine.register_fn("spawn", move |s: &mut SpecRef, argv: Array| {
-        spawn2(s, argv, Map::new())
+    engine.register_fn("spawn", move |s: &mut SpecRef, argv: Dynamic| {
+        spawn2(s, argv, Dynamic::UNIT)
     });
     engine.register_fn("spawn", spawn);
 }
@@ -819,7 +821,9 @@ fn register_lifecycle(engine: &mut Engine, ctx: Rc<Context>) {
 /// exec into a running container.
 fn register_exec(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
-    let exec = move |v: Dynamic, argv: Array, opts: Map| -> Res<Dynamic> {
+    // Any types for the command and options: wrong ones are told what was expected.
+    let exec = move |v: Dynamic, argv: Dynamic, opts: Dynamic| -> Res<Dynamic> {
+        let opts = options_map("exec", opts)?;
         known_keys(&opts, "exec", &["user", "workdir", "env", "attach"])?;
         let env = match opts.get("env") {
             Some(e) if e.is_map() => e
@@ -833,7 +837,7 @@ fn register_exec(engine: &mut Engine, ctx: Rc<Context>) {
             None => Vec::new(),
         };
         let req = ExecRequest {
-            argv: strings(argv, "command")?,
+            argv: string_list("exec", "the command", argv)?,
             env,
             workdir: opt_str(&opts, "workdir")?,
             user: opt_str(&opts, "user")?,
@@ -845,8 +849,8 @@ fn register_exec(engine: &mut Engine, ctx: Rc<Context>) {
         Ok(to_dynamic(&out))
     };
     let exec2 = exec.clone();
-    engine.register_fn("exec", move |v: Dynamic, argv: Array| {
-        exec2(v, argv, Map::new())
+    engine.register_fn("exec", move |v: Dynamic, argv: Dynamic| {
+        exec2(v, argv, Dynamic::UNIT)
     });
     engine.register_fn("exec", exec);
 }
