@@ -161,10 +161,10 @@ pub fn run(engine: &Engine, ctx: &std::rc::Rc<ScriptContext>) -> ExitCode {
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    println!(
+    script::print_line(&format!(
         "gocker-script {} — help() lists the functions, Ctrl-D exits",
         env!("CARGO_PKG_VERSION")
-    );
+    ));
     let mut scope = Scope::new();
     let mut functions = AST::empty();
     let mut buffer = String::new();
@@ -197,7 +197,7 @@ pub fn run(engine: &Engine, ctx: &std::rc::Rc<ScriptContext>) -> ExitCode {
                 drop(guard);
                 match result {
                     Ok(v) if v.is_unit() => {}
-                    Ok(v) => println!("{}", pretty(ctx, &v)),
+                    Ok(v) => script::print_line(&pretty(ctx, &v)),
                     Err(e) => {
                         if let EvalAltResult::ErrorTerminated(v, _) = &*e {
                             if v.clone()

@@ -796,9 +796,13 @@ fn register_lifecycle(engine: &mut Engine, ctx: Rc<Context>) {
         if opt_bool(&opts, "follow")? {
             // Streams to the terminal until the container exits; nothing to return.
             let store = c.containers()?;
-            store
-                .follow_logs(&container_id(&v)?, tail, &mut std::io::stdout())
-                .map_err(script_error)?;
+            match store.follow_logs(&container_id(&v)?, tail, &mut std::io::stdout()) {
+                // `logs -f | head`: the reader is gone, which ends the script quietly.
+                Err(e) if e.source_errno() == Some(libc::EPIPE) => {
+                    super::STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                other => other.map_err(script_error)?,
+            }
             return Ok(String::new());
         }
         c.containers()?

@@ -169,14 +169,43 @@ pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::Atomi
 /// The value a script stopped by Ctrl-C terminates with.
 pub const INTERRUPT: &str = "interrupted";
 
+/// Set once stdout turns out to be a closed pipe (`gocker-script ps | head -1`): nothing more
+/// is printed, and the script ends at its next step with 141 (128 + SIGPIPE), as the shell's
+/// own tools do, instead of a panic.
+pub static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The status a script ends with once its stdout is closed.
+pub const BROKEN_PIPE_STATUS: i64 = 141;
+
+/// Prints a line on stdout; a closed pipe is remembered (see STDOUT_CLOSED), never a panic.
+/// Every print of the script layer, the runner and the REPL goes through here.
+pub fn print_line(text: &str) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 pub fn build_engine(ctx: Rc<Context>) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(256, 256);
     engine.on_progress(|_| {
+        use std::sync::atomic::Ordering;
+        if STDOUT_CLOSED.load(Ordering::Relaxed) {
+            return Some(Dynamic::from(BROKEN_PIPE_STATUS));
+        }
         INTERRUPTED
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
+            .swap(false, Ordering::Relaxed)
             .then(|| Dynamic::from(INTERRUPT))
     });
+    engine.on_print(print_line);
     // Rhai reserves `spawn` for a future keyword; here it is the design's name for starting a
     // container, so the tokenizer hands it to the parser as a plain identifier.
     #[allow(deprecated)]
@@ -190,9 +219,51 @@ pub fn build_engine(ctx: Rc<Context>) -> Engine {
     engine.register_fn("table", move |v: Dynamic| {
         table::table(&c, &v).unwrap_or_else(|| table::pretty(&c, &v))
     });
+    let c = ctx.clone();
+    engine.register_fn(
+        "table",
+        move |v: Dynamic, kind: &str| -> Result<String, Box<EvalAltResult>> {
+            table::table_of(&c, &v, kind).map_err(invalid)
+        },
+    );
     build::register(&mut engine, ctx.clone());
     containers::register(&mut engine, ctx);
     engine
+}
+
+/// The innermost error: the one a function call passed up through its callers' frames.
+pub fn innermost(err: &EvalAltResult) -> &EvalAltResult {
+    match err {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => innermost(inner),
+        other => other,
+    }
+}
+
+/// The exit status Docker gives an error that kept the container's command from starting
+/// (127 not found, 126 cannot be invoked), carried as the error's `exit_code`.
+pub fn command_status(err: &EvalAltResult) -> Option<i64> {
+    match innermost(err) {
+        EvalAltResult::ErrorRuntime(v, _) => v
+            .read_lock::<Map>()
+            .and_then(|m| m.get("exit_code").and_then(|c| c.as_int().ok())),
+        _ => None,
+    }
+}
+
+/// An error as a command's user should see it: `kind: message`, without the places in the
+/// code that ran (the shell verbs' code is ours, not theirs).
+pub fn describe_plain(err: &EvalAltResult) -> String {
+    match innermost(err) {
+        e @ EvalAltResult::ErrorRuntime(..) => describe(e),
+        other => {
+            let text = other.to_string();
+            let place = format!(" ({})", other.position());
+            match text.strip_suffix(&place) {
+                Some(t) if !other.position().is_none() => t.to_string(),
+                _ => text,
+            }
+        }
+    }
 }
 
 /// Formats an error as a user should see it: `kind: message` for library errors.

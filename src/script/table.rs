@@ -67,14 +67,25 @@ pub fn images(list: &[Image]) -> String {
     render(&rows)
 }
 
-/// "5 seconds", "3 minutes", as Docker words durations.
-fn span(seconds: i64) -> String {
-    let d = seconds.max(0);
-    match d {
-        0..=59 => format!("{d} seconds"),
-        60..=3599 => format!("{} minutes", d / 60),
-        3600..=86399 => format!("{} hours", d / 3600),
-        _ => format!("{} days", d / 86400),
+/// A duration as Docker words it (go-units' HumanDuration): "Less than a second",
+/// "1 second", "About a minute", "5 minutes", "About an hour", "3 hours", "2 days", ...
+pub fn span(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let minutes = s / 60;
+    // Hours round to the nearest, as Docker's do.
+    let hours = (s + 1800) / 3600;
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", s / 3600 / 24 / 365),
     }
 }
 
@@ -93,9 +104,11 @@ pub fn containers(ctx: &Context, list: &[ContainerRef]) -> String {
         "NAMES".into(),
     ]];
     // The state is read once for the whole table, not once a row.
-    let Some(all) = ctx.containers().ok().and_then(|s| s.list().ok()) else {
-        return String::new();
-    };
+    let all = ctx
+        .containers()
+        .ok()
+        .and_then(|s| s.list().ok())
+        .unwrap_or_default();
     let by_id: std::collections::HashMap<&str, &crate::container::Container> =
         all.iter().map(|c| (c.id.as_str(), c)).collect();
     for r in list {
@@ -215,6 +228,28 @@ pub fn table(ctx: &Context, v: &Dynamic) -> Option<String> {
     None
 }
 
+/// The kinds of table `table(list, kind)` makes.
+pub const KINDS: &[&str] = &["containers", "images", "networks"];
+
+/// A table of `kind` (one of KINDS): the header alone for an empty list, so a command with
+/// nothing to show still says what it would show.
+pub fn table_of(ctx: &Context, v: &Dynamic, kind: &str) -> Result<String, String> {
+    let empty = v.read_lock::<Array>().is_some_and(|a| a.is_empty());
+    let made = match kind {
+        "containers" if empty => Some(containers(ctx, &[])),
+        "images" if empty => Some(images(&[])),
+        "networks" if empty => Some(networks(&[])),
+        "containers" | "images" | "networks" => table(ctx, v),
+        other => {
+            return Err(format!(
+                "table: no table of {other:?}; the kinds are {}",
+                KINDS.join(", ")
+            ))
+        }
+    };
+    made.ok_or_else(|| format!("table: this value is not a list of {kind}"))
+}
+
 /// What the REPL prints for a value.
 pub fn pretty(ctx: &Context, v: &Dynamic) -> String {
     if let Some(t) = table(ctx, v) {
@@ -225,4 +260,48 @@ pub fn pretty(ctx: &Context, v: &Dynamic) -> String {
             .unwrap_or_else(|_| v.to_string());
     }
     v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_docker_words_them() {
+        for (secs, want) in [
+            (0, "Less than a second"),
+            (1, "1 second"),
+            (59, "59 seconds"),
+            (60, "About a minute"),
+            (119, "About a minute"),
+            (120, "2 minutes"),
+            (3599, "59 minutes"),
+            (3600, "About an hour"),
+            (5399, "About an hour"),
+            (5400, "2 hours"),
+            (47 * 3600, "47 hours"),
+            (48 * 3600, "2 days"),
+            (15 * 86400, "2 weeks"),
+            (61 * 86400, "2 months"),
+            (800 * 86400, "2 years"),
+        ] {
+            assert_eq!(span(secs), want, "{secs} s");
+        }
+    }
+
+    #[test]
+    fn empty_tables_keep_their_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::new(crate::store::Paths::new(dir.path()));
+        let empty = Dynamic::from_array(Array::new());
+        for (kind, header) in [
+            ("images", "REPOSITORY"),
+            ("containers", "CONTAINER ID"),
+            ("networks", "NETWORK"),
+        ] {
+            let t = table_of(&ctx, &empty, kind).unwrap();
+            assert!(t.starts_with(header) && !t.contains('\n'), "{kind}: {t}");
+        }
+        assert!(table_of(&ctx, &empty, "volumes").is_err());
+    }
 }
