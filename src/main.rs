@@ -16,7 +16,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 const VERBS: &[&str] = &[
     "pull", "images", "rmi", "tag", "save", "load", "network", "run", "ps", "exec", "logs", "stop",
     "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp", "pause", "unpause", "push",
-    "login", "logout",
+    "login", "logout", "restart",
 ];
 
 #[derive(Parser)]
@@ -25,9 +25,6 @@ const VERBS: &[&str] = &[
     version,
     about = "A scriptable container host: Linux containers as values in the Rhai language"
 )]
-#[command(
-    after_help = "Docker-like verbs: gocker-script run|ps|exec|logs|stop|kill|rm|start|inspect|prune|pull|push|login|logout|images|rmi|tag|save|load ... (each has --help)\nWith no FILE and no -e: the REPL."
-)]
 struct Cli {
     /// State directory (default $GOCKER_ROOT or /var/lib/gocker-script)
     #[arg(long, value_name = "DIR")]
@@ -35,6 +32,9 @@ struct Cli {
     /// Print the system-level steps each primitive takes
     #[arg(long)]
     trace: bool,
+    /// With a command: show where in the stdlib an error came from
+    #[arg(long)]
+    debug: bool,
     /// Evaluate CODE and print its value
     #[arg(short = 'e', value_name = "CODE")]
     eval: Option<String>,
@@ -51,6 +51,9 @@ struct VerbCli {
     root: Option<PathBuf>,
     #[arg(long, global = true)]
     trace: bool,
+    /// Show where in the stdlib an error came from
+    #[arg(long, global = true)]
+    debug: bool,
     #[command(subcommand)]
     verb: Verb,
 }
@@ -152,7 +155,8 @@ struct RunArgs {
 }
 
 impl RunArgs {
-    /// The stdlib `run`'s options map: only what was given, so its defaults stay its own.
+    /// The stdlib `run`'s options map (its keys are the flags' long names): only what was
+    /// given, so its defaults stay its own.
     fn options(self) -> (String, Vec<String>, Map) {
         let mut opts = Map::new();
         let mut put = |k: &str, v: Dynamic| {
@@ -172,13 +176,13 @@ impl RunArgs {
             }
         }
         for (k, v) in [
-            ("env", self.env),
-            ("volumes", self.volume),
+            ("env", host_env(self.env)),
+            ("volume", self.volume),
             ("publish", self.publish),
             ("cap_add", self.cap_add),
             ("cap_drop", self.cap_drop),
             ("security_opt", self.security_opt),
-            ("devices", self.device),
+            ("device", self.device),
         ] {
             if !v.is_empty() {
                 put(k, strings(v));
@@ -186,7 +190,7 @@ impl RunArgs {
         }
         for (k, v) in [
             ("name", self.name),
-            ("mem", self.memory),
+            ("memory", self.memory),
             ("memory_swap", self.memory_swap),
             ("workdir", self.workdir),
             ("user", self.user),
@@ -201,7 +205,10 @@ impl RunArgs {
         if let Some(v) = self.cpus {
             put("cpus", v.into());
         }
-        for (k, v) in [("pids", self.pids_limit), ("cpu_shares", self.cpu_shares)] {
+        for (k, v) in [
+            ("pids_limit", self.pids_limit),
+            ("cpu_shares", self.cpu_shares),
+        ] {
             if let Some(v) = v {
                 put(k, v.into());
             }
@@ -282,6 +289,14 @@ enum Verb {
     },
     /// Start stopped containers again (detached)
     Start {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop containers, then start them again
+    Restart {
+        /// Seconds to wait for each to stop before killing it
+        #[arg(short, long, default_value_t = 10)]
+        time: i64,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -415,20 +430,73 @@ enum Verb {
     },
 }
 
-/// Whether the first word after the global options is a verb.
-fn verb_requested(args: &[String]) -> bool {
+/// The first word after the global options: a verb, a script's file name, or neither.
+fn first_word(args: &[String]) -> Option<&str> {
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--root" => {
                 it.next();
             }
-            "--trace" => {}
+            "--trace" | "--debug" => {}
             a if a.starts_with("--root=") => {}
-            a => return VERBS.contains(&a),
+            a => return Some(a),
         }
     }
-    false
+    None
+}
+
+/// Whether a word that is not a verb is meant as a script: an existing file, or a name that
+/// looks like one (a .rhai name, a path), whose absence is then reported as such.
+fn names_a_script(word: &str) -> bool {
+    word.ends_with(".rhai") || word.contains('/') || std::path::Path::new(word).exists()
+}
+
+/// The top-level help with every verb and what it does, listed from the verbs themselves so
+/// that a new one cannot be left out.
+fn cli_command() -> clap::Command {
+    use clap::CommandFactory;
+    let verbs = VerbCli::command();
+    let names: Vec<&clap::Command> = verbs
+        .get_subcommands()
+        .filter(|v| v.get_name() != "help")
+        .collect();
+    let width = names.iter().map(|v| v.get_name().len()).max().unwrap_or(0);
+    let mut text = String::from("Commands, as Docker's (gocker-script COMMAND --help for each):\n");
+    for v in names {
+        let about = v.get_about().map(|a| a.to_string()).unwrap_or_default();
+        text.push_str(&format!("  {:<width$}  {about}\n", v.get_name()));
+    }
+    text.push_str("\nWith no FILE and no -e: the REPL.");
+    Cli::command().after_help(text)
+}
+
+/// A verb's unknown flag, with the verb's nearest one. (clap's own tip is wrong for the verbs
+/// that take a command after their arguments: "to pass '--detatch' as a value, use '--'".)
+fn flag_error(e: clap::Error, verb: &str) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::CommandFactory;
+    let flag = match (e.kind(), e.get(ContextKind::InvalidArg)) {
+        (ErrorKind::UnknownArgument, Some(ContextValue::String(f))) => f.clone(),
+        _ => e.exit(),
+    };
+    let Some(name) = flag.strip_prefix("--") else {
+        e.exit()
+    };
+    let name = name.split('=').next().unwrap_or(name);
+    let cli = VerbCli::command();
+    let mut flags: Vec<&str> = Vec::new();
+    let mut todo: Vec<&clap::Command> = cli.find_subcommand(verb).into_iter().collect();
+    while let Some(c) = todo.pop() {
+        flags.extend(c.get_arguments().filter_map(|a| a.get_long()));
+        todo.extend(c.get_subcommands());
+    }
+    let hint = gocker::script::api::closest(name, flags)
+        .map(|f| format!(" (did you mean --{f}?)"))
+        .unwrap_or_default();
+    eprintln!("error: unknown flag for {verb}: --{name}{hint}");
+    eprintln!("gocker-script {verb} --help lists its flags");
+    ExitCode::from(2)
 }
 
 /// The internal entry points the library re-executes this binary for: the container
@@ -636,16 +704,26 @@ fn login_credentials(
 struct Host {
     engine: Engine,
     ctx: Rc<Context>,
+    /// Verbs' errors with the places in the stdlib they passed through.
+    debug: bool,
+}
+
+/// How a verb's code ended, when it did not simply succeed.
+enum Stop {
+    /// exit(n), or stdout closed under us: end with this status now.
+    Exit(u8),
+    /// An error, already printed: the verb fails with this status.
+    Failed(u8),
 }
 
 impl Host {
-    fn new(root: Option<PathBuf>, trace: bool) -> Result<Host, ExitCode> {
+    fn new(root: Option<PathBuf>, trace: bool, debug: bool) -> Result<Host, ExitCode> {
         let paths = root.map(Paths::new).unwrap_or_else(Paths::from_env);
         gocker::trace::set(trace);
         let ctx = Context::new(paths);
         let mut engine = script::build_engine(ctx.clone());
         match script::install_stdlib(&mut engine) {
-            Ok(()) => Ok(Host { engine, ctx }),
+            Ok(()) => Ok(Host { engine, ctx, debug }),
             Err(e) => {
                 eprintln!("error: the stdlib does not compile: {e}");
                 Err(ExitCode::from(2))
@@ -668,19 +746,45 @@ impl Host {
         match self.engine.eval_ast_with_scope::<Dynamic>(scope, &ast) {
             Ok(v) => {
                 if print_value && !v.is_unit() {
-                    println!("{}", pretty(&self.ctx, &v));
+                    script::print_line(&pretty(&self.ctx, &v));
                 }
                 ExitCode::SUCCESS
             }
             Err(e) => {
                 if let EvalAltResult::ErrorTerminated(v, _) = &*e {
-                    return ExitCode::from(v.as_int().unwrap_or(0).clamp(0, 255) as u8);
+                    return ExitCode::from(status(v));
                 }
                 repl::print_error(source, name, &e);
                 ExitCode::from(1)
             }
         }
     }
+
+    /// Runs a verb's code (its values in `scope`). Its errors are the user's command failing,
+    /// not a script of theirs: `error: kind: message`, the stdlib's frames only with --debug,
+    /// and the status Docker gives: the container command's 127 or 126 when it could not
+    /// start, else `failure`.
+    fn verb(&self, code: &str, scope: &mut Scope, failure: u8) -> Result<(), Stop> {
+        let e = match self.engine.eval_with_scope::<Dynamic>(scope, code) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        if let EvalAltResult::ErrorTerminated(v, _) = &*e {
+            return Err(Stop::Exit(status(v)));
+        }
+        if self.debug {
+            repl::print_error(code, "gocker-script", &e);
+        } else {
+            eprintln!("error: {}", script::describe_plain(&e));
+        }
+        let code = script::command_status(&e).map(|c| c.clamp(1, 255) as u8);
+        Err(Stop::Failed(code.unwrap_or(failure)))
+    }
+}
+
+/// The exit status a terminated script asked for (exit(n), or a closed stdout's 141).
+fn status(v: &Dynamic) -> u8 {
+    v.as_int().unwrap_or(0).clamp(0, 255) as u8
 }
 
 fn main() -> ExitCode {
@@ -691,15 +795,40 @@ fn main() -> ExitCode {
     // Descriptors leaked by whoever started us must not reach a container
     // (CVE-2024-21626); the supervisor and the exec helper close theirs again.
     gocker::runtime::security::close_fds_from(3);
-    if verb_requested(&args) {
-        let cli = VerbCli::parse();
-        return match Host::new(cli.root, cli.trace) {
-            Ok(host) => run_verb(&host, cli.verb),
-            Err(code) => code,
-        };
+    match first_word(&args) {
+        Some(word) if VERBS.contains(&word) => {
+            let cli = match VerbCli::try_parse() {
+                Ok(cli) => cli,
+                Err(e) => return flag_error(e, word),
+            };
+            return match Host::new(cli.root, cli.trace, cli.debug) {
+                Ok(host) => run_verb(&host, cli.verb),
+                Err(code) => code,
+            };
+        }
+        Some("help") => {
+            let _ = cli_command().print_long_help();
+            return ExitCode::SUCCESS;
+        }
+        Some(word) if !word.starts_with('-') && !names_a_script(word) => {
+            let hint = gocker::script::api::closest(word, VERBS.iter().copied())
+                .map(|v| format!(" (did you mean {v}?)"))
+                .unwrap_or_default();
+            eprintln!("error: unknown command: {word}{hint}");
+            eprintln!("gocker-script --help lists the commands; a script to run must be a file");
+            return ExitCode::from(2);
+        }
+        _ => {}
     }
-    let cli = Cli::parse();
-    let host = match Host::new(cli.root, cli.trace) {
+    let cli = {
+        use clap::FromArgMatches;
+        let matches = cli_command().get_matches();
+        match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        }
+    };
+    let host = match Host::new(cli.root, cli.trace, cli.debug) {
         Ok(h) => h,
         Err(code) => return code,
     };
@@ -724,13 +853,46 @@ fn main() -> ExitCode {
     repl::run(&host.engine, &host.ctx)
 }
 
+/// Docker's `-e NAME` (no `=`): NAME with the caller's value, or left out when the caller
+/// has none.
+fn host_env(env: Vec<String>) -> Vec<String> {
+    env.into_iter()
+        .filter_map(|kv| match kv.contains('=') {
+            true => Some(kv),
+            false => std::env::var(&kv).ok().map(|v| format!("{kv}={v}")),
+        })
+        .collect()
+}
+
 fn strings(v: Vec<String>) -> Dynamic {
     Dynamic::from_array(v.into_iter().map(Dynamic::from).collect())
+}
+
+/// A verb over several containers, one at a time as Docker does: one that fails (a name
+/// that does not exist) is reported and the others are still done; the verb then fails.
+fn each(host: &Host, ids: Vec<String>, base: Scope, code: &str) -> ExitCode {
+    let mut failed = false;
+    for id in ids {
+        let mut scope = base.clone();
+        scope.push("id", id);
+        match host.verb(code, &mut scope, 1) {
+            Ok(()) => {}
+            Err(Stop::Failed(_)) => failed = true,
+            Err(Stop::Exit(n)) => return ExitCode::from(n),
+        }
+    }
+    ExitCode::from(u8::from(failed))
 }
 
 /// Each verb calls its stdlib function; values travel in the scope, never pasted into code.
 fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     let mut scope = Scope::new();
+    // Docker's statuses: run and exec fail with 125 when the error is gocker-script's own
+    // (not the command's); the other verbs with 1.
+    let failure = match verb {
+        Verb::Run(_) | Verb::Exec { .. } => 125,
+        _ => 1,
+    };
     let code = match verb {
         Verb::Run(args) => {
             let detach = args.detach;
@@ -747,7 +909,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             if json {
                 "print(ps(#{ all: all, json: true }))"
             } else {
-                "print(table(ps(#{ all: all })))"
+                "print(table(ps(#{ all: all }), \"containers\"))"
             }
         }
         Verb::Exec { user, workdir, env, container, cmd } => {
@@ -759,7 +921,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             if let Some(w) = workdir {
                 opts.insert("workdir".into(), w.into());
             }
-            opts.insert("env".into(), strings(env));
+            opts.insert("env".into(), strings(host_env(env)));
             scope.push("id", container).push("cmd", strings(cmd)).push("opts", opts);
             "exit(exec(id, cmd, opts).code)"
         }
@@ -774,12 +936,16 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             "let text = logs(id, opts); if text != \"\" { print(text.sub_string(0, text.len() - 1)) }"
         }
         Verb::Stop { time, containers } => {
-            scope.push("ids", strings(containers)).push("t", time);
-            "for id in ids { stop(id, t); print(id) }"
+            scope.push("t", time);
+            return each(host, containers, scope, "stop(id, t); print(id)");
+        }
+        Verb::Restart { time, containers } => {
+            scope.push("t", time);
+            return each(host, containers, scope, "stop(id, t); start(id); print(id)");
         }
         Verb::Kill { signal, containers } => {
-            scope.push("ids", strings(containers)).push("sig", signal);
-            "for id in ids { kill(id, sig); print(id) }"
+            scope.push("sig", signal);
+            return each(host, containers, scope, "kill(id, sig); print(id)");
         }
         Verb::Pause { containers } => {
             scope.push("ids", strings(containers));
@@ -790,12 +956,11 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             "for id in ids { unpause(id); print(id) }"
         }
         Verb::Rm { force, containers } => {
-            scope.push("ids", strings(containers)).push("force", force);
-            "for id in ids { rm(id, #{ force: force }); print(id) }"
+            scope.push("force", force);
+            return each(host, containers, scope, "rm(id, #{ force: force }); print(id)");
         }
         Verb::Start { containers } => {
-            scope.push("ids", strings(containers));
-            "for id in ids { start(id); print(id) }"
+            return each(host, containers, scope, "start(id); print(id)");
         }
         Verb::Inspect { name } => {
             scope.push("id", name);
@@ -822,7 +987,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
                 scope.push("name", name).push("opts", opts);
                 "print(network_create(name, opts).name)"
             }
-            NetworkVerb::Ls => "print(table(networks()))",
+            NetworkVerb::Ls => "print(table(networks(), \"networks\"))",
             NetworkVerb::Rm { names } => {
                 scope.push("names", strings(names));
                 "for n in names { network_remove(n); print(n) }"
@@ -862,7 +1027,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             if json {
                 "print(images(#{ json: true, all: all }))"
             } else {
-                "print(table(images(#{ all: all })))"
+                "print(table(images(#{ all: all }), \"images\"))"
             }
         }
         Verb::Rmi { images, force } => {
@@ -934,5 +1099,27 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             "for i in load(input) { print(`Loaded image: ${i.name}`) }"
         }
     };
-    host.eval(code, "gocker-script", &mut scope, false)
+    match host.verb(code, &mut scope, failure) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Stop::Exit(n) | Stop::Failed(n)) => ExitCode::from(n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// VERBS tells a verb from a script's name: it must be exactly the verbs clap knows.
+    #[test]
+    fn every_verb_is_known_as_one() {
+        use clap::CommandFactory;
+        let mut verbs: Vec<String> = VerbCli::command()
+            .get_subcommands()
+            .map(|v| v.get_name().to_string())
+            .collect();
+        let mut known: Vec<String> = VERBS.iter().map(|v| v.to_string()).collect();
+        verbs.sort();
+        known.sort();
+        assert_eq!(verbs, known);
+    }
 }
