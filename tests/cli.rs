@@ -269,3 +269,451 @@ fn a_pull_killed_midway_leaves_nothing_half_named_and_the_next_pull_completes() 
         "scratch of the killed pull is cleared: {left:?}"
     );
 }
+
+// The verb layer as a Docker user meets it: unknown verbs, closed pipes, empty tables, errors
+// and their statuses, strict options, -e NAME, rm of several names.
+
+fn busybox() -> &'static str {
+    static IMG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IMG.get_or_init(|| {
+        let reg = registry();
+        push_busybox(reg, "cli/verbs:1");
+        format!("{}/cli/verbs:1", reg.addr)
+    })
+}
+
+/// A detached busybox that sleeps, named `name`.
+fn sleeper(r: &std::path::Path, name: &str) {
+    let o = gocker(r, &["run", "-d", "--name", name, busybox(), "sleep", "300"]);
+    assert!(o.status.success(), "{}", err(&o));
+}
+
+#[test]
+fn an_unknown_verb_is_an_error_with_a_suggestion_not_a_script_name() {
+    let root = root();
+    let r = root.path();
+    let o = gocker(r, &["restrat", "web"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).starts_with("error: unknown command: restrat (did you mean restart?)\n"),
+        "{}",
+        err(&o)
+    );
+    let o = gocker(r, &["imgaes"]);
+    assert!(err(&o).contains("(did you mean images?)"), "{}", err(&o));
+    let o = gocker(r, &["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).starts_with("error: unknown command: frobnicate\n"),
+        "{}",
+        err(&o)
+    );
+    // What looks like a script's name is still read as one.
+    let o = gocker(r, &["missing.rhai"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("cannot read missing.rhai"), "{}", err(&o));
+}
+
+#[test]
+fn help_lists_every_verb() {
+    let root = root();
+    for args in [&["--help"][..], &["help"][..]] {
+        let o = gocker(root.path(), args);
+        assert!(o.status.success(), "{}", err(&o));
+        let help = out(&o);
+        for verb in [
+            "run", "network", "ps", "exec", "logs", "stop", "kill", "pause", "unpause", "rm",
+            "start", "restart", "inspect", "prune", "pull", "images", "rmi", "tag", "commit",
+            "build", "cp", "save", "load",
+        ] {
+            assert!(
+                help.lines().any(|l| l.starts_with(&format!("  {verb} "))),
+                "{verb} missing from {args:?}:\n{help}"
+            );
+        }
+    }
+}
+
+/// Runs the binary with its stdout a pipe whose reader is already gone.
+fn into_a_closed_pipe(r: &std::path::Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+        .arg("--root")
+        .arg(r)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start gocker-script");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let root = root();
+    let r = root.path();
+    sleeper(r, "piped");
+    for args in [
+        &["ps", "-a", "--json"][..],
+        &["ps", "-a"],
+        &["images"],
+        &["images", "--json"],
+        &["inspect", "piped"],
+        &["-e", "for i in 0..100000 { print(i) }"],
+    ] {
+        let o = into_a_closed_pipe(r, args);
+        let quiet = matches!(o.status.code(), Some(0) | Some(141))
+            || o.status.signal() == Some(libc::SIGPIPE);
+        assert!(quiet, "{args:?}: {:?} {}", o.status, err(&o));
+        assert!(
+            !err(&o).contains("panicked") && !err(&o).contains("Broken pipe"),
+            "{args:?}: {}",
+            err(&o)
+        );
+    }
+    // The reader that reads the first line gets it whole.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} --root {} ps -a --json | head -1",
+            env!("CARGO_BIN_EXE_gocker-script"),
+            r.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out(&o), "[\n");
+    assert_eq!(err(&o), "");
+}
+
+#[test]
+fn tables_with_nothing_to_show_print_their_header() {
+    let root = root();
+    let r = root.path();
+    for (args, header) in [
+        (
+            &["ps"][..],
+            "CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   PORTS   NAMES",
+        ),
+        (
+            &["ps", "-a"],
+            "CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   PORTS   NAMES",
+        ),
+        (&["images"], "REPOSITORY   TAG   IMAGE ID   PLATFORM   SIZE"),
+    ] {
+        let o = gocker(r, args);
+        assert!(o.status.success(), "{}", err(&o));
+        assert_eq!(out(&o).trim_end(), header, "{args:?}");
+    }
+    // No network but the default one, and it has no containers: still a table.
+    let o = gocker(r, &["network", "ls"]);
+    assert!(out(&o).starts_with("NETWORK   BRIDGE"), "{}", out(&o));
+    // A container that just started reads as Docker words it.
+    sleeper(r, "fresh");
+    let o = gocker(r, &["ps"]);
+    let row = out(&o);
+    assert!(
+        row.contains(" ago") && row.contains("Up ") && !row.contains("1 seconds"),
+        "{row}"
+    );
+}
+
+#[test]
+fn verb_errors_show_the_command_not_the_stdlib_and_debug_shows_where() {
+    let root = root();
+    let r = root.path();
+    let o = gocker(r, &["run", "--rm", "127.0.0.1:1/nothing", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", err(&o));
+    let e = err(&o);
+    assert!(e.starts_with("error: registry: "), "{e}");
+    assert_eq!(e.lines().count(), 1, "one line, no frames: {e}");
+    assert!(
+        !e.contains("stdlib") && !e.contains("pull_if_missing"),
+        "{e}"
+    );
+    assert!(e.contains("is the registry running?"), "{e}");
+
+    let o = gocker(
+        r,
+        &["--debug", "run", "--rm", "127.0.0.1:1/nothing", "true"],
+    );
+    assert_eq!(o.status.code(), Some(125));
+    let e = err(&o);
+    assert!(
+        e.contains("stdlib/containers.rhai") && e.contains("in pull_if_missing"),
+        "{e}"
+    );
+    let o = gocker(
+        r,
+        &["run", "--debug", "--rm", "127.0.0.1:1/nothing", "true"],
+    );
+    assert!(err(&o).contains("in pull_if_missing"), "after the verb too");
+
+    // Other verbs fail with 1, as Docker's do.
+    let o = gocker(r, &["logs", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        err(&o),
+        "error: not_found: no container named or with id \"nosuch\"\n"
+    );
+}
+
+#[test]
+fn an_unreachable_registry_is_said_plainly_with_the_ways_around_it() {
+    let root = root();
+    // .invalid never resolves (RFC 2606): what an offline pull from docker.io meets.
+    let o = gocker(root.path(), &["pull", "registry.invalid/library/busybox"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = err(&o);
+    assert!(
+        e.contains("registry registry.invalid cannot be reached (")
+            && e.contains("127.0.0.1:5000/busybox")
+            && e.contains("load -i")
+            && e.contains("GOCKER_INSECURE_REGISTRIES"),
+        "{e}"
+    );
+    assert!(!e.contains("stdlib"), "{e}");
+}
+
+#[test]
+fn commands_that_cannot_start_exit_127_or_126_as_docker() {
+    let root = root();
+    let r = root.path();
+    for (cmd, code, says) in [
+        (&["no-such-command"][..], 127, "error: not_found: "),
+        (&["/etc/passwd"], 126, "error: runtime: "),
+        (&["sh", "-c", "exit 7"], 7, ""),
+    ] {
+        let mut args = vec!["run", "--rm", busybox()];
+        args.extend(cmd);
+        let o = gocker(r, &args);
+        assert_eq!(o.status.code(), Some(code), "run {cmd:?}: {}", err(&o));
+        assert!(err(&o).starts_with(says), "{}", err(&o));
+        assert_eq!(err(&o).lines().count(), usize::from(code >= 126));
+    }
+    sleeper(r, "execbox");
+    for (cmd, code) in [
+        (&["no-such-command"][..], 127),
+        (&["/etc/passwd"], 126),
+        (&["sh", "-c", "exit 4"], 4),
+    ] {
+        let mut args = vec!["exec", "execbox"];
+        args.extend(cmd);
+        let o = gocker(r, &args);
+        assert_eq!(o.status.code(), Some(code), "exec {cmd:?}: {}", err(&o));
+    }
+    // gocker-script's own failures: 125.
+    let o = gocker(r, &["exec", "no-such-box", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", err(&o));
+    // Scripts see the status as the error's exit_code.
+    let o = gocker(
+        r,
+        &[
+            "-e",
+            r#"let c = ""; try { exec("execbox", ["no-such-command"]) } catch (e) { c = e.exit_code } c"#,
+        ],
+    );
+    assert_eq!(out(&o).trim(), "127", "{}", err(&o));
+}
+
+#[test]
+fn a_misspelt_run_option_is_refused_with_a_did_you_mean() {
+    let root = root();
+    let r = root.path();
+    let o = gocker(
+        r,
+        &[
+            "-e",
+            &format!(r#"run({:?}, ["true"], #{{ detatch: true }})"#, busybox()),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        err(&o).contains(
+            r#"invalid_argument: run: unknown option "detatch" (did you mean "detach"?; known: detach, rm, "#
+        ),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(
+        out(&gocker(r, &["ps", "-a", "--json"])).trim(),
+        "[]",
+        "nothing ran"
+    );
+    // A shell line given as one string says what was expected.
+    let o = gocker(r, &["-e", &format!(r#"run({:?}, "echo hi")"#, busybox())]);
+    assert!(
+        err(&o).contains("run: cmd must be an array of strings, got a string"),
+        "{}",
+        err(&o)
+    );
+    // The CLI's flags: the nearest flag, and a usage error.
+    let o = gocker(r, &["run", "--detatch", busybox(), "true"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).starts_with("error: unknown flag for run: --detatch (did you mean --detach?)\n"),
+        "{}",
+        err(&o)
+    );
+    let o = gocker(r, &["run", "--memroy=64m", busybox(), "true"]);
+    assert!(err(&o).contains("(did you mean --memory?)"), "{}", err(&o));
+}
+
+#[test]
+fn options_are_named_as_the_cli_flags_with_the_old_names_as_aliases() {
+    let root = root();
+    let r = root.path();
+    let limits = |name: &str, opts: &str| -> serde_json::Value {
+        let o = gocker(
+            r,
+            &[
+                "-e",
+                &format!(
+                    r#"let c = run({:?}, ["sleep", "300"], #{{ detach: true, name: {name:?}, {opts} }}); to_json(inspect(c.id).spec.limits)"#,
+                    busybox()
+                ),
+            ],
+        );
+        assert!(o.status.success(), "{opts}: {}", err(&o));
+        serde_json::from_str(&out(&o)).expect("limits as json")
+    };
+    let l = limits(
+        "canonical",
+        r#"memory: "64m", pids_limit: 50, cpu_shares: 512"#,
+    );
+    assert_eq!(l["memory"], 64 << 20, "{l}");
+    assert_eq!(l["pids"], 50, "{l}");
+    assert_eq!(l["cpu_shares"], 512, "{l}");
+    let l = limits("aliased", r#"mem: "32m", pids: 40"#);
+    assert_eq!(l["memory"], 32 << 20, "{l}");
+    assert_eq!(l["pids"], 40, "{l}");
+    let o = gocker(
+        r,
+        &[
+            "-e",
+            &format!(
+                r#"run({:?}, ["true"], #{{ mem: "1m", memory: "2m" }})"#,
+                busybox()
+            ),
+        ],
+    );
+    assert!(
+        err(&o).contains(r#"options "mem" and "memory" are the same"#),
+        "{}",
+        err(&o)
+    );
+    // The CLI's flags reach the same options.
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "flags",
+            "--memory",
+            "48m",
+            "--pids-limit",
+            "30",
+            busybox(),
+            "sleep",
+            "300",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let o = gocker(r, &["inspect", "flags"]);
+    let v: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(v["spec"]["limits"]["memory"], 48 << 20, "{v}");
+    assert_eq!(v["spec"]["limits"]["pids"], 30, "{v}");
+    // stats: the limit of one without its own is the host's memory, not 2^63 - 4096.
+    sleeper(r, "unlimited");
+    let o = gocker(r, &["-e", "stats(\"unlimited\").memory_limit"]);
+    let limit: u64 = out(&o).trim().parse().expect("a number");
+    let host = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let host_kb: u64 = host
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(limit, host_kb * 1024, "the host's memory");
+    let o = gocker(r, &["-e", "stats(\"flags\").memory_limit"]);
+    assert_eq!(out(&o).trim(), (48u64 << 20).to_string());
+}
+
+#[test]
+fn env_without_a_value_passes_the_callers() {
+    let root = root();
+    let r = root.path();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+            .arg("--root")
+            .arg(r)
+            .args(args)
+            .env("GOCKER_TEST_FROM_HOST", "host value")
+            .env_remove("GOCKER_TEST_UNSET")
+            .output()
+            .unwrap()
+    };
+    let o = run(&[
+        "run",
+        "--rm",
+        "-e",
+        "GOCKER_TEST_FROM_HOST",
+        "-e",
+        "GOCKER_TEST_UNSET",
+        "-e",
+        "GIVEN=1",
+        busybox(),
+        "env",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let env = out(&o);
+    assert!(env.contains("GOCKER_TEST_FROM_HOST=host value\n"), "{env}");
+    assert!(env.contains("GIVEN=1\n"), "{env}");
+    assert!(
+        !env.contains("GOCKER_TEST_UNSET"),
+        "unset on the host: left out: {env}"
+    );
+    sleeper(r, "envbox");
+    let o = run(&["exec", "-e", "GOCKER_TEST_FROM_HOST", "envbox", "env"]);
+    assert!(
+        out(&o).contains("GOCKER_TEST_FROM_HOST=host value\n"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[test]
+fn rm_of_several_names_removes_the_others_past_a_missing_one() {
+    let root = root();
+    let r = root.path();
+    sleeper(r, "rm-a");
+    sleeper(r, "rm-b");
+    let o = gocker(r, &["rm", "-f", "rm-a", "rm-missing", "rm-b"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(out(&o), "rm-a\nrm-b\n");
+    assert_eq!(
+        err(&o),
+        "error: not_found: no container named or with id \"rm-missing\"\n"
+    );
+    assert_eq!(out(&gocker(r, &["ps", "-a", "--json"])).trim(), "[]");
+    // restart: stop, then start again.
+    sleeper(r, "again");
+    let pid = |r| out(&gocker(r, &["-e", "find_container(\"again\").pid"]));
+    let before = pid(r);
+    let o = gocker(r, &["restart", "-t", "1", "again", "rm-missing"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(out(&o), "again\n");
+    let after = pid(r);
+    assert!(
+        before.trim() != after.trim() && after.trim() != "",
+        "{before} {after}"
+    );
+    assert_eq!(
+        out(&gocker(r, &["-e", "find_container(\"again\").status"])).trim(),
+        "running"
+    );
+}
