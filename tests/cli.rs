@@ -361,6 +361,7 @@ fn a_closed_pipe_ends_the_output_quietly() {
         &["images", "--json"],
         &["inspect", "piped"],
         &["-e", "for i in 0..100000 { print(i) }"],
+        &["-e", "for i in 0..100000 { debug(i) }"],
     ] {
         let o = into_a_closed_pipe(r, args);
         let quiet = matches!(o.status.code(), Some(0) | Some(141))

@@ -206,6 +206,13 @@ pub fn build_engine(ctx: Rc<Context>) -> Engine {
             .then(|| Dynamic::from(INTERRUPT))
     });
     engine.on_print(print_line);
+    // debug() as Rhai prints it, through the same closed-pipe-safe path.
+    engine.on_debug(|text, source, pos| match (source, pos.is_none()) {
+        (Some(source), true) => print_line(&format!("{source} | {text}")),
+        (Some(source), false) => print_line(&format!("{source} @ {pos:?} | {text}")),
+        (None, true) => print_line(text),
+        (None, false) => print_line(&format!("{pos:?} | {text}")),
+    });
     // Rhai reserves `spawn` for a future keyword; here it is the design's name for starting a
     // container, so the tokenizer hands it to the parser as a plain identifier.
     #[allow(deprecated)]
