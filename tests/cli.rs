@@ -324,7 +324,7 @@ fn help_lists_every_verb() {
         for verb in [
             "run", "network", "ps", "exec", "logs", "stop", "kill", "pause", "unpause", "rm",
             "start", "restart", "inspect", "prune", "pull", "images", "rmi", "tag", "commit",
-            "build", "cp", "save", "load",
+            "build", "cp", "save", "load", "push", "login", "logout",
         ] {
             assert!(
                 help.lines().any(|l| l.starts_with(&format!("  {verb} "))),
