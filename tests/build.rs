@@ -321,7 +321,11 @@ fn bad_dockerfiles_name_the_line_and_leave_nothing() {
             &format!("build(\"{}\", #{{ tags: \"x\" }})", ctx.path().display()),
         ],
     );
-    assert!(err(&o).contains("unknown option tags"), "{}", err(&o));
+    assert!(
+        err(&o).contains("unknown option \"tags\" (did you mean \"tag\"?"),
+        "{}",
+        err(&o)
+    );
     assert_eq!(
         ok(gocker(r, &["ps", "-a", "--json"])).trim(),
         "[]",
