@@ -461,3 +461,50 @@ fn prune_reclaims_what_killed_processes_left() {
         .unwrap();
     assert_eq!(rows, 0, "layer rows left");
 }
+
+/// A remover never deletes the files of a container a supervisor is starting (its creator
+/// may have been killed, releasing the creator's lock): it waits for the start lock.
+#[test]
+fn rm_waits_for_a_supervisor_that_is_starting_the_container() {
+    use std::os::fd::AsRawFd;
+    let root = root();
+    let (images, containers) = stores(root.path());
+    let mut spec = Spec::new(image());
+    spec.network = gocker::container::spec::NetworkMode::None;
+    let c = containers
+        .create(&images, &spec, Some(vec!["true".into()]))
+        .expect("create");
+    // Play the supervisor: hold the start lock as it does from before it reads the launch file.
+    let locks = root.path().join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let lock = std::fs::File::create(locks.join(format!("start-{}.lock", c.id))).unwrap();
+    // SAFETY: flock on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let mut rm = std::process::Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+        .arg("--root")
+        .arg(root.path())
+        .args(["rm", "-f", &c.id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("rm");
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        rm.try_wait().unwrap().is_none(),
+        "rm went ahead of a starting supervisor"
+    );
+    let launch = root
+        .path()
+        .join("containers")
+        .join(&c.id)
+        .join("launch.json");
+    assert!(
+        launch.exists(),
+        "the files went while the supervisor held the start"
+    );
+    drop(lock);
+    assert!(rm.wait().unwrap().success());
+    assert!(!launch.exists());
+    let gone = containers.get(&c.id).map(|_| ()).unwrap_err();
+    assert_eq!(gone.kind(), Kind::NotFound);
+}

@@ -238,6 +238,13 @@ fn creator_lock(id: &str) -> String {
     format!("container-{id}")
 }
 
+/// The lock a supervisor holds from before it reads the container's launch file until it
+/// has recorded the start: a remover takes it too, so it never deletes the files of a
+/// container a supervisor is starting (whose creator may have been killed meanwhile).
+pub(crate) fn starting_lock(id: &str) -> String {
+    format!("start-{id}")
+}
+
 /// A container's files: its directory and its lock file; the row is the caller's. Only for
 /// the holder of the container's lock (its creator undoing a failed create).
 pub(crate) fn remove_traces(paths: &Paths, id: &str) -> Result<()> {
@@ -256,7 +263,8 @@ pub(crate) fn remove_traces(paths: &Paths, id: &str) -> Result<()> {
 /// finishes, and the lock tells that look whether somebody is still at it.
 pub(crate) fn erase(paths: &Paths, db: &Db, id: &str) -> Result<()> {
     let _held = lock::exclusive(&paths.locks(), &creator_lock(id))?;
-    // Checked again under the lock: a `run` may have started it while we waited for it.
+    let _starting = lock::exclusive(&paths.locks(), &starting_lock(id))?;
+    // Checked again under the locks: a `run` may have started it while we waited for it.
     let status: Option<Status> = db
         .lock()
         .query_row("SELECT status FROM containers WHERE id = ?1", [id], |r| {
@@ -276,7 +284,9 @@ fn erase_locked(paths: &Paths, db: &Db, id: &str) -> Result<()> {
     remove_tree(&paths.containers().join(id))?;
     db.lock()
         .execute("DELETE FROM containers WHERE id = ?1", [id])?;
-    let _ = std::fs::remove_file(paths.locks().join(format!("{}.lock", creator_lock(id))));
+    for lock in [creator_lock(id), starting_lock(id)] {
+        let _ = std::fs::remove_file(paths.locks().join(format!("{lock}.lock")));
+    }
     Ok(())
 }
 
@@ -883,24 +893,35 @@ impl ContainerStore {
 
     /// Removes a container; a running one only with `force` (it is killed first).
     pub fn remove(&self, id: &str, force: bool) -> Result<()> {
-        let c = self.get(id)?;
-        if c.status == Status::Running {
-            if !force {
-                return Err(Error::conflict(format!(
-                    "container {} is running: stop it first, or force",
-                    c.name
-                )));
+        let mut c = self.get(id)?;
+        // Twice at most: a supervisor may finish starting it while we take its locks.
+        for attempt in 0..2 {
+            if c.status == Status::Running {
+                if !force {
+                    return Err(Error::conflict(format!(
+                        "container {} is running: stop it first, or force",
+                        c.name
+                    )));
+                }
+                let _ = self.kill(&c.id, "SIGKILL");
+                match self.wait(&c.id, Some(Duration::from_secs(10))) {
+                    // A --rm container removed itself: done.
+                    Err(e) if e.kind() == Kind::NotFound => return Ok(()),
+                    other => {
+                        other?;
+                    }
+                }
             }
-            let _ = self.kill(&c.id, "SIGKILL");
-            match self.wait(&c.id, Some(Duration::from_secs(10))) {
-                // A --rm container removed itself: done.
-                Err(e) if e.kind() == Kind::NotFound => return Ok(()),
+            match erase(&self.paths, &self.db, &c.id) {
+                Err(e) if e.kind() == Kind::Conflict && force && attempt == 0 => {
+                    c = self.get_row(&c.id)?;
+                }
                 other => {
                     other?;
+                    break;
                 }
             }
         }
-        erase(&self.paths, &self.db, &c.id)?;
         let _ = ContainerCgroup::of(&c.id).destroy();
         Ok(())
     }

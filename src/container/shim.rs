@@ -99,6 +99,8 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 
 fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> Result<i32> {
     let paths = Paths::new(root);
+    // Held until the start is recorded: a remover waits for it (see starting_lock).
+    let starting = crate::store::lock::exclusive(&paths.locks(), &super::starting_lock(id))?;
     let mut launch = read_launch(&paths, id)?;
     let db = Arc::new(Db::open(&paths.db())?);
     let name: String =
@@ -163,6 +165,7 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         let _ = cgroup.destroy();
         return Err(e.into());
     }
+    drop(starting);
     status.send(&ShimMessage::Started { pid: pid.as_raw() });
 
     match logs {
