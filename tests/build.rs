@@ -681,6 +681,7 @@ fn squash_makes_the_added_layers_one_with_deletions_kept() {
              RUN mkdir -p /data/keep /data/gone && echo 1 > /data/keep/a && echo 2 > /data/gone/b && echo tmp > /tmp/scratch\n\
              RUN rm -rf /data/gone /tmp/scratch /etc/group && echo 3 > /data/keep/c\n\
              RUN rm -rf /data/keep && mkdir /data/keep && echo fresh > /data/keep/d\n\
+             RUN rm -rf /home && mkdir /home && echo new > /home/only\n\
              ENV SQUASHED=yes\n\
              USER nobody\n\
              RUN test \"$SQUASHED\" = yes && test \"$(id -u)\" = 65534\n\
@@ -714,10 +715,10 @@ fn squash_makes_the_added_layers_one_with_deletions_kept() {
         .trim()
         .to_string()
     };
-    assert_eq!(layers("layered:1"), "5");
+    assert_eq!(layers("layered:1"), "6");
     assert_eq!(layers("flat:1"), "2", "the base's layer and one more");
-    let check = "find /data | sort; test -e /tmp/scratch || echo no-scratch; test -e /etc/group || echo no-group; echo $SQUASHED";
-    let want = "/data\n/data/keep\n/data/keep/d\nno-scratch\nno-group\nyes\n";
+    let check = "find /data /home | sort; test -e /tmp/scratch || echo no-scratch; test -e /etc/group || echo no-group; echo $SQUASHED";
+    let want = "/data\n/data/keep\n/data/keep/d\n/home\n/home/only\nno-scratch\nno-group\nyes\n";
     for img in ["layered:1", "flat:1"] {
         let o = ok(gocker(
             r,

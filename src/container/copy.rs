@@ -575,14 +575,9 @@ fn resolve_owner(root: BorrowedFd, spec: &str) -> Result<(u32, u32)> {
 }
 
 fn read_in_root(root: BorrowedFd, rel: &str) -> Option<String> {
-    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
-    let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let fd = openat2(root.as_raw_fd(), rel, how).ok()?;
-    // SAFETY: openat2 just returned this descriptor.
-    let f = File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-    // An image's /etc/passwd is small; a hostile one (a FIFO, /dev/zero) is not read forever.
+    // Only a regular file: an image's /etc/passwd may be a device node of the host's.
+    let f = crate::sys::path::open_file_in(root, Path::new(rel)).ok()?;
+    // An image's /etc/passwd is small; a huge one is not read whole.
     let mut s = String::new();
     std::io::Read::read_to_string(&mut std::io::Read::take(f, 4 << 20), &mut s).ok()?;
     Some(s)

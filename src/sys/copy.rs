@@ -276,6 +276,13 @@ impl<'a> Copier<'a> {
                 if st.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFDIR.bits() {
                     unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)?;
                     mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(0o755))?;
+                    if self.layers {
+                        // A directory made where a layer deleted something (a whiteout):
+                        // opaque, or what the base had there would come back.
+                        let made = open_dir_at(dir, name)?;
+                        set_opaque(made.as_fd())?;
+                        return Ok(made);
+                    }
                 }
             }
             Err(e) => return Err(e),

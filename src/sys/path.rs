@@ -78,3 +78,33 @@ pub fn open_dir_in(
     }
     Ok(dir)
 }
+
+/// A regular file, opened for reading without opening anything else on the way: `path`
+/// (an O_PATH descriptor) must be a regular file, and the file opened must be that one.
+/// Opening a device or a FIFO to read it could block, or act (a tape rewinds, a watchdog
+/// arms), so they are refused before they are opened.
+pub fn reopen_regular(path: OwnedFd) -> std::result::Result<std::fs::File, Errno> {
+    let st = nix::sys::stat::fstat(path.as_raw_fd())?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Errno::EINVAL);
+    }
+    let fd = nix::fcntl::open(
+        format!("/proc/self/fd/{}", path.as_raw_fd()).as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK,
+        Mode::empty(),
+    )?;
+    let file = std::fs::File::from(owned(fd));
+    let now = nix::sys::stat::fstat(file.as_raw_fd())?;
+    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+        return Err(Errno::EAGAIN);
+    }
+    Ok(file)
+}
+
+/// `rel` inside `root` as a regular file for reading (see reopen_regular).
+pub fn open_file_in(root: BorrowedFd, rel: &Path) -> std::result::Result<std::fs::File, Errno> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(in_root());
+    reopen_regular(owned(openat2(root.as_raw_fd(), rel, how)?))
+}
