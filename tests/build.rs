@@ -604,6 +604,7 @@ fn add_extracts_local_archives_inside_the_image() {
         .file("app/hello.txt", b"from the archive\n", 0o644)
         .symlink("app/link", "hello.txt")
         .hardlink("app/twin", "app/hello.txt")
+        .file_owned("app/owned", b"x", 0o640, 1234, 5678)
         .finish();
     std::fs::write(
         ctx.path().join("app.tar.gz"),
@@ -638,10 +639,13 @@ fn add_extracts_local_archives_inside_the_image() {
             "added:1",
             "sh",
             "-c",
-            "cat /opt/app/link /opt/plain.txt; stat -c %h /opt/app/twin",
+            "cat /opt/app/link /opt/plain.txt; stat -c %h /opt/app/twin; stat -c '%u %g %a' /opt/app/owned",
         ],
     ));
-    assert_eq!(o, "from the archive\nnot an archive\n2\n");
+    assert_eq!(
+        o, "from the archive\nnot an archive\n2\n1234 5678 640\n",
+        "the archive's owners kept"
+    );
     // An archive whose names climb out of the destination is refused, and builds nothing.
     let evil = TarBuilder::new()
         .file("../../escaped", b"x", 0o644)
@@ -743,4 +747,97 @@ fn squash_makes_the_added_layers_one_with_deletions_kept() {
         ],
     ));
     assert_eq!(id("flat:1"), before);
+}
+
+#[test]
+fn arg_and_env_scoping_follow_docker() {
+    let root = root();
+    let r = root.path();
+    let ctx = tempfile::tempdir().expect("ctx");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!(
+            "ARG V=global\n\
+             FROM {}\n\
+             ARG V\n\
+             ARG TARGETARCH\n\
+             ENV A=1\n\
+             ENV A=2 B=$A\n\
+             RUN echo \"$V $TARGETARCH $A $B\" > /out\n\
+             CMD [\"/out\"]\n\
+             ENTRYPOINT [\"cat\"]\n",
+            image()
+        ),
+    );
+    let d = ctx.path().to_str().expect("utf-8");
+    ok(gocker(
+        r,
+        &["build", "-q", "--network", "none", "-t", "scoped:1", d],
+    ));
+    let arch = ok(gocker(r, &["-e", "print(host_platform())"]));
+    let arch = arch.trim().rsplit('/').next().expect("arch").to_string();
+    let o = ok(gocker(r, &["run", "--rm", "--network", "none", "scoped:1"]));
+    assert_eq!(
+        o,
+        format!("global {arch} 2 1\n"),
+        "a bare ARG takes the global, ENV pairs see the env before, CMD kept by ENTRYPOINT"
+    );
+    // The given value wins over the global default.
+    ok(gocker(
+        r,
+        &[
+            "build",
+            "-q",
+            "--network",
+            "none",
+            "--build-arg",
+            "V=given",
+            "-t",
+            "scoped:2",
+            d,
+        ],
+    ));
+    let o = ok(gocker(r, &["run", "--rm", "--network", "none", "scoped:2"]));
+    assert_eq!(o, format!("given {arch} 2 1\n"));
+}
+
+#[test]
+fn the_context_is_the_only_thing_a_build_reads() {
+    let root = root();
+    let r = root.path();
+    let ctx = tempfile::tempdir().expect("ctx");
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::write(outside.path().join("hostsecret"), b"not for images").expect("write");
+    std::os::unix::fs::symlink(outside.path(), ctx.path().join("link")).expect("link");
+    write(ctx.path(), "secret.key", "excluded\n");
+    write(ctx.path(), ".dockerignore", "secret.key\n");
+    let d = ctx.path().to_str().expect("utf-8");
+    for (dockerfile, says) in [
+        ("COPY link/hostsecret /x\n", "is not in the build context"),
+        (
+            "COPY secret.key /s/\n",
+            "secret.key is excluded by .dockerignore",
+        ),
+    ] {
+        write(
+            ctx.path(),
+            "Dockerfile",
+            &format!("FROM {}\n{dockerfile}", image()),
+        );
+        let o = gocker(r, &["build", "--network", "none", d]);
+        assert!(!o.status.success(), "{dockerfile}");
+        assert!(err(&o).contains(says), "{dockerfile}: {}", err(&o));
+    }
+    // Nothing outside the context was read, not even to digest it.
+    let conn = rusqlite::Connection::open(r.join("db.sqlite")).expect("db");
+    let read: Vec<String> = conn
+        .prepare("SELECT path FROM file_digests")
+        .expect("query")
+        .query_map([], |row| row.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("paths");
+    assert!(read.iter().all(|p| p.starts_with(d)), "{read:?}");
+    assert!(!read.iter().any(|p| p.contains("hostsecret")), "{read:?}");
 }

@@ -46,6 +46,8 @@ pub struct BuildState {
     pub args_given: BTreeMap<String, String>,
     /// The shell of the shell form of RUN/CMD/ENTRYPOINT (SHELL).
     pub shell: Vec<String>,
+    /// Whether this build set CMD (an ENTRYPOINT then keeps it).
+    pub cmd_set: bool,
     /// The build context: COPY's sources are read inside it.
     pub context: Option<PathBuf>,
     /// .dockerignore patterns of the context.
@@ -141,6 +143,12 @@ pub fn from(images: &ImageStore, base: &str) -> Result<BuildState> {
         .and_then(Value::as_str)
         .unwrap_or("1970-01-01T00:00:00Z")
         .to_string();
+    // The image's own SHELL is the build's.
+    let shell: Vec<String> = config
+        .pointer("/config/Shell")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .filter(|s: &Vec<String>| !s.is_empty())
+        .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
     Ok(BuildState {
         name: None,
         base_layers: img.layers.len(),
@@ -151,7 +159,8 @@ pub fn from(images: &ImageStore, base: &str) -> Result<BuildState> {
         recorded: 0,
         args: BTreeMap::new(),
         args_given: BTreeMap::new(),
-        shell: vec!["/bin/sh".into(), "-c".into()],
+        shell,
+        cmd_set: false,
         context: None,
         ignore: Vec::new(),
         no_cache: false,
@@ -717,87 +726,122 @@ pub fn context_digest(
     for rel in matched {
         h.update(b"source\0");
         h.update(rel.as_os_str().as_encoded_bytes());
-        walk_digest(images, context, &rel, &ig, &mut h)?;
+        // The source's directory is found inside the context (its links resolve inside).
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let name = rel.file_name().unwrap_or(std::ffi::OsStr::new("."));
+        let dir = crate::sys::path::open_dir_in(std::os::fd::AsFd::as_fd(&root), parent, false)
+            .map_err(|e| match e {
+                nix::errno::Errno::ENOENT => Error::not_found(format!(
+                    "COPY failed: {} is not in the build context",
+                    rel.display()
+                )),
+                e => Error::sys("cannot open", parent, e),
+            })?;
+        walk_digest(
+            images,
+            context,
+            std::os::fd::AsFd::as_fd(&dir),
+            name,
+            &rel,
+            &ig,
+            &mut h,
+        )?;
     }
     Ok(hex::encode(h.finalize()))
 }
 
+/// One source's entry in the digest: read through descriptors (each name opened in its
+/// parent without following links, files only if regular), so a link in the context never
+/// leads the digest outside it.
 fn walk_digest(
     images: &ImageStore,
     context: &Path,
+    dir: std::os::fd::BorrowedFd,
+    name: &std::ffi::OsStr,
     rel: &Path,
     ig: &crate::sys::copy::Ignore,
     h: &mut Sha256,
 ) -> Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let path = context.join(rel);
-    let md = std::fs::symlink_metadata(&path).map_err(|e| {
-        let mut err = Error::io("COPY failed: cannot find", rel, e);
-        if err.kind() == Kind::NotFound {
-            err = Error::not_found(format!(
+    use nix::fcntl::{AtFlags, OFlag};
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+    let st = nix::sys::stat::fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(|e| match e {
+            nix::errno::Errno::ENOENT => Error::not_found(format!(
                 "COPY failed: {} is not in the build context",
                 rel.display()
-            ));
-        }
-        err
-    })?;
+            )),
+            e => Error::sys("cannot stat", rel, e),
+        })?;
     h.update(rel.as_os_str().as_encoded_bytes());
-    h.update(format!("\0{:o}\0", md.permissions().mode()).as_bytes());
-    let ft = md.file_type();
-    if ft.is_symlink() {
-        let t = std::fs::read_link(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        h.update(t.as_os_str().as_encoded_bytes());
-    } else if ft.is_file() {
-        let stat = format!(
-            "{}:{}:{}:{}.{}:{}.{}",
-            md.dev(),
-            md.ino(),
-            md.size(),
-            md.mtime(),
-            md.mtime_nsec(),
-            md.ctime(),
-            md.ctime_nsec()
-        );
-        let key = path.to_string_lossy().to_string();
-        let known: Option<String> = images
-            .db()
-            .lock()
-            .query_row(
-                "SELECT digest FROM file_digests WHERE path = ?1 AND stat = ?2",
-                params![key, stat],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let digest = match known {
-            Some(d) => d,
-            None => {
-                let mut f =
-                    std::fs::File::open(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-                let mut fh = Sha256::new();
-                std::io::copy(&mut f, &mut fh).map_err(|e| Error::io("cannot read", &path, e))?;
-                let d = hex::encode(fh.finalize());
-                images.db().lock().execute(
-                    "INSERT INTO file_digests (path, stat, digest) VALUES (?1, ?2, ?3) ON CONFLICT(path) DO UPDATE SET stat = excluded.stat, digest = excluded.digest",
-                    params![key, stat, d],
-                )?;
-                d
-            }
-        };
-        h.update(digest.as_bytes());
-    } else if ft.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(&path)
-            .map_err(|e| Error::io("cannot list", &path, e))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for n in names {
-            let child = rel.join(&n);
-            if ig.excludes(&child) {
-                continue;
-            }
-            walk_digest(images, context, &child, ig, h)?;
+    h.update(format!("\0{:o}\0", st.st_mode).as_bytes());
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFLNK => {
+            let t = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), name)
+                .map_err(|e| Error::sys("cannot read", rel, e))?;
+            h.update(t.as_encoded_bytes());
         }
+        libc::S_IFREG => {
+            let stat = format!(
+                "{}:{}:{}:{}.{}:{}.{}",
+                st.st_dev,
+                st.st_ino,
+                st.st_size,
+                st.st_mtime,
+                st.st_mtime_nsec,
+                st.st_ctime,
+                st.st_ctime_nsec
+            );
+            let key = context.join(rel).to_string_lossy().to_string();
+            let known: Option<String> = images
+                .db()
+                .lock()
+                .query_row(
+                    "SELECT digest FROM file_digests WHERE path = ?1 AND stat = ?2",
+                    params![key, stat],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let digest = match known {
+                Some(d) => d,
+                None => {
+                    let fd = nix::fcntl::openat(
+                        Some(dir.as_raw_fd()),
+                        name,
+                        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        nix::sys::stat::Mode::empty(),
+                    )
+                    .map_err(|e| Error::sys("cannot open", rel, e))?;
+                    // SAFETY: openat just returned it.
+                    let path = unsafe { OwnedFd::from_raw_fd(fd) };
+                    let mut f = crate::sys::path::reopen_regular(path)
+                        .map_err(|e| Error::sys("cannot read", rel, e))?;
+                    let mut fh = Sha256::new();
+                    std::io::copy(&mut f, &mut fh).map_err(|e| Error::io("cannot read", rel, e))?;
+                    let d = hex::encode(fh.finalize());
+                    images.db().lock().execute(
+                        "INSERT INTO file_digests (path, stat, digest) VALUES (?1, ?2, ?3) ON CONFLICT(path) DO UPDATE SET stat = excluded.stat, digest = excluded.digest",
+                        params![key, stat, d],
+                    )?;
+                    d
+                }
+            };
+            h.update(digest.as_bytes());
+        }
+        libc::S_IFDIR => {
+            let d = crate::sys::copy::open_dir_at(dir, name)
+                .map_err(|e| Error::sys("cannot open", rel, e))?;
+            let names = crate::sys::copy::list_dir(d.as_fd())
+                .map_err(|e| Error::sys("cannot list", rel, e))?;
+            for n in names {
+                let child = rel.join(&n);
+                if ig.skips(&child) {
+                    continue;
+                }
+                walk_digest(images, context, d.as_fd(), &n, &child, ig, h)?;
+            }
+        }
+        // FIFOs and devices: their identity, never their content (never opened).
+        _ => h.update(format!("{}", st.st_rdev).as_bytes()),
     }
     h.update(b"\n");
     Ok(())

@@ -144,7 +144,7 @@ fn copy(args: &CopyArgs) -> Result<(u64, u64)> {
         mode: args.chmod,
     };
     let ignore = Ignore::new(&args.ignore);
-    let skip = |p: &Path| ignore.excludes(p);
+    let skip = |p: &Path| ignore.skips(p);
     let mut copier = Copier::new(&opts, &skip);
     let sources = expand_sources(
         from.as_fd(),
@@ -180,7 +180,9 @@ fn copy(args: &CopyArgs) -> Result<(u64, u64)> {
                 let ddir = open_dir_in(into.as_fd(), &dest, true).map_err(|e| {
                     Error::sys("cannot make the destination", Path::new(dest_raw), e)
                 })?;
-                let (n, b) = extract(archive, ddir.as_fd(), src, opts.owner)?;
+                // The archive's owners, unless --chown (as BuildKit's ADD).
+                let owner = args.owner.as_ref().and(opts.owner);
+                let (n, b) = extract(archive, ddir.as_fd(), src, owner)?;
                 copier.entries += n;
                 copier.bytes += b;
                 continue;
@@ -505,6 +507,12 @@ pub fn expand_sources(
             .map(|n| n.as_encoded_bytes().to_vec())
             .unwrap_or_default();
         if !(wildcards && name.iter().any(|b| matches!(b, b'*' | b'?' | b'['))) {
+            // Left out of the context by .dockerignore: not there, as Docker has it.
+            if ignore.excludes(&clean) {
+                return Err(Error::not_found(format!(
+                    "COPY failed: {raw} is excluded by .dockerignore"
+                )));
+            }
             out.push(clean);
             continue;
         }

@@ -304,10 +304,14 @@ fn register_config_steps(engine: &mut Engine) {
     ] {
         engine.register_fn(name, move |b: &mut Builder, v: Dynamic| -> Res<Builder> {
             let (argv, text) = command(&b.0.borrow(), &v, op)?;
+            // Docker: a new ENTRYPOINT drops the CMD the base image had, not one this build set.
+            let inherited_cmd = !b.0.borrow().cmd_set;
+            if key == "Cmd" {
+                b.0.borrow_mut().cmd_set = true;
+            }
             step(b, format!("{op} {text}"), |rc| {
                 rc.insert(key.into(), json!(argv));
-                // Docker: a new ENTRYPOINT drops the image's CMD.
-                if key == "Entrypoint" {
+                if key == "Entrypoint" && inherited_cmd {
                     rc.remove("Cmd");
                 }
                 Ok(())

@@ -472,6 +472,31 @@ impl Ignore {
         }
         excluded
     }
+
+    /// Whether a walk leaves `rel` out entirely: it is excluded and no exception (`!`)
+    /// could take back anything below it (`docs` then `!docs/README.md` keeps walking docs).
+    pub fn skips(&self, rel: &Path) -> bool {
+        if !self.excludes(rel) {
+            return false;
+        }
+        let parts: Vec<&[u8]> = rel.components().map(|c| c.as_os_str().as_bytes()).collect();
+        !self
+            .patterns
+            .iter()
+            .any(|(keep, pattern)| *keep && could_match_below(pattern, &parts))
+    }
+}
+
+/// Whether `pattern` could match a path strictly below the directory `parts`.
+fn could_match_below(pattern: &[Vec<u8>], parts: &[&[u8]]) -> bool {
+    match (pattern.split_first(), parts.split_first()) {
+        (None, _) => false,
+        (Some((first, _)), _) if first.as_slice() == b"**" => true,
+        (Some(_), None) => true,
+        (Some((first, rest)), Some((p, more))) => {
+            wildcard(first, p) && could_match_below(rest, more)
+        }
+    }
 }
 
 fn matches_parts(pattern: &[Vec<u8>], parts: &[&[u8]]) -> bool {
@@ -535,6 +560,12 @@ mod tests {
         ] {
             assert_eq!(ig.excludes(Path::new(p)), want, "{p}");
         }
+        // An excluded directory is still walked when an exception may keep something in it.
+        let ig = Ignore::new(&["docs".into(), "!docs/README.md".into(), "build".into()]);
+        assert!(ig.excludes(Path::new("docs")) && !ig.skips(Path::new("docs")));
+        assert!(!ig.excludes(Path::new("docs/README.md")));
+        assert!(ig.skips(Path::new("docs/other.md")));
+        assert!(ig.skips(Path::new("build")));
         assert!(!Ignore::new(&[]).excludes(Path::new("anything")));
     }
 
