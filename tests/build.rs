@@ -841,3 +841,41 @@ fn the_context_is_the_only_thing_a_build_reads() {
     assert!(read.iter().all(|p| p.starts_with(d)), "{read:?}");
     assert!(!read.iter().any(|p| p.contains("hostsecret")), "{read:?}");
 }
+
+#[test]
+fn a_tree_of_many_hard_links_copies_as_links() {
+    let root = root();
+    let r = root.path();
+    let ctx = tempfile::tempdir().expect("ctx");
+    let files = ctx.path().join("files");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    for i in 0..2500 {
+        let f = files.join(format!("f{i}"));
+        std::fs::write(&f, format!("{i}")).expect("write");
+        std::fs::hard_link(&f, files.join(format!("g{i}"))).expect("link");
+    }
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!("FROM {}\nCOPY files/ /files/\n", image()),
+    );
+    let d = ctx.path().to_str().expect("utf-8");
+    ok(gocker(
+        r,
+        &["build", "-q", "--network", "none", "-t", "links:1", d],
+    ));
+    let o = ok(gocker(
+        r,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "links:1",
+            "sh",
+            "-c",
+            "ls /files | wc -l; stat -c %h /files/f2499",
+        ],
+    ));
+    assert_eq!(o.split_whitespace().collect::<Vec<_>>(), ["5000", "2"]);
+}

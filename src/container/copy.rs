@@ -26,8 +26,10 @@ use crate::sys::path::{clean_path, open_dir_in};
 pub enum CopyRoot {
     /// A host directory as the root (a build context; "/" for host paths).
     Dir(PathBuf),
-    /// A running container's root as its processes see it, volumes included.
-    Proc(i32),
+    /// A running container's root as its processes see it, volumes included: the root of
+    /// process `pid`, which must still be in container `id`'s cgroup (a pid is reused once
+    /// the container ends).
+    Proc { pid: i32, id: String },
     /// Layers (and a writable upper) mounted privately by the helper at `target`.
     Overlay {
         lowers: Vec<PathBuf>,
@@ -103,6 +105,13 @@ pub(crate) fn run(helper: &Path, args: &CopyArgs) -> Result<(u64, u64)> {
 /// The helper's body.
 pub fn helper_main(args: &CopyArgs) -> i32 {
     let mut status = StatusWriter::take();
+    // Hard links keep their first copy's directory open: as many as the host allows.
+    if let Ok((_, hard)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
+        let _ =
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
+    }
     let message = match copy(args) {
         Ok((entries, bytes)) => CopyMessage::Done { entries, bytes },
         Err(e) => CopyMessage::Failed(WireError::from(&e)),
@@ -359,14 +368,15 @@ fn extract(
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => return Err(at(e)),
             }
-            chown(&pdir).map_err(at)?;
-            nix::sys::stat::fchmodat(
-                Some(pdir.as_raw_fd()),
-                name.as_os_str(),
-                Mode::from_bits_truncate(mode),
-                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            // Owner and mode through the directory itself, never a link in its place.
+            let d = crate::sys::copy::open_dir_at(pdir.as_fd(), name.as_os_str()).map_err(at)?;
+            nix::unistd::fchown(
+                d.as_raw_fd(),
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(gid)),
             )
             .map_err(at)?;
+            nix::sys::stat::fchmod(d.as_raw_fd(), Mode::from_bits_truncate(mode)).map_err(at)?;
         } else if kind.is_file() {
             let fd = nix::fcntl::openat(
                 Some(pdir.as_raw_fd()),
@@ -463,6 +473,11 @@ fn extract(
     Ok((entries, bytes))
 }
 
+fn unsafe_owned(fd: i32) -> OwnedFd {
+    // SAFETY: callers pass a descriptor a syscall just returned, owned by nobody else.
+    unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+}
+
 fn open_root(root: &CopyRoot) -> Result<OwnedFd> {
     let open = |p: &Path| -> Result<OwnedFd> {
         File::open(p)
@@ -471,7 +486,38 @@ fn open_root(root: &CopyRoot) -> Result<OwnedFd> {
     };
     match root {
         CopyRoot::Dir(p) => open(p),
-        CopyRoot::Proc(pid) => open(Path::new(&format!("/proc/{pid}/root"))),
+        CopyRoot::Proc { pid, id } => {
+            use nix::fcntl::{openat, OFlag};
+            let shown = PathBuf::from(format!("/proc/{pid}"));
+            let proc_dir = File::open(&shown).map_err(|e| Error::io("cannot open", &shown, e))?;
+            // The same /proc/PID directory is asked for its cgroup and then its root: a pid
+            // reused by another process meanwhile would not be this directory any more.
+            let cgroup = openat(
+                Some(proc_dir.as_raw_fd()),
+                "cgroup",
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map(|fd| File::from(unsafe_owned(fd)))
+            .map_err(|e| Error::sys("cannot read", &shown.join("cgroup"), e))?;
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::Read::take(cgroup, 1 << 16), &mut text)
+                .map_err(|e| Error::io("cannot read", &shown.join("cgroup"), e))?;
+            if !text.contains(&format!("/{}/{id}", crate::runtime::cgroup::PARENT)) {
+                return Err(Error::conflict(format!(
+                    "container {} is not running any more",
+                    &id[..12.min(id.len())]
+                )));
+            }
+            openat(
+                Some(proc_dir.as_raw_fd()),
+                "root",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map(unsafe_owned)
+            .map_err(|e| Error::sys("cannot open", &shown.join("root"), e))
+        }
         CopyRoot::Overlay {
             lowers,
             upper,

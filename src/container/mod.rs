@@ -1107,10 +1107,27 @@ impl ContainerStore {
 impl ContainerStore {
     /// A container's root for a copy: as its processes see it while it runs (volumes
     /// included), else its layers and writable layer, which the copy helper mounts privately.
-    pub fn copy_root(&self, id: &str) -> Result<(Container, copy::CopyRoot)> {
+    pub fn copy_root(
+        &self,
+        id: &str,
+    ) -> Result<(Container, copy::CopyRoot, Option<lock::LockGuard>)> {
         let c = self.get(id)?;
-        if let (Status::Running, Some(pid)) = (c.status, c.pid) {
-            return Ok((c, copy::CopyRoot::Proc(pid)));
+        let running = |c: &Container| match (c.status, c.pid) {
+            (Status::Running, Some(pid)) => Some(copy::CopyRoot::Proc {
+                pid,
+                id: c.id.clone(),
+            }),
+            _ => None,
+        };
+        if let Some(root) = running(&c) {
+            return Ok((c, root, None));
+        }
+        // Its writable layer is mounted by the copy helper: no supervisor may start it (and
+        // mount the same upper directory) meanwhile. Held by the caller until the copy ends.
+        let held = lock::exclusive(&self.paths.locks(), &starting_lock(&c.id))?;
+        let c = self.get_row(&c.id)?;
+        if let Some(root) = running(&c) {
+            return Ok((c, root, None));
         }
         let path = self.dir(&c.id).join("launch.json");
         let data = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
@@ -1126,7 +1143,7 @@ impl ContainerStore {
                 empty: self.paths.root.join("empty"),
             },
         };
-        Ok((c, root))
+        Ok((c, root, Some(held)))
     }
 
     /// Copies between two roots in the copy helper; returns (entries, bytes).
@@ -1136,7 +1153,7 @@ impl ContainerStore {
 
     /// `docker cp HOST_PATH CONTAINER:PATH`.
     pub fn copy_in(&self, id: &str, host: &Path, dest: &str) -> Result<(u64, u64)> {
-        let (_, into) = self.copy_root(id)?;
+        let (_, into, _held) = self.copy_root(id)?;
         self.copy(&copy::CopyArgs {
             from: copy::CopyRoot::Dir(PathBuf::from("/")),
             into,
@@ -1152,7 +1169,7 @@ impl ContainerStore {
 
     /// `docker cp CONTAINER:PATH HOST_PATH`.
     pub fn copy_out(&self, id: &str, src: &str, host: &Path) -> Result<(u64, u64)> {
-        let (_, from) = self.copy_root(id)?;
+        let (_, from, _held) = self.copy_root(id)?;
         self.copy(&copy::CopyArgs {
             from,
             into: copy::CopyRoot::Dir(PathBuf::from("/")),

@@ -145,36 +145,7 @@ fn opaque(dir: &OwnedFd) -> bool {
     n == 1 && buf[0] == b'y'
 }
 
-/// The extended attributes of an open file that belong in a layer (file capabilities,
-/// ACLs, user.*), not overlayfs's own (trusted.overlay.*) nor the host's SELinux label.
-fn xattrs(fd: i32) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut names = vec![0u8; 4096];
-    // SAFETY: the buffer is valid for its length.
-    let n = unsafe { libc::flistxattr(fd, names.as_mut_ptr().cast(), names.len()) };
-    if n <= 0 {
-        return Vec::new();
-    }
-    names.truncate(n as usize);
-    let mut out = Vec::new();
-    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        if name.starts_with(b"trusted.overlay.") || name == b"security.selinux" {
-            continue;
-        }
-        let Ok(cname) = std::ffi::CString::new(name) else {
-            continue;
-        };
-        let mut value = vec![0u8; 65536];
-        // SAFETY: cname is NUL-terminated; the buffer is valid for its length.
-        let len =
-            unsafe { libc::fgetxattr(fd, cname.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
-        if len >= 0 {
-            value.truncate(len as usize);
-            out.push((name.to_vec(), value));
-        }
-    }
-    out.sort();
-    out
-}
+use crate::sys::xattr::content_xattrs as xattrs;
 
 /// A PAX extended header carrying `SCHILY.xattr.NAME=VALUE` records, for the entry after it.
 fn pax_xattrs<W: Write>(

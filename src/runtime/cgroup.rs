@@ -610,15 +610,7 @@ impl ContainerCgroup {
             let dir = self.v1_freezer();
             if frozen {
                 fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create cgroup", &dir, e))?;
-                // Twice: a process forked by one not yet moved is listed the second time.
-                for _ in 0..2 {
-                    let listed =
-                        fs::read_to_string(self.dirs[0].join("cgroup.procs")).unwrap_or_default();
-                    for pid in listed.lines().filter(|l| !l.trim().is_empty()) {
-                        // A process that exited meanwhile is not an error.
-                        let _ = write_file(&dir.join("cgroup.procs"), pid.trim());
-                    }
-                }
+                self.move_into_freezer(&dir);
             } else if !dir.exists() {
                 return Ok(());
             }
@@ -632,20 +624,72 @@ impl ContainerCgroup {
         };
         write_file(&file, value).map_err(|e| Error::io("cannot write", &file, e))?;
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !done() {
-            if Instant::now() > deadline {
-                return Err(Error::new(
-                    crate::error::Kind::Runtime,
-                    format!(
-                        "the processes of container {} did not {} within 5 s",
-                        short(&self.id),
-                        if frozen { "freeze" } else { "thaw" }
-                    ),
-                ));
+        let settled = || -> bool {
+            while !done() {
+                if Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
-            std::thread::sleep(Duration::from_millis(1));
+            true
+        };
+        let mut ok = settled();
+        if ok && frozen && !self.v2 {
+            // A process forked by one not yet moved stayed behind: move it into the frozen
+            // cgroup (which freezes it) until nothing is left outside.
+            let dir = self.v1_freezer();
+            for _ in 0..10 {
+                if !self.move_into_freezer(&dir) {
+                    break;
+                }
+                ok = settled();
+            }
+        }
+        if !ok {
+            if frozen {
+                // Never left half-paused: a failed pause is undone.
+                let _ = write_file(&file, if self.v2 { "0" } else { "THAWED" });
+            }
+            return Err(Error::new(
+                crate::error::Kind::Runtime,
+                format!(
+                    "the processes of container {} did not {} within 5 s",
+                    short(&self.id),
+                    if frozen { "freeze" } else { "thaw" }
+                ),
+            ));
         }
         Ok(())
+    }
+
+    /// v1: moves every process of the container that is not in the freezer cgroup `dir`
+    /// there (until a listing finds none); whether any had to be moved.
+    fn move_into_freezer(&self, dir: &Path) -> bool {
+        let procs = |d: &Path| -> Vec<String> {
+            fs::read_to_string(d.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect()
+        };
+        let mut moved = false;
+        for _ in 0..10 {
+            let inside = procs(dir);
+            let outside: Vec<String> = procs(&self.dirs[0])
+                .into_iter()
+                .filter(|p| !inside.contains(p))
+                .collect();
+            if outside.is_empty() {
+                break;
+            }
+            for pid in outside {
+                // A process that exited meanwhile is not an error.
+                let _ = write_file(&dir.join("cgroup.procs"), &pid);
+            }
+            moved = true;
+        }
+        moved
     }
 
     /// Kills every process left in the cgroup and removes it, with any cgroups a privileged

@@ -33,7 +33,10 @@ pub struct Copier<'a> {
     /// Skips a source path (relative to the copy's top) when true: .dockerignore.
     skip: &'a dyn Fn(&Path) -> bool,
     /// (dev, ino) of multiply linked sources → the destination made for the first.
-    links: HashMap<(u64, u64), (OwnedFd, OsString)>,
+    links: HashMap<(u64, u64), (std::rc::Rc<OwnedFd>, OsString)>,
+    /// The destination directories those first copies are in, one descriptor each (a tree
+    /// of many hard links must not take a descriptor per link).
+    link_dirs: HashMap<(u64, u64), std::rc::Rc<OwnedFd>>,
     /// The sources are image layers as this store keeps them (overlayfs's form): replaying
     /// them one on another squashes them. An opaque directory empties the destination's
     /// first and stays opaque; an entry of another type replaces a directory.
@@ -87,6 +90,7 @@ impl<'a> Copier<'a> {
             opts,
             skip,
             links: HashMap::new(),
+            link_dirs: HashMap::new(),
             layers: false,
             entries: 0,
             bytes: 0,
@@ -146,6 +150,7 @@ impl<'a> Copier<'a> {
                 FchmodatFlags::FollowSymlink,
             )
             .map_err(at)?;
+            crate::sys::xattr::copy_content_xattrs(src.as_raw_fd(), dst.as_raw_fd()).map_err(at)?;
             set_times(dst.as_fd(), ".", &st).map_err(at)?;
             return Ok(());
         }
@@ -221,6 +226,9 @@ impl<'a> Copier<'a> {
                 .map_err(at)?;
                 nix::sys::stat::fchmod(dst.as_raw_fd(), Mode::from_bits_truncate(mode))
                     .map_err(at)?;
+                // File capabilities, ACLs, user.*: after the owner, which clears capabilities.
+                crate::sys::xattr::copy_content_xattrs(src.as_raw_fd(), dst.as_raw_fd())
+                    .map_err(at)?;
             }
             SFlag::S_IFLNK => {
                 let target = readlinkat(Some(src_dir.as_raw_fd()), src_name).map_err(at)?;
@@ -257,9 +265,19 @@ impl<'a> Copier<'a> {
         }
         set_times(dst_dir, dst_name, &st).map_err(at)?;
         if st.st_nlink > 1 && kind != SFlag::S_IFLNK {
-            let dir = nix::unistd::dup(dst_dir.as_raw_fd())
-                .map(owned)
-                .map_err(at)?;
+            let d = nix::sys::stat::fstat(dst_dir.as_raw_fd()).map_err(at)?;
+            let dir = match self.link_dirs.get(&(d.st_dev, d.st_ino)) {
+                Some(dir) => dir.clone(),
+                None => {
+                    let dir = std::rc::Rc::new(
+                        nix::unistd::dup(dst_dir.as_raw_fd())
+                            .map(owned)
+                            .map_err(at)?,
+                    );
+                    self.link_dirs.insert((d.st_dev, d.st_ino), dir.clone());
+                    dir
+                }
+            };
             self.links
                 .insert((st.st_dev, st.st_ino), (dir, dst_name.to_os_string()));
         }
@@ -578,6 +596,19 @@ mod tests {
         std::fs::hard_link(src.join("d/f"), src.join("d/g")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", src.join("d/l")).unwrap();
         std::fs::write(src.join("d/skip.me"), b"x").unwrap();
+        let xattr_set = {
+            let p = std::ffi::CString::new(src.join("d/f").as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: valid strings and buffer.
+            unsafe {
+                libc::setxattr(
+                    p.as_ptr(),
+                    c"user.kept".as_ptr(),
+                    b"yes".as_ptr().cast(),
+                    3,
+                    0,
+                ) == 0
+            }
+        };
         let dst = t.path().join("dst");
         std::fs::create_dir(&dst).unwrap();
         let a = File::open(t.path()).unwrap();
@@ -598,6 +629,11 @@ mod tests {
         .unwrap();
         let out = dst.join("out");
         assert_eq!(std::fs::read(out.join("d/f")).unwrap(), b"data");
+        if xattr_set {
+            let got =
+                crate::sys::xattr::content_xattrs(File::open(out.join("d/f")).unwrap().as_raw_fd());
+            assert_eq!(got, vec![(b"user.kept".to_vec(), b"yes".to_vec())]);
+        }
         use std::os::unix::fs::MetadataExt;
         assert_eq!(
             std::fs::metadata(out.join("d/f")).unwrap().ino(),

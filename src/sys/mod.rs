@@ -6,6 +6,7 @@ pub mod copy;
 pub mod netlink;
 pub mod overlay;
 pub mod path;
+pub mod xattr;
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn now() -> i64 {
