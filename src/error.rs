@@ -20,6 +20,10 @@ pub enum Kind {
     Corrupt,
     Unsupported,
     Runtime,
+    /// Waited for something that did not happen in time.
+    Timeout,
+    /// Waited for a container that ended first.
+    Exited,
 }
 
 impl Kind {
@@ -34,6 +38,8 @@ impl Kind {
             Kind::Corrupt => "corrupt",
             Kind::Unsupported => "unsupported",
             Kind::Runtime => "runtime",
+            Kind::Timeout => "timeout",
+            Kind::Exited => "exited",
         }
     }
 }
@@ -50,6 +56,8 @@ impl Kind {
             Kind::Corrupt,
             Kind::Unsupported,
             Kind::Runtime,
+            Kind::Timeout,
+            Kind::Exited,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -10,6 +10,7 @@
 pub mod copy;
 pub mod exec;
 pub mod plan;
+pub mod probe;
 pub mod process;
 pub mod shim;
 pub mod spec;
@@ -790,10 +791,10 @@ impl ContainerStore {
                     c.name
                 )));
             }
-            if timeout.map(|t| start.elapsed() >= t).unwrap_or(false) {
+            if let Some(t) = timeout.filter(|t| start.elapsed() >= *t) {
                 return Err(Error::new(
-                    Kind::Runtime,
-                    format!("container {} is still running", c.name),
+                    Kind::Timeout,
+                    format!("container {} is still running after {t:?}", c.name),
                 ));
             }
             std::thread::sleep(delay);
@@ -1144,6 +1145,29 @@ impl ContainerStore {
             },
         };
         Ok((c, root, Some(held)))
+    }
+
+    /// Whether something accepts TCP connections on `port` inside a running container's
+    /// network (tried for at most `timeout`).
+    pub fn port_open(&self, id: &str, port: u16, timeout: Duration) -> Result<bool> {
+        let c = self.get(id)?;
+        let pid = running_pid(&c)?;
+        let ip = c.ip.as_deref().and_then(|i| i.parse().ok());
+        Ok(probe::connect(pid, ip, port, timeout).is_ok())
+    }
+
+    /// `GET path` on `port` inside a running container's network: status and body.
+    pub fn http_get(
+        &self,
+        id: &str,
+        port: u16,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<(u16, String)> {
+        let c = self.get(id)?;
+        let pid = running_pid(&c)?;
+        let ip = c.ip.as_deref().and_then(|i| i.parse().ok());
+        probe::http_get(pid, ip, port, path, timeout)
     }
 
     /// Copies between two roots in the copy helper; returns (entries, bytes).

@@ -70,7 +70,7 @@ fn number(v: &Dynamic, what: &str) -> Res<f64> {
         .map_err(|t| invalid(format!("{what} must be a number, not {t}")))
 }
 
-fn duration(v: &Dynamic) -> Res<Duration> {
+pub(super) fn duration(v: &Dynamic) -> Res<Duration> {
     if let Ok(n) = v.as_int() {
         return Ok(Duration::from_secs(n.max(0) as u64));
     }
@@ -85,7 +85,7 @@ fn duration(v: &Dynamic) -> Res<Duration> {
     }
 }
 
-fn container_id(v: &Dynamic) -> Res<String> {
+pub(super) fn container_id(v: &Dynamic) -> Res<String> {
     if let Some(c) = v.read_lock::<ContainerRef>() {
         return Ok(c.id.clone());
     }

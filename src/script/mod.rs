@@ -5,6 +5,7 @@ pub mod api;
 pub mod build;
 pub mod containers;
 pub mod docs;
+pub mod ready;
 pub mod table;
 pub mod value;
 
@@ -28,6 +29,10 @@ pub const STDLIB: &[(&str, &str)] = &[
         include_str!("../../stdlib/containers.rhai"),
     ),
     ("build.rhai", include_str!("../../stdlib/build.rhai")),
+    (
+        "workflows.rhai",
+        include_str!("../../stdlib/workflows.rhai"),
+    ),
 ];
 
 /// What every script function can reach: the root and the stores, opened on first use so
@@ -234,6 +239,7 @@ pub fn build_engine(ctx: Rc<Context>) -> Engine {
         },
     );
     build::register(&mut engine, ctx.clone());
+    ready::register(&mut engine, ctx.clone());
     containers::register(&mut engine, ctx);
     engine
 }

@@ -1,0 +1,55 @@
+//! Script bindings for waiting on containers: wait with a timeout, and the probes the
+//! stdlib's readiness waits (wait_for_port, wait_for_http, ...) are written over.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use rhai::{Dynamic, Engine, Map};
+
+use super::api::{known_keys, Res};
+use super::containers::{container_id, duration};
+use super::{invalid, script_error, Context};
+
+fn port_number(v: i64) -> Res<u16> {
+    u16::try_from(v)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| invalid(format!("port must be 1 to 65535, not {v}")))
+}
+
+/// One probe attempt may take this long.
+const PROBE: Duration = Duration::from_secs(1);
+
+pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
+    let c = ctx.clone();
+    engine.register_fn("wait", move |v: Dynamic, opts: Map| -> Res<i64> {
+        known_keys(&opts, "wait", &["timeout"])?;
+        let timeout = opts.get("timeout").map(duration).transpose()?;
+        c.containers()?
+            .wait(&container_id(&v)?, timeout)
+            .map_err(script_error)
+    });
+    engine.register_fn("to_seconds", |v: Dynamic| -> Res<f64> {
+        Ok(duration(&v)?.as_secs_f64())
+    });
+    let c = ctx.clone();
+    engine.register_fn("port_open", move |v: Dynamic, port: i64| -> Res<bool> {
+        c.containers()?
+            .port_open(&container_id(&v)?, port_number(port)?, PROBE)
+            .map_err(script_error)
+    });
+    let c = ctx;
+    engine.register_fn(
+        "http_get",
+        move |v: Dynamic, port: i64, path: &str| -> Res<Map> {
+            let (status, body) = c
+                .containers()?
+                .http_get(&container_id(&v)?, port_number(port)?, path, PROBE)
+                .map_err(script_error)?;
+            let mut m = Map::new();
+            m.insert("status".into(), (status as i64).into());
+            m.insert("body".into(), body.into());
+            Ok(m)
+        },
+    );
+}

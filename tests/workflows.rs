@@ -1,0 +1,87 @@
+//! Workflow scripts: waits with a timeout, and readiness (a port, an HTTP answer, a log
+//! line, a command) on bridged and unnetworked containers, failing at once with the exit
+//! code and last lines when the container ends first.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::*;
+
+fn image() -> &'static str {
+    static IMG: OnceLock<String> = OnceLock::new();
+    IMG.get_or_init(|| {
+        let reg = registry();
+        push_busybox(reg, "workflows/busybox:1");
+        format!("{}/workflows/busybox:1", reg.addr)
+    })
+}
+
+fn script(root: &std::path::Path, code: &str) -> String {
+    let o = gocker(root, &["-e", code]);
+    assert!(o.status.success(), "{}\n{}", out(&o), err(&o));
+    out(&o)
+}
+
+#[test]
+fn a_server_is_waited_for_by_port_http_log_and_command() {
+    let root = root();
+    let r = root.path();
+    for network in ["bridge", "none"] {
+        let code = format!(
+            r#"
+            let c = run("{img}", ["sh", "-c", "sleep 1; mkdir -p /www; echo hello > /www/index.html; echo serving; httpd -f -p 8080 -h /www"],
+                        #{{ detach: true, network: "{network}" }});
+            print(port_open(c, 8080));
+            wait_for_port(c, 8080, #{{ timeout: 20 }});
+            wait_for_http(c, 8080, "/index.html", #{{ timeout: 20 }});
+            print(http_get(c, 8080, "/index.html").body);
+            wait_for_log(c, "serving", #{{ timeout: 20 }});
+            wait_for_exec(c, ["test", "-e", "/www/index.html"], #{{ timeout: 20 }});
+            try {{ wait_for_http(c, 8080, "/missing", #{{ timeout: 0.5, interval: 0.1 }}); }} catch (e) {{ print(e.kind); print(e.message); }}
+            try {{ wait(c, #{{ timeout: "300ms" }}); }} catch (e) {{ print(e.kind); }}
+            remove(c, #{{ force: true }});
+            "#,
+            img = image()
+        );
+        let o = script(r, &code);
+        let lines: Vec<&str> = o.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(
+            lines[0], "false",
+            "{network}: not open before the server starts"
+        );
+        assert_eq!(lines[1], "hello", "{network}");
+        assert_eq!(lines[2], "timeout", "{network}: {o}");
+        assert!(
+            lines[3].contains("no HTTP 200 from GET /missing on port 8080"),
+            "{o}"
+        );
+        assert_eq!(lines[4], "timeout", "{network}");
+    }
+}
+
+#[test]
+fn a_container_that_ends_first_fails_the_wait_at_once_with_its_code_and_last_lines() {
+    let root = root();
+    let r = root.path();
+    let code = format!(
+        r#"
+        let c = run("{img}", ["sh", "-c", "echo cannot bind; exit 3"], #{{ detach: true, network: "none" }});
+        let t = timestamp();
+        try {{ wait_for_port(c, 80, #{{ timeout: 60 }}); }} catch (e) {{ print(e.kind); print(e.message); }}
+        print(t.elapsed < 30.0);
+        try {{ wait(c, #{{ timeot: 1 }}); }} catch (e) {{ print(e.message); }}
+        remove(c);
+        "#,
+        img = image()
+    );
+    let o = script(r, &code);
+    assert!(o.starts_with("exited\n"), "{o}");
+    assert!(o.contains("exited with code 3 before open port 80"), "{o}");
+    assert!(o.contains("cannot bind"), "the last lines: {o}");
+    assert!(o.contains("true\n"), "at once, not after the timeout: {o}");
+    assert!(
+        o.contains("unknown option \"timeot\" (did you mean \"timeout\"?"),
+        "{o}"
+    );
+}
