@@ -85,3 +85,30 @@ fn a_container_that_ends_first_fails_the_wait_at_once_with_its_code_and_last_lin
         "{o}"
     );
 }
+
+#[test]
+fn a_run_captures_stdout_and_stderr_apart() {
+    let root = root();
+    let r = root.path();
+    let code = format!(
+        r#"
+        let r = run("{img}", ["sh", "-c", "echo out; echo err >&2; dd if=/dev/zero bs=1000 count=300 2>/dev/null | wc -c; exit 4"],
+                    #{{ capture: true, network: "none", rm: true }});
+        print(r.code); print(r.stdout); print(r.stderr);
+        try {{ run("{img}", [], #{{ capture: true, detach: true }}); }} catch (e) {{ print(e.message); }}
+        "#,
+        img = image()
+    );
+    let o = script(r, &code);
+    let lines: Vec<&str> = o.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    assert_eq!(&lines[..4], ["4", "out", "300000", "err"], "{o}");
+    assert!(
+        lines[4].contains("capture is for a foreground container"),
+        "{o}"
+    );
+    assert_eq!(
+        script(r, "print(containers().len())").trim(),
+        "0",
+        "--rm honoured"
+    );
+}

@@ -125,6 +125,8 @@ pub enum Attach {
     Detach,
     /// The caller's stdout and stderr, no input (a build's RUN step).
     Output,
+    /// Stdout and stderr captured apart for the caller, no input (run's capture).
+    Capture,
 }
 
 /// A container that has been started.
@@ -137,13 +139,47 @@ pub struct Started {
 impl Started {
     /// Waits for a foreground container; returns its exit code (128 + signal for a signal).
     pub fn wait(&mut self, store: &ContainerStore) -> Result<i64> {
-        match self.shim.take() {
-            Some(mut child) => {
-                let status = wait_child(&mut child)?;
-                Ok(status)
-            }
-            None => store.wait(&self.container.id, None),
-        }
+        // Captured output is read (and dropped) while waiting: a full pipe would block it.
+        self.wait_output(store).map(|o| o.code)
+    }
+
+    /// Waits, and returns the exit code with what a captured container wrote to stdout
+    /// and stderr (empty for one that was not captured).
+    pub fn wait_output(&mut self, store: &ContainerStore) -> Result<exec::ExecOutput> {
+        let Some(mut child) = self.shim.take() else {
+            let code = store.wait(&self.container.id, None)?;
+            return Ok(exec::ExecOutput {
+                code,
+                ..Default::default()
+            });
+        };
+        let read_all = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut out);
+                }
+                String::from_utf8_lossy(&out).into_owned()
+            })
+        };
+        let stdout = read_all(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        );
+        let stderr = read_all(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        );
+        let code = wait_child(&mut child)?;
+        Ok(exec::ExecOutput {
+            code,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        })
     }
 }
 
@@ -515,6 +551,10 @@ impl ContainerStore {
                 .stderr(Stdio::null());
         } else if attach == Attach::Output {
             cmd.stdin(Stdio::null());
+        } else if attach == Attach::Capture {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
         }
         let status = StatusPipe::attach(&mut cmd)?;
         crate::trace::step(|| {

@@ -452,12 +452,17 @@ fn register_spawn(engine: &mut Engine, ctx: Rc<Context>) {
     // Any types for the command and options: wrong ones are told what was expected.
     let spawn = move |s: &mut SpecRef, argv: Dynamic, opts: Dynamic| -> Res<Process> {
         let opts = options_map("spawn", opts)?;
-        known_keys(&opts, "spawn", &["detach", "tty"])?;
+        known_keys(&opts, "spawn", &["detach", "tty", "capture"])?;
         let argv = string_list("spawn", "the command", argv)?;
-        let attach = if opt_bool(&opts, "detach")? {
-            Attach::Detach
-        } else {
-            Attach::Inherit
+        let attach = match (opt_bool(&opts, "detach")?, opt_bool(&opts, "capture")?) {
+            (true, true) => {
+                return Err(invalid(
+                    "spawn: capture is for a foreground container (its logs keep a detached one's output)",
+                ))
+            }
+            (true, false) => Attach::Detach,
+            (false, true) => Attach::Capture,
+            (false, false) => Attach::Inherit,
         };
         let mut spec = s.0.borrow().clone();
         spec.tty = opt_bool(&opts, "tty")?;
@@ -564,6 +569,16 @@ fn register_process(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_get("id", |p: &mut Process| p.id.clone());
     engine.register_get("container", |p: &mut Process| ContainerRef {
         id: p.id.clone(),
+    });
+    let out_ctx = ctx.clone();
+    engine.register_fn("output", move |p: &mut Process| -> Res<Dynamic> {
+        let started = p.started.borrow_mut().take();
+        let out = match started {
+            Some(mut s) => s.wait_output(out_ctx.containers()?).map_err(script_error)?,
+            None => return Err(invalid("output(): the process was already waited for")),
+        };
+        *p.exit.borrow_mut() = Some(out.code);
+        Ok(to_dynamic(&out))
     });
     let c = ctx.clone();
     engine.register_fn("wait", move |p: &mut Process| -> Res<i64> {
