@@ -112,3 +112,55 @@ fn a_run_captures_stdout_and_stderr_apart() {
         "--rm honoured"
     );
 }
+
+#[test]
+fn a_free_host_port_is_chosen_at_start_and_told() {
+    let root = root();
+    let r = root.path();
+    let code = format!(
+        r#"
+        let c = container(image("{img}"));
+        c.unshare(["pid", "mount", "uts", "ipc", "net", "cgroup"]);
+        c.mount_rootfs();
+        c.set_network("bridge");
+        c.publish(0, 8080);
+        c.publish("9090");
+        let p = c.spawn(["sh", "-c", "mkdir -p /www; echo free > /www/index.html; httpd -f -p 8080 -h /www"], #{{ detach: true }});
+        let host = port(p.container, 8080);
+        print(host);
+        print(port(p.container).len());
+        print(port(p.container, 9090) != host);
+        wait_for_port(p.container, 8080, #{{ timeout: 20 }});
+        print(p.container.id);
+        "#,
+        img = image()
+    );
+    let o = gocker(r, &["pull", "-q", image()]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = script(r, &code);
+    let lines: Vec<&str> = o.lines().collect();
+    let host: u16 = lines[0].parse().expect("a port");
+    assert!(host > 0);
+    assert_eq!(lines[1], "2");
+    assert_eq!(lines[2], "true");
+    // The chosen port reaches the container from the host, and ps shows it.
+    let mut body = String::new();
+    for _ in 0..50 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", host)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n");
+            let _ = s.read_to_string(&mut body);
+            if body.contains("free") {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(body.contains("free"), "{body}");
+    let ps = out(&gocker(r, &["ps"]));
+    assert!(ps.contains(&format!(":{host}->8080/tcp")), "{ps}");
+    let o = gocker(r, &["rm", "-f", lines[3]]);
+    assert!(o.status.success(), "{}", err(&o));
+    // Free again once the container is gone.
+    assert!(std::net::TcpListener::bind(("0.0.0.0", host)).is_ok());
+}

@@ -60,7 +60,7 @@ pub fn settle(spec: &mut Spec) -> Result<()> {
     for (i, p) in spec.publish.iter().enumerate() {
         if spec.publish[..i]
             .iter()
-            .any(|q| q.host_port == p.host_port && q.proto == p.proto)
+            .any(|q| p.host_port != 0 && q.host_port == p.host_port && q.proto == p.proto)
         {
             return Err(Error::invalid(format!(
                 "host port {}/{} is published twice",

@@ -165,6 +165,13 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         let _ = cgroup.destroy();
         return Err(e.into());
     }
+    // Host ports chosen at start (port 0) are the container's from now on: ps, port() and
+    // whoever cleans up after it read them from its row.
+    if launch.publish.iter().any(|p| p.host_port != 0) {
+        if let Err(e) = record_ports(&db, id, &launch.publish) {
+            crate::trace::step(|| format!("cannot record the published ports: {}", e.chain()));
+        }
+    }
     drop(starting);
     status.send(&ShimMessage::Started { pid: pid.as_raw() });
 
@@ -215,6 +222,27 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         super::erase(&paths, &db, id)?;
     }
     Ok(code)
+}
+
+/// Writes the published ports as bound into the container's recorded spec.
+fn record_ports(db: &Db, id: &str, publish: &[crate::runtime::launch::Publish]) -> Result<()> {
+    let conn = db.lock();
+    let raw: String = conn.query_row("SELECT spec FROM containers WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })?;
+    let mut spec: super::spec::Spec = serde_json::from_str(&raw)
+        .map_err(|e| Error::with_source(Kind::Corrupt, "the container's spec is damaged", e))?;
+    if spec.publish == publish {
+        return Ok(());
+    }
+    spec.publish = publish.to_vec();
+    let raw = serde_json::to_string(&spec)
+        .map_err(|e| Error::with_source(Kind::Io, "cannot encode the spec", e))?;
+    conn.execute(
+        "UPDATE containers SET spec = ?2 WHERE id = ?1",
+        params![id, raw],
+    )?;
+    Ok(())
 }
 
 /// The exit file's size: room for any exit record, written in place.

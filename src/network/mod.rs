@@ -159,8 +159,18 @@ pub struct Attachment {
 }
 
 enum Reservation {
-    Tcp(#[allow(dead_code)] TcpListener),
-    Udp(#[allow(dead_code)] UdpSocket),
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+impl Reservation {
+    /// The host port held.
+    fn port(&self) -> u16 {
+        match self {
+            Reservation::Tcp(l) => l.local_addr().map(|a| a.port()).unwrap_or(0),
+            Reservation::Udp(u) => u.local_addr().map(|a| a.port()).unwrap_or(0),
+        }
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -517,14 +527,14 @@ impl Networks {
         let net = self.get(network)?;
         let dir = self.paths.containers().join(&launch.id);
         let mut reserved = Vec::new();
-        for p in &launch.publish {
+        for p in launch.publish.iter_mut() {
             let addr = (p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), p.host_port);
             let r = if p.proto == Protocol::Udp {
                 UdpSocket::bind(addr).map(Reservation::Udp)
             } else {
                 TcpListener::bind(addr).map(Reservation::Tcp)
             };
-            reserved.push(r.map_err(|e| {
+            let r = r.map_err(|e| {
                 let kind = if e.kind() == std::io::ErrorKind::AddrInUse {
                     Kind::Conflict
                 } else {
@@ -535,7 +545,12 @@ impl Networks {
                     format!("cannot publish port {p}: the host port is not free"),
                     e,
                 )
-            })?);
+            })?;
+            // Port 0: the kernel chose a free one, held from now on; it is the one published.
+            if p.host_port == 0 {
+                p.host_port = r.port();
+            }
+            reserved.push(r);
         }
         let ip = self.allocate(&net, launch, name)?;
         let attached = (|| -> Result<Attachment> {
@@ -881,17 +896,14 @@ mod tests {
             (p.host_ip, p.host_port, p.container_port, p.proto.as_str()),
             (None, 8080, 80, "tcp")
         );
+        // A free host port at start: 0, or only the container's port.
+        assert_eq!(Publish::parse("0:80").unwrap().host_port, 0);
+        let p = Publish::parse("80").unwrap();
+        assert_eq!((p.host_port, p.container_port), (0, 80));
         let p = Publish::parse("127.0.0.1:5353:53/udp").unwrap();
         assert_eq!(p.host_ip, Some(Ipv4Addr::LOCALHOST));
         assert_eq!(p.to_string(), "127.0.0.1:5353:53/udp");
-        for bad in [
-            "80",
-            "0:80",
-            "8080:70000",
-            "8080:80/sctp",
-            "x:8080:80",
-            "1:2:3:4",
-        ] {
+        for bad in ["8080:70000", "8080:80/sctp", "x:8080:80", "1:2:3:4"] {
             assert_eq!(
                 Publish::parse(bad).unwrap_err().kind(),
                 Kind::InvalidArgument,

@@ -189,7 +189,8 @@ pub struct Publish {
 }
 
 impl Publish {
-    /// Docker's notation: `[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`.
+    /// Docker's notation: `[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`; host port 0, or
+    /// only the container's port, for a free host port chosen at start.
     pub fn parse(text: &str) -> Result<Publish> {
         let bad = |why: &str| {
             Error::invalid(format!(
@@ -213,7 +214,8 @@ impl Publish {
                     .map_err(|_| bad("the host address must be an IPv4 address"))?;
                 (Some(ip).filter(|ip| !ip.is_unspecified()), *h, *c)
             }
-            [_] => return Err(bad("give both the host port and the container port")),
+            // Only the container's port: a free host port is chosen at start (docker -p 80).
+            [c] => (None, "0", *c),
             _ => return Err(bad("too many ':'")),
         };
         let port = |p: &str| -> Result<u16> {
@@ -222,9 +224,11 @@ impl Publish {
                 _ => Err(bad(&format!("{p:?} is not a port (1-65535)"))),
             }
         };
+        // Host port 0: a free one, chosen when the container starts.
+        let host_port = if host == "0" { 0 } else { port(host)? };
         Ok(Publish {
             host_ip,
-            host_port: port(host)?,
+            host_port,
             container_port: port(container)?,
             proto,
         })

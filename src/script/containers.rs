@@ -988,7 +988,7 @@ mod tests {
             r#"container("x").set_cpu_limit(-1)"#,
             r#"container("x").set_cpu_shares(1)"#,
             r#"container("x").cap_add("FLY")"#,
-            r#"container("x").publish("80")"#,
+            r#"container("x").publish("80:")"#,
             r#"container("x").add_device("relative")"#,
             r#"container("x").bind("/tmp", "relative")"#,
             r#"container("x").bind("/tmp", "/t", #{ readonly: true, typo: 1 })"#,

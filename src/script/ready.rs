@@ -4,7 +4,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use rhai::{Dynamic, Engine, Map};
+use rhai::{Array, Dynamic, Engine, Map};
 
 use super::api::{known_keys, Res};
 use super::containers::{container_id, duration};
@@ -37,6 +37,51 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
         c.containers()?
             .port_open(&container_id(&v)?, port_number(port)?, PROBE)
             .map_err(script_error)
+    });
+    let c = ctx.clone();
+    engine.register_fn("port", move |v: Dynamic| -> Res<Array> {
+        let found = c
+            .containers()?
+            .get(&container_id(&v)?)
+            .map_err(script_error)?;
+        Ok(found
+            .spec
+            .publish
+            .iter()
+            .map(|p| {
+                let mut m = Map::new();
+                m.insert("container_port".into(), (p.container_port as i64).into());
+                m.insert("proto".into(), p.proto.as_str().into());
+                m.insert(
+                    "host_ip".into(),
+                    p.host_ip
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| "0.0.0.0".into())
+                        .into(),
+                );
+                m.insert("host_port".into(), (p.host_port as i64).into());
+                Dynamic::from(m)
+            })
+            .collect())
+    });
+    let c = ctx.clone();
+    engine.register_fn("port", move |v: Dynamic, container_port: i64| -> Res<i64> {
+        let found = c
+            .containers()?
+            .get(&container_id(&v)?)
+            .map_err(script_error)?;
+        found
+            .spec
+            .publish
+            .iter()
+            .find(|p| p.container_port as i64 == container_port)
+            .map(|p| p.host_port as i64)
+            .ok_or_else(|| {
+                script_error(crate::Error::not_found(format!(
+                    "container {} publishes no port {container_port}",
+                    found.name
+                )))
+            })
     });
     let c = ctx;
     engine.register_fn(
