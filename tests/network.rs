@@ -634,7 +634,10 @@ fn bad_network_input_fails_clearly_and_leaves_nothing() {
         ],
         "use a bridge network",
     );
-    fails(&["run", "--rm", "-p", "80:", image(), "true"], "is not a port");
+    fails(
+        &["run", "--rm", "-p", "80:", image(), "true"],
+        "is not a port",
+    );
 
     // A host port someone else holds.
     let taken = TcpListener::bind("0.0.0.0:0").expect("bind");

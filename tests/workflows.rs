@@ -164,3 +164,38 @@ fn a_free_host_port_is_chosen_at_start_and_told() {
     // Free again once the container is gone.
     assert!(std::net::TcpListener::bind(("0.0.0.0", host)).is_ok());
 }
+
+#[test]
+fn a_failing_workflow_undoes_only_what_it_made() {
+    let root = root();
+    let r = root.path();
+    // Another script's container, started before: it must survive the undo.
+    script(
+        r,
+        &format!(
+            r#"run("{}", ["sleep", "60"], #{{ detach: true, name: "other", network: "none" }});"#,
+            image()
+        ),
+    );
+    let (subnet, bridge) = unique_subnet();
+    let code = format!(
+        r#"
+        try {{
+            undo_on_error(|| {{
+                network_create("wfnet", #{{ subnet: "{subnet}", bridge: "{bridge}" }});
+                run("{img}", ["sleep", "60"], #{{ detach: true, name: "db", network: "wfnet" }});
+                run("{img}", ["sleep", "60"], #{{ detach: true, name: "app", network: "wfnet" }});
+                wait_for_exec("app", ["false"], #{{ timeout: 0.3 }});
+            }});
+        }} catch (e) {{ print(e.kind); }}
+        print(containers().map(|c| c.name));
+        print(networks().filter(|n| n.name == "wfnet").len());
+        print(undo_on_error(|| 42));
+        "#,
+        img = image()
+    );
+    let o = script(r, &code);
+    assert_eq!(o, "timeout\n[\"other\"]\n0\n42\n");
+    let o = gocker(r, &["rm", "-f", "other"]);
+    assert!(o.status.success(), "{}", err(&o));
+}

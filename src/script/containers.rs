@@ -470,6 +470,7 @@ fn register_spawn(engine: &mut Engine, ctx: Rc<Context>) {
             .containers()?
             .run(c.images()?, &spec, Some(argv), attach)
             .map_err(script_error)?;
+        c.record_made("container", &started.container.id);
         Ok(Process {
             id: started.container.id.clone(),
             pid: started.container.pid.unwrap_or(0) as i64,
@@ -657,8 +658,10 @@ fn register_networks(engine: &mut Engine, ctx: Rc<Context>) {
         let n = c
             .containers()?
             .networks()
-            .create(name, subnet.as_deref(), bridge.as_deref());
-        Ok(to_dynamic(&n.map_err(script_error)?))
+            .create(name, subnet.as_deref(), bridge.as_deref())
+            .map_err(script_error)?;
+        c.record_made("network", name);
+        Ok(to_dynamic(&n))
     };
     let create = network_create.clone();
     engine.register_fn("network_create", move |name: &str| create(name, Map::new()));

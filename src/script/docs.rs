@@ -154,6 +154,8 @@ const DOCS: &[(&str, &str, &str, &str, &str)] = &[
     ("networks", "network_create", "network_create(name) / network_create(name, #{ subnet, bridge })", "A bridge network: containers on it reach each other by IP and by name, and the outside through NAT. Without a subnet one is picked from 10.89.0.0/16; the bridge device is named from the network unless given.", r#"network_create("backend", #{ subnet: "10.89.7.0/24" })"#),
     ("networks", "networks", "networks()", "Every network with its bridge, subnet, gateway and running containers.", "networks()"),
     ("networks", "network_remove", "network_remove(name)", "Removes a network with no running containers, with its bridge and rules.", r#"network_remove("backend")"#),
+    ("script", "made_mark", "made_mark()", "A mark in the list of what this script has made (containers it spawned, networks it created), for made_since.", r#"let m = made_mark();"#),
+    ("script", "made_since", "made_since(mark)", "What this script made after the mark, newest first: [#{ kind, id }] (kind \"container\" or \"network\"). undo_on_error is written over it.", r#"made_since(m)"#),
     ("script", "to_seconds", "to_seconds(duration)", "A duration (seconds, or \"1m30s\", \"500ms\") as seconds.", r#"to_seconds("1m30s")"#),
     ("script", "sleep", "sleep(seconds)", "Pauses the script.", "sleep(0.5)"),
     ("script", "exit", "exit() / exit(code)", "Ends the script (or the REPL) with that exit status, after the current line.", "exit(3)"),

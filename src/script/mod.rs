@@ -41,14 +41,39 @@ pub struct Context {
     pub paths: Paths,
     stores: OnceCell<(ImageStore, ContainerStore)>,
     helper: Option<PathBuf>,
+    /// What this script made, in order ("container"/"network", id or name): a script's
+    /// undo on failure removes only its own, never another script's in the same root.
+    made: std::cell::RefCell<Vec<(&'static str, String)>>,
 }
 
 impl Context {
+    /// Notes something this script made (see `made`).
+    pub fn record_made(&self, kind: &'static str, id: &str) {
+        self.made.borrow_mut().push((kind, id.to_string()));
+    }
+
+    /// How many things this script has made so far (a mark for `made_since`).
+    pub fn made_count(&self) -> usize {
+        self.made.borrow().len()
+    }
+
+    /// What this script made after `mark`, newest first.
+    pub fn made_since(&self, mark: usize) -> Vec<(&'static str, String)> {
+        let made = self.made.borrow();
+        made.get(mark..)
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .cloned()
+            .collect()
+    }
+
     pub fn new(paths: Paths) -> Rc<Context> {
         Rc::new(Context {
             paths,
             stores: OnceCell::new(),
             helper: None,
+            made: Default::default(),
         })
     }
 
@@ -59,6 +84,7 @@ impl Context {
             paths,
             stores: OnceCell::new(),
             helper: Some(helper),
+            made: Default::default(),
         })
     }
 

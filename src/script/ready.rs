@@ -33,6 +33,20 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
         Ok(duration(&v)?.as_secs_f64())
     });
     let c = ctx.clone();
+    engine.register_fn("made_mark", move || c.made_count() as i64);
+    let c = ctx.clone();
+    engine.register_fn("made_since", move |mark: i64| -> Array {
+        c.made_since(mark.max(0) as usize)
+            .into_iter()
+            .map(|(kind, id)| {
+                let mut m = Map::new();
+                m.insert("kind".into(), kind.into());
+                m.insert("id".into(), id.into());
+                Dynamic::from(m)
+            })
+            .collect()
+    });
+    let c = ctx.clone();
     engine.register_fn("port_open", move |v: Dynamic, port: i64| -> Res<bool> {
         c.containers()?
             .port_open(&container_id(&v)?, port_number(port)?, PROBE)
