@@ -15,8 +15,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 /// The verbs, for telling `gocker-script pull x` from `gocker-script script.rhai`.
 const VERBS: &[&str] = &[
     "pull", "images", "rmi", "tag", "save", "load", "network", "run", "ps", "exec", "logs", "stop",
-    "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp", "pause", "unpause", "push",
-    "login", "logout", "restart",
+    "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp", "pause", "unpause",
+    "volume", "push", "login", "logout", "restart",
 ];
 
 #[derive(Parser)]
@@ -56,6 +56,19 @@ struct VerbCli {
     debug: bool,
     #[command(subcommand)]
     verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum VolumeVerb {
+    /// Create a named volume
+    Create { name: String },
+    /// List volumes
+    Ls,
+    /// Remove volumes no container uses
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -114,9 +127,12 @@ struct RunArgs {
     /// Memory plus swap, as Docker's --memory-swap (-1 for unlimited swap)
     #[arg(long = "memory-swap", allow_negative_numbers = true)]
     memory_swap: Option<String>,
-    /// Bind mount /host:/container[:ro]
+    /// Bind mount /host:/container[:ro], or a named volume NAME:/container[:ro]
     #[arg(short, long = "volume")]
     volume: Vec<String>,
+    /// A tmpfs: /container[:size=64m,mode=1777,...]
+    #[arg(long)]
+    tmpfs: Vec<String>,
     #[arg(short, long)]
     workdir: Option<String>,
     #[arg(short, long)]
@@ -178,6 +194,7 @@ impl RunArgs {
         for (k, v) in [
             ("env", host_env(self.env)),
             ("volume", self.volume),
+            ("tmpfs", self.tmpfs),
             ("publish", self.publish),
             ("cap_add", self.cap_add),
             ("cap_drop", self.cap_drop),
@@ -227,6 +244,11 @@ enum Verb {
     Network {
         #[command(subcommand)]
         command: NetworkVerb,
+    },
+    /// Manage named volumes
+    Volume {
+        #[command(subcommand)]
+        command: VolumeVerb,
     },
     /// List containers
     Ps {
@@ -991,6 +1013,17 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             NetworkVerb::Rm { names } => {
                 scope.push("names", strings(names));
                 "for n in names { network_remove(n); print(n) }"
+            }
+        },
+        Verb::Volume { command } => match command {
+            VolumeVerb::Create { name } => {
+                scope.push("name", name.clone());
+                "volume_create(name); print(name)"
+            }
+            VolumeVerb::Ls => "for v in volumes() { print(`${v.name}\t${v.containers}`) }",
+            VolumeVerb::Rm { names } => {
+                scope.push("names", strings(names));
+                "for n in names { volume_remove(n); print(n) }"
             }
         },
         Verb::Push { format, compression, quiet, source, dest } => {

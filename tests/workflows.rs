@@ -199,3 +199,68 @@ fn a_failing_workflow_undoes_only_what_it_made() {
     let o = gocker(r, &["rm", "-f", "other"]);
     assert!(o.status.success(), "{}", err(&o));
 }
+
+#[test]
+fn named_volumes_outlive_containers_and_tmpfs_is_private_and_fresh() {
+    let root = root();
+    let r = root.path();
+    let run = |args: &[&str]| {
+        let o = gocker(r, args);
+        assert!(o.status.success(), "{args:?}: {}", err(&o));
+        out(&o)
+    };
+    run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "pipeline:/data",
+        image(),
+        "sh",
+        "-c",
+        "echo step1 > /data/out",
+    ]);
+    let o = run(&[
+        "run", "--rm", "--network", "none", "-v", "pipeline:/data:ro", "--tmpfs", "/scratch:size=1m", image(),
+        "sh", "-c", "cat /data/out; touch /data/x 2>/dev/null || echo read-only; grep ' /scratch ' /proc/mounts | cut -d' ' -f3,4",
+    ]);
+    assert_eq!(
+        o,
+        "step1\nread-only\ntmpfs rw,nosuid,nodev,noexec,relatime,size=1024k\n"
+    );
+    // In use: refused; unused: removed with its data.
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "user",
+        "--network",
+        "none",
+        "-v",
+        "pipeline:/d",
+        image(),
+        "sleep",
+        "60",
+    ]);
+    let o = gocker(r, &["volume", "rm", "pipeline"]);
+    assert!(err(&o).contains("in use by user"), "{}", err(&o));
+    run(&["rm", "-f", "user"]);
+    run(&["volume", "rm", "pipeline"]);
+    assert!(!r.join("volumes/pipeline").exists());
+    assert_eq!(run(&["-e", "print(volumes().len())"]).trim(), "0");
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--tmpfs",
+            "relative",
+            image(),
+            "true",
+        ],
+    );
+    assert!(err(&o).contains("the path must be absolute"), "{}", err(&o));
+}

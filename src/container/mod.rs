@@ -14,6 +14,7 @@ pub mod probe;
 pub mod process;
 pub mod shim;
 pub mod spec;
+pub mod volumes;
 
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -412,7 +413,14 @@ impl ContainerStore {
             command: command.clone(),
             devices,
         };
-        let launch = plan::launch(&spec, resolved, &id, &self.paths.root, &dir)?;
+        // Named volumes bound as their directories (made on first use); the row keeps names.
+        let launch = plan::launch(
+            &self.with_volumes(&spec)?,
+            resolved,
+            &id,
+            &self.paths.root,
+            &dir,
+        )?;
         // 4. The row, with its name claimed; then the files (a kill in between leaves an
         //    abandoned "created" container, which prune removes).
         let creating = lock::exclusive(&self.paths.locks(), &creator_lock(&id))?;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::runtime::cgroup::Limits;
-pub use crate::runtime::launch::{Bind, Interface, Launch, Namespace, NetworkMode, Publish};
+pub use crate::runtime::launch::{Bind, Interface, Launch, Namespace, NetworkMode, Publish, Tmpfs};
 use crate::runtime::security::Security;
 
 /// The namespaces a container gets unless the script says otherwise: all but user.
@@ -60,6 +60,8 @@ pub struct Spec {
     /// Capabilities, seccomp, devices, read-only root, privileged.
     #[serde(default)]
     pub security: Security,
+    #[serde(default)]
+    pub tmpfs: Vec<Tmpfs>,
 }
 
 fn chosen() -> bool {
@@ -99,6 +101,7 @@ impl Spec {
             stop_signal: None,
             publish: Vec::new(),
             security: Security::default(),
+            tmpfs: Vec::new(),
         }
     }
 

@@ -178,6 +178,70 @@ pub struct Bind {
     pub readonly: bool,
 }
 
+/// A tmpfs mounted in the container (docker --tmpfs PATH[:OPTIONS]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tmpfs {
+    pub target: String,
+    /// Mount options: ro/rw, exec/noexec, suid/nosuid, dev/nodev, and tmpfs's own
+    /// (size=, mode=, uid=, gid=, nr_inodes=).
+    pub options: String,
+}
+
+impl Tmpfs {
+    /// `PATH[:OPTIONS]`, as docker's --tmpfs.
+    pub fn parse(text: &str) -> Result<Tmpfs> {
+        let (target, options) = text.split_once(':').unwrap_or((text, ""));
+        if !target.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "tmpfs {text:?}: the path must be absolute (e.g. \"/run:size=64m\")"
+            )));
+        }
+        let t = Tmpfs {
+            target: target.to_string(),
+            options: options.to_string(),
+        };
+        t.flags_and_data()?;
+        Ok(t)
+    }
+
+    /// The mount flags (Docker's defaults: noexec, nosuid, nodev) and tmpfs's options.
+    pub fn flags_and_data(&self) -> Result<(nix::mount::MsFlags, String)> {
+        use nix::mount::MsFlags;
+        let mut flags = MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        let mut data = Vec::new();
+        for o in self
+            .options
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
+            match o {
+                "ro" => flags |= MsFlags::MS_RDONLY,
+                "rw" => flags.remove(MsFlags::MS_RDONLY),
+                "exec" => flags.remove(MsFlags::MS_NOEXEC),
+                "noexec" => flags |= MsFlags::MS_NOEXEC,
+                "suid" => flags.remove(MsFlags::MS_NOSUID),
+                "nosuid" => flags |= MsFlags::MS_NOSUID,
+                "dev" => flags.remove(MsFlags::MS_NODEV),
+                "nodev" => flags |= MsFlags::MS_NODEV,
+                o if ["size=", "mode=", "uid=", "gid=", "nr_inodes="]
+                    .iter()
+                    .any(|k| o.starts_with(k)) =>
+                {
+                    data.push(o.to_string())
+                }
+                o => {
+                    return Err(Error::invalid(format!(
+                        "tmpfs {}: unknown option {o:?} (known: ro, rw, exec, noexec, suid, nosuid, dev, nodev, size=, mode=, uid=, gid=, nr_inodes=)",
+                        self.target
+                    )))
+                }
+            }
+        }
+        Ok((flags, data.join(",")))
+    }
+}
+
 /// A published port: traffic to `host_port` on the host (one address, or all of them) goes to
 /// `container_port` of the container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,6 +343,8 @@ pub struct Launch {
     /// Host devices to create in /dev, resolved at create.
     #[serde(default)]
     pub devices: Vec<DeviceNode>,
+    #[serde(default)]
+    pub tmpfs: Vec<Tmpfs>,
     /// Filled in by the supervisor for a bridged container, just before the clone.
     #[serde(skip)]
     pub interface: Option<Interface>,

@@ -155,6 +155,7 @@ pub fn prepare(host: &mut dyn Host, l: &Launch) -> Result<()> {
     }
     bind_hosts_file(host, &root_dir, l)?;
     bind_volumes(host, &root_dir, l)?;
+    mount_tmpfs(host, &root_dir, l)?;
     mount_proc(host, &root_dir)?;
     setup_dev(host, &root_dir, &l.devices)?;
     mount_sys(host, &root_dir)?;
@@ -247,6 +248,24 @@ fn bind_volumes(host: &mut dyn Host, root: &File, l: &Launch) -> Result<()> {
             host.read_only_recursively(&target)
                 .map_err(sys("cannot make read-only", &b.source))?;
         }
+    }
+    Ok(())
+}
+
+/// tmpfs mounts (docker --tmpfs): noexec, nosuid, nodev unless asked otherwise.
+fn mount_tmpfs(host: &mut dyn Host, root: &File, l: &Launch) -> Result<()> {
+    for t in &l.tmpfs {
+        let target = mountpoint(root, &t.target, true)?;
+        let (flags, data) = t.flags_and_data()?;
+        trace::step(|| format!("mount -t tmpfs tmpfs {} ({})", t.target, t.options));
+        host.mount(
+            Some(Path::new("tmpfs")),
+            &target,
+            Some("tmpfs"),
+            flags,
+            Some(data.as_str()).filter(|d| !d.is_empty()),
+        )
+        .map_err(sys("cannot mount tmpfs on", Path::new(&t.target)))?;
     }
     Ok(())
 }
@@ -705,6 +724,7 @@ mod tests {
                 rule: DeviceRule::parse("c 10:229 rwm").unwrap(),
                 mode: 0o666,
             }],
+            tmpfs: vec![super::super::launch::Tmpfs::parse("/scratch:size=1m,exec").unwrap()],
             interface: None,
         }
     }
@@ -747,6 +767,11 @@ mod tests {
         assert!(
             calls[at("ro-recursive /data")].ends_with("/data"),
             ":ro volumes, submounts too"
+        );
+        assert_eq!(
+            calls[at("mount tmpfs /scratch ")],
+            "mount tmpfs /scratch tmpfs [nosuid,nodev] size=1m",
+            "--tmpfs: nosuid and nodev kept, exec as asked"
         );
         assert_eq!(
             calls[at("mount tmpfs /dev ")],

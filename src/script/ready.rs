@@ -33,6 +33,32 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
         Ok(duration(&v)?.as_secs_f64())
     });
     let c = ctx.clone();
+    engine.register_fn("volume_create", move |name: &str| -> Res<String> {
+        let path = c.containers()?.volume_create(name).map_err(script_error)?;
+        Ok(path.display().to_string())
+    });
+    let c = ctx.clone();
+    engine.register_fn("volumes", move || -> Res<Array> {
+        Ok(c.containers()?
+            .volumes()
+            .map_err(script_error)?
+            .iter()
+            .map(super::value::to_dynamic)
+            .collect())
+    });
+    let c = ctx.clone();
+    engine.register_fn("volume_remove", move |name: &str| -> Res<()> {
+        c.containers()?.volume_remove(name).map_err(script_error)
+    });
+    engine.register_fn(
+        "tmpfs",
+        |s: &mut super::containers::SpecRef, text: &str| -> Res<super::containers::SpecRef> {
+            let t = crate::container::spec::Tmpfs::parse(text).map_err(script_error)?;
+            s.0.borrow_mut().tmpfs.push(t);
+            Ok(s.clone())
+        },
+    );
+    let c = ctx.clone();
     engine.register_fn("made_mark", move || c.made_count() as i64);
     let c = ctx.clone();
     engine.register_fn("made_since", move |mark: i64| -> Array {
