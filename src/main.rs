@@ -133,6 +133,9 @@ struct RunArgs {
     /// A tmpfs: /container[:size=64m,mode=1777,...]
     #[arg(long)]
     tmpfs: Vec<String>,
+    /// Restart policy: no, on-failure[:max], always, unless-stopped
+    #[arg(long)]
+    restart: Option<String>,
     #[arg(short, long)]
     workdir: Option<String>,
     #[arg(short, long)]
@@ -214,6 +217,7 @@ impl RunArgs {
             ("hostname", self.hostname),
             ("network", self.network),
             ("entrypoint", self.entrypoint),
+            ("restart", self.restart),
         ] {
             if let Some(v) = v {
                 put(k, v.into());

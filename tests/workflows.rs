@@ -264,3 +264,92 @@ fn named_volumes_outlive_containers_and_tmpfs_is_private_and_fresh() {
     );
     assert!(err(&o).contains("the path must be absolute"), "{}", err(&o));
 }
+
+#[test]
+fn restart_policies_bring_containers_back_until_stopped() {
+    let root = root();
+    let r = root.path();
+    let run = |args: &[&str]| {
+        let o = gocker(r, args);
+        assert!(o.status.success(), "{args:?}: {}", err(&o));
+        out(&o)
+    };
+    let count = |name: &str| -> i64 {
+        run(&["-e", &format!("print(restart_count(\"{name}\"))")])
+            .trim()
+            .parse()
+            .expect("a count")
+    };
+    // on-failure:2: three runs, then it stays down with its code.
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--network",
+        "none",
+        "--restart",
+        "on-failure:2",
+        image(),
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count("flaky") < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(run(&["logs", "flaky"]), "run\nrun\nrun\n");
+    assert_eq!(count("flaky"), 2);
+    assert!(run(&["ps", "-a"]).contains("Exited (1)"));
+    // A success is not a failure.
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "fine",
+        "--network",
+        "none",
+        "--restart",
+        "on-failure",
+        image(),
+        "true",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(count("fine"), 0);
+    // always: back after every exit, until stop.
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "loop",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        image(),
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]);
+    while count("loop") < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(count("loop") >= 2);
+    run(&["stop", "-t", "1", "loop"]);
+    let after = count("loop");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(count("loop"), after, "stopped stays stopped");
+    assert!(!run(&["ps"]).contains("loop"));
+    run(&["rm", "-f", "flaky", "fine", "loop"]);
+    // Bad input.
+    let o = gocker(r, &["run", "--rm", "--restart", "always", image(), "true"]);
+    assert!(err(&o).contains("contradict"), "{}", err(&o));
+    let o = gocker(r, &["run", "--restart", "sometimes", image(), "true"]);
+    assert!(
+        err(&o).contains("is not one of no, on-failure[:max], always, unless-stopped"),
+        "{}",
+        err(&o)
+    );
+}

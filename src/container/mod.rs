@@ -271,6 +271,10 @@ fn unique_as_conflict(e: rusqlite::Error, name: &str) -> Error {
     }
 }
 
+/// A container stopped by `stop` has this file: its restart policy leaves it down until
+/// it is started again.
+pub(crate) const STOPPED: &str = "stopped";
+
 /// The lock a container's creator holds from before its row exists until it has started.
 fn creator_lock(id: &str) -> String {
     format!("container-{id}")
@@ -547,6 +551,7 @@ impl ContainerStore {
                 c.name
             )));
         }
+        let _ = std::fs::remove_file(self.dir(&c.id).join(STOPPED));
         let args = ShimArgs {
             root: self.paths.root.clone(),
             id: c.id.clone(),
@@ -899,6 +904,9 @@ impl ContainerStore {
     /// The image's StopSignal (default SIGTERM), then SIGKILL after `timeout`.
     pub fn stop(&self, id: &str, timeout: Duration) -> Result<Container> {
         let c = self.get(id)?;
+        // Stopped by hand: its restart policy must not bring it back (also when it is
+        // between two runs, waiting for its restart).
+        let _ = std::fs::write(self.dir(&c.id).join(STOPPED), b"");
         if c.status != Status::Running {
             return Ok(c);
         }
@@ -952,6 +960,8 @@ impl ContainerStore {
                         c.name
                     )));
                 }
+                // Removed is stopped: its restart policy must not start it meanwhile.
+                let _ = std::fs::write(self.dir(&c.id).join(STOPPED), b"");
                 let _ = self.kill(&c.id, "SIGKILL");
                 match self.wait(&c.id, Some(Duration::from_secs(10))) {
                     // A --rm container removed itself: done.

@@ -57,6 +57,11 @@ pub fn settle(spec: &mut Spec) -> Result<()> {
             spec.network.as_str()
         )));
     }
+    if spec.restart.is_some() && spec.auto_remove {
+        return Err(Error::invalid(
+            "a restart policy and rm contradict each other: choose one",
+        ));
+    }
     for (i, p) in spec.publish.iter().enumerate() {
         if spec.publish[..i]
             .iter()
@@ -188,6 +193,7 @@ pub fn launch(spec: &Spec, r: Resolved, id: &str, root: &Path, dir: &Path) -> Re
             .filter(|u| !u.is_empty()),
         binds: spec.binds.clone(),
         tmpfs: spec.tmpfs.clone(),
+        restart: spec.restart,
         limits: Limits {
             // podman's default: a fork bomb stops at 2048 processes (0 or -1: no limit).
             pids: spec.limits.pids.or(Some(DEFAULT_PIDS_LIMIT)),

@@ -220,8 +220,43 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
     recorded?;
     if launch.auto_remove {
         super::erase(&paths, &db, id)?;
+    } else if let Some(policy) = launch.restart {
+        restart_if_due(&paths, &db, id, policy, code);
     }
     Ok(code)
+}
+
+/// The restart policy's turn: unless `stop` stopped it, a container whose exit the policy
+/// covers is started again (by a new supervisor) after the backoff; the count is kept in
+/// its `restarts` file.
+fn restart_if_due(
+    paths: &Paths,
+    db: &Arc<Db>,
+    id: &str,
+    policy: crate::runtime::launch::Restart,
+    code: i32,
+) {
+    let dir = paths.containers().join(id);
+    let count_file = dir.join("restarts");
+    let restarts: u32 = std::fs::read_to_string(&count_file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    let stopped = || dir.join(super::STOPPED).exists() || !dir.join("launch.json").exists();
+    if stopped() || !policy.applies(code, restarts) {
+        return;
+    }
+    std::thread::sleep(crate::runtime::launch::Restart::delay(restarts));
+    // Stopped or removed during the wait: it stays down.
+    if stopped() {
+        return;
+    }
+    let _ = std::fs::write(&count_file, (restarts + 1).to_string());
+    crate::trace::step(|| format!("restart {id} (restart {} by its policy)", restarts + 1));
+    let store = super::ContainerStore::new(paths.clone(), db.clone());
+    if let Err(e) = store.start(id, super::Attach::Detach) {
+        crate::trace::step(|| format!("cannot restart {id}: {}", e.chain()));
+    }
 }
 
 /// Writes the published ports as bound into the container's recorded spec.

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::runtime::cgroup::Limits;
-pub use crate::runtime::launch::{Bind, Interface, Launch, Namespace, NetworkMode, Publish, Tmpfs};
+pub use crate::runtime::launch::{
+    Bind, Interface, Launch, Namespace, NetworkMode, Publish, Restart, Tmpfs,
+};
 use crate::runtime::security::Security;
 
 /// The namespaces a container gets unless the script says otherwise: all but user.
@@ -62,6 +64,9 @@ pub struct Spec {
     pub security: Security,
     #[serde(default)]
     pub tmpfs: Vec<Tmpfs>,
+    /// Started again by its supervisor after it exits.
+    #[serde(default)]
+    pub restart: Option<Restart>,
 }
 
 fn chosen() -> bool {
@@ -102,6 +107,7 @@ impl Spec {
             publish: Vec::new(),
             security: Security::default(),
             tmpfs: Vec::new(),
+            restart: None,
         }
     }
 

@@ -178,6 +178,56 @@ pub struct Bind {
     pub readonly: bool,
 }
 
+/// When the supervisor starts a container again after it exits (docker --restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Restart {
+    /// After a non-zero exit, at most `max` times (no limit when None).
+    OnFailure { max: Option<u32> },
+    /// After any exit, unless stopped by `stop`.
+    Always,
+    /// As always (there is no daemon that would restart containers at boot).
+    UnlessStopped,
+}
+
+impl Restart {
+    /// `no`, `on-failure[:MAX]`, `always`, `unless-stopped`; None for `no`.
+    pub fn parse(text: &str) -> Result<Option<Restart>> {
+        let (name, max) = match text.split_once(':') {
+            Some((n, m)) => (n, Some(m)),
+            None => (text, None),
+        };
+        let bad = || {
+            Error::invalid(format!(
+                "restart policy {text:?} is not one of no, on-failure[:max], always, unless-stopped"
+            ))
+        };
+        Ok(match (name, max) {
+            ("no", None) => None,
+            ("on-failure", None) => Some(Restart::OnFailure { max: None }),
+            ("on-failure", Some(m)) => Some(Restart::OnFailure {
+                max: Some(m.parse().map_err(|_| bad())?),
+            }),
+            ("always", None) => Some(Restart::Always),
+            ("unless-stopped", None) => Some(Restart::UnlessStopped),
+            _ => return Err(bad()),
+        })
+    }
+
+    /// Whether an exit with `code`, after `restarts` restarts so far, starts it again.
+    pub fn applies(self, code: i32, restarts: u32) -> bool {
+        match self {
+            Restart::OnFailure { max } => code != 0 && max.is_none_or(|m| restarts < m),
+            Restart::Always | Restart::UnlessStopped => true,
+        }
+    }
+
+    /// How long to wait before restart number `restarts + 1`: 100 ms doubling, at most a
+    /// minute (Docker's backoff), from nothing again after a run of 10 s or more.
+    pub fn delay(restarts: u32) -> std::time::Duration {
+        std::time::Duration::from_millis(100u64.saturating_mul(1 << restarts.min(10)).min(60_000))
+    }
+}
+
 /// A tmpfs mounted in the container (docker --tmpfs PATH[:OPTIONS]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tmpfs {
@@ -345,6 +395,8 @@ pub struct Launch {
     pub devices: Vec<DeviceNode>,
     #[serde(default)]
     pub tmpfs: Vec<Tmpfs>,
+    #[serde(default)]
+    pub restart: Option<Restart>,
     /// Filled in by the supervisor for a bridged container, just before the clone.
     #[serde(skip)]
     pub interface: Option<Interface>,

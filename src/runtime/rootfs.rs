@@ -725,6 +725,7 @@ mod tests {
                 mode: 0o666,
             }],
             tmpfs: vec![super::super::launch::Tmpfs::parse("/scratch:size=1m,exec").unwrap()],
+            restart: None,
             interface: None,
         }
     }

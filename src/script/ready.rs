@@ -51,6 +51,26 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
         c.containers()?.volume_remove(name).map_err(script_error)
     });
     engine.register_fn(
+        "set_restart",
+        |s: &mut super::containers::SpecRef, policy: &str| -> Res<super::containers::SpecRef> {
+            s.0.borrow_mut().restart =
+                crate::runtime::launch::Restart::parse(policy).map_err(script_error)?;
+            Ok(s.clone())
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn("restart_count", move |v: Dynamic| -> Res<i64> {
+        let found = c
+            .containers()?
+            .get(&container_id(&v)?)
+            .map_err(script_error)?;
+        let file = c.paths.containers().join(&found.id).join("restarts");
+        Ok(std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0))
+    });
+    engine.register_fn(
         "tmpfs",
         |s: &mut super::containers::SpecRef, text: &str| -> Res<super::containers::SpecRef> {
             let t = crate::container::spec::Tmpfs::parse(text).map_err(script_error)?;
