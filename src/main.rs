@@ -136,6 +136,24 @@ struct RunArgs {
     /// Restart policy: no, on-failure[:max], always, unless-stopped
     #[arg(long)]
     restart: Option<String>,
+    /// A health check command, run through the shell
+    #[arg(long = "health-cmd")]
+    health_cmd: Option<String>,
+    /// Time between health checks (e.g. 30s)
+    #[arg(long = "health-interval")]
+    health_interval: Option<String>,
+    /// How long one check may take
+    #[arg(long = "health-timeout")]
+    health_timeout: Option<String>,
+    /// Failures in a row that make it unhealthy
+    #[arg(long = "health-retries")]
+    health_retries: Option<i64>,
+    /// Failures that do not count at first
+    #[arg(long = "health-start-period")]
+    health_start_period: Option<String>,
+    /// No health check, not even the image's
+    #[arg(long = "no-healthcheck")]
+    no_healthcheck: bool,
     #[arg(short, long)]
     workdir: Option<String>,
     #[arg(short, long)]
@@ -222,6 +240,28 @@ impl RunArgs {
             if let Some(v) = v {
                 put(k, v.into());
             }
+        }
+        let mut health = Map::new();
+        if self.no_healthcheck {
+            health.insert("test".into(), strings(vec!["NONE".into()]));
+        }
+        if let Some(c) = self.health_cmd {
+            health.insert("cmd".into(), c.into());
+        }
+        for (k, v) in [
+            ("interval", self.health_interval),
+            ("timeout", self.health_timeout),
+            ("start_period", self.health_start_period),
+        ] {
+            if let Some(v) = v {
+                health.insert(k.into(), v.into());
+            }
+        }
+        if let Some(r) = self.health_retries {
+            health.insert("retries".into(), r.into());
+        }
+        if !health.is_empty() {
+            put("health", health.into());
         }
         if let Some(v) = self.cpus {
             put("cpus", v.into());

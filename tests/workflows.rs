@@ -353,3 +353,98 @@ fn restart_policies_bring_containers_back_until_stopped() {
         err(&o)
     );
 }
+
+#[test]
+fn health_checks_run_by_the_supervisor_from_run_or_the_image() {
+    let root = root();
+    let r = root.path();
+    let run = |args: &[&str]| {
+        let o = gocker(r, args);
+        assert!(o.status.success(), "{args:?}: {}", err(&o));
+        out(&o)
+    };
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--network",
+        "none",
+        "--health-cmd",
+        "test -e /tmp/ready",
+        "--health-interval",
+        "0.2s",
+        "--health-retries",
+        "2",
+        "--health-start-period",
+        "5s",
+        image(),
+        "sh",
+        "-c",
+        "sleep 1; touch /tmp/ready; sleep 60",
+    ]);
+    assert!(run(&["ps"]).contains("(starting)"));
+    let o = run(&["-e", "wait_healthy(\"slow\", #{ timeout: 20 }); let h = health(\"slow\"); print(h.Status); print(h.Log[h.Log.len() - 1].ExitCode)"]);
+    assert_eq!(o, "healthy\n0\n");
+    assert!(run(&["ps"]).contains("(healthy)"));
+    // A check that fails: unhealthy, and the wait says so at once.
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "sick",
+        "--network",
+        "none",
+        "--health-cmd",
+        "echo no db; exit 1",
+        "--health-interval",
+        "0.2s",
+        "--health-retries",
+        "2",
+        image(),
+        "sleep",
+        "60",
+    ]);
+    let o = gocker(r, &["-e", "wait_healthy(\"sick\", #{ timeout: 20 })"]);
+    assert!(
+        err(&o)
+            .contains("unhealthy: sick is unhealthy after 2 failed checks; the last said: no db"),
+        "{}",
+        err(&o)
+    );
+    // The image's HEALTHCHECK is the default; --no-healthcheck turns it off.
+    let code = format!(
+        r#"let b = from("{}", #{{ network: "none" }}); b.healthcheck(#{{ test: ["CMD", "true"], interval: "0.2s" }}); b.commit("checked:1");"#,
+        image()
+    );
+    run(&["-e", &code]);
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "img",
+        "--network",
+        "none",
+        "checked:1",
+        "sleep",
+        "60",
+    ]);
+    run(&["-e", "wait_healthy(\"img\", #{ timeout: 20 })"]);
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "off",
+        "--network",
+        "none",
+        "--no-healthcheck",
+        "checked:1",
+        "sleep",
+        "60",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(run(&["-e", "print(health(\"off\"))"]).trim(), "");
+    let o = gocker(r, &["-e", "wait_healthy(\"off\")"]);
+    assert!(err(&o).contains("has no health check"), "{}", err(&o));
+    run(&["rm", "-f", "slow", "sick", "img", "off"]);
+}

@@ -9,6 +9,7 @@
 
 pub mod copy;
 pub mod exec;
+pub mod health;
 pub mod plan;
 pub mod probe;
 pub mod process;
@@ -225,6 +226,7 @@ impl Drop for IgnoreInterrupts {
 }
 
 /// The containers of one root.
+#[derive(Clone)]
 pub struct ContainerStore {
     paths: Paths,
     db: Arc<Db>,

@@ -194,6 +194,7 @@ pub fn launch(spec: &Spec, r: Resolved, id: &str, root: &Path, dir: &Path) -> Re
         binds: spec.binds.clone(),
         tmpfs: spec.tmpfs.clone(),
         restart: spec.restart,
+        health: spec.health.clone().or(config.healthcheck.clone()),
         limits: Limits {
             // podman's default: a fork bomb stops at 2048 processes (0 or -1: no limit).
             pids: spec.limits.pids.or(Some(DEFAULT_PIDS_LIMIT)),

@@ -174,6 +174,20 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
     }
     drop(starting);
     status.send(&ShimMessage::Started { pid: pid.as_raw() });
+    // The health check runs beside the container, for as long as it runs.
+    match launch
+        .health
+        .as_ref()
+        .map(super::health::Check::from_config)
+    {
+        Some(Ok(Some(check))) => {
+            let store = super::ContainerStore::new(paths.clone(), db.clone());
+            let id = id.to_string();
+            std::thread::spawn(move || super::health::run_checks(store, id, check));
+        }
+        Some(Err(e)) => crate::trace::step(|| format!("no health check: {}", e.chain())),
+        _ => {}
+    }
 
     match logs {
         Output::Inherit => {}

@@ -67,6 +67,9 @@ pub struct Spec {
     /// Started again by its supervisor after it exits.
     #[serde(default)]
     pub restart: Option<Restart>,
+    /// A health check over the image's (Docker's Healthcheck fields).
+    #[serde(default)]
+    pub health: Option<serde_json::Value>,
 }
 
 fn chosen() -> bool {
@@ -108,6 +111,7 @@ impl Spec {
             security: Security::default(),
             tmpfs: Vec::new(),
             restart: None,
+            health: None,
         }
     }
 

@@ -397,6 +397,9 @@ pub struct Launch {
     pub tmpfs: Vec<Tmpfs>,
     #[serde(default)]
     pub restart: Option<Restart>,
+    /// The health check (Docker's Healthcheck: Test, Interval, ...), the supervisor's to run.
+    #[serde(default)]
+    pub health: Option<serde_json::Value>,
     /// Filled in by the supervisor for a bridged container, just before the clone.
     #[serde(skip)]
     pub interface: Option<Interface>,

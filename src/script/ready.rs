@@ -51,6 +51,35 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
         c.containers()?.volume_remove(name).map_err(script_error)
     });
     engine.register_fn(
+        "set_health",
+        |s: &mut super::containers::SpecRef, opts: Map| -> Res<super::containers::SpecRef> {
+            // cmd (an array: exec form; a string: through the shell) or Docker's test.
+            let mut opts = opts;
+            if let Some(cmd) = opts.remove("cmd") {
+                let test: rhai::Array = if cmd.is_array() {
+                    std::iter::once(Dynamic::from("CMD"))
+                        .chain(cmd.cast::<rhai::Array>())
+                        .collect()
+                } else {
+                    vec!["CMD-SHELL".into(), Dynamic::from(cmd.to_string())]
+                };
+                opts.insert("test".into(), test.into());
+            }
+            let hc = super::build::healthcheck(&opts)?;
+            crate::container::health::Check::from_config(&hc).map_err(script_error)?;
+            s.0.borrow_mut().health = Some(hc);
+            Ok(s.clone())
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn("health", move |v: Dynamic| -> Res<Dynamic> {
+        let store = c.containers()?;
+        let found = store.get(&container_id(&v)?).map_err(script_error)?;
+        Ok(crate::container::health::read(store, &found.id)
+            .map(|h| super::value::to_dynamic(&h))
+            .unwrap_or(Dynamic::UNIT))
+    });
+    engine.register_fn(
         "set_restart",
         |s: &mut super::containers::SpecRef, policy: &str| -> Res<super::containers::SpecRef> {
             s.0.borrow_mut().restart =

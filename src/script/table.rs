@@ -127,8 +127,14 @@ pub fn containers(ctx: &Context, list: &[ContainerRef]) -> String {
         let status = match (c.status, c.started, c.finished) {
             (Status::Running, Some(s), _) => {
                 let paused = crate::runtime::cgroup::ContainerCgroup::of(&c.id).is_frozen();
+                let health = ctx
+                    .containers()
+                    .ok()
+                    .and_then(|store| crate::container::health::read(store, &c.id))
+                    .map(|h| format!(" ({})", h.status))
+                    .unwrap_or_default();
                 format!(
-                    "Up {}{}",
+                    "Up {}{}{health}",
                     span(crate::sys::now() - s),
                     if paused { " (Paused)" } else { "" }
                 )
