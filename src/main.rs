@@ -853,6 +853,67 @@ fn status(v: &Dynamic) -> u8 {
     v.as_int().unwrap_or(0).clamp(0, 255) as u8
 }
 
+/// `run IMAGE CMD...` and `exec CONTAINER CMD...`: everything after the image (or the
+/// container) is the command's, flags included (`run --entrypoint sh busybox -c '…'`), as
+/// Docker reads it: a `--` is put there before clap reads the line.
+fn end_of_flags(args: &[String]) -> Vec<String> {
+    use clap::CommandFactory;
+    let mut out = args.to_vec();
+    let cmd = VerbCli::command();
+    // The verb: the first word past the global options.
+    let mut i = 1;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--root" => i += 2,
+            "--trace" | "--debug" => i += 1,
+            a if a.starts_with("--root=") => i += 1,
+            _ => break,
+        }
+    }
+    let Some(verb) = args
+        .get(i)
+        .filter(|v| ["run", "exec"].contains(&v.as_str()))
+    else {
+        return out;
+    };
+    let Some(sub) = cmd.find_subcommand(verb) else {
+        return out;
+    };
+    let takes_value = |token: &str| -> bool {
+        let arg = if let Some(long) = token.strip_prefix("--") {
+            if long.contains('=') {
+                return false;
+            }
+            sub.get_arguments()
+                .chain(cmd.get_arguments())
+                .find(|a| a.get_long() == Some(long))
+        } else {
+            // -it, -e: only a lone short flag (no value attached) takes the next word.
+            let mut chars = token.chars().skip(1);
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => sub.get_arguments().find(|a| a.get_short() == Some(c)),
+                _ => None,
+            }
+        };
+        arg.is_some_and(|a| a.get_action().takes_values())
+    };
+    i += 1;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" {
+            return out;
+        }
+        if a.starts_with('-') && a.len() > 1 {
+            i += if takes_value(a) { 2 } else { 1 };
+            continue;
+        }
+        // The image (or the container): the command starts after it.
+        out.insert(i + 1, "--".into());
+        return out;
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if let Some(code) = internal(&args) {
@@ -863,7 +924,7 @@ fn main() -> ExitCode {
     gocker::runtime::security::close_fds_from(3);
     match first_word(&args) {
         Some(word) if VERBS.contains(&word) => {
-            let cli = match VerbCli::try_parse() {
+            let cli = match VerbCli::try_parse_from(end_of_flags(&args)) {
                 Ok(cli) => cli,
                 Err(e) => return flag_error(e, word),
             };

@@ -718,3 +718,47 @@ fn rm_of_several_names_removes_the_others_past_a_missing_one() {
         "running"
     );
 }
+
+#[test]
+fn words_after_the_image_are_the_commands_even_when_they_look_like_flags() {
+    let root = root();
+    let r = root.path();
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "sh",
+            busybox(),
+            "-c",
+            "echo via entrypoint",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(out(&o), "via entrypoint\n");
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "flags",
+            "--network",
+            "none",
+            busybox(),
+            "sleep",
+            "60",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let o = gocker(
+        r,
+        &["exec", "-e", "B=2", "flags", "sh", "-c", "echo exec $B"],
+    );
+    assert_eq!(out(&o), "exec 2\n", "{}", err(&o));
+    let o = gocker(r, &["rm", "-f", "flags"]);
+    assert!(o.status.success(), "{}", err(&o));
+}
