@@ -305,11 +305,7 @@ fn nested_in_a_cgroup_namespace_with_processes() {
 fn pause_freezes_every_process_and_commit_pauses_a_running_container() {
     let e = env();
     let r = e.root.path();
-    let run = |args: &[&str]| {
-        let o = gocker(r, args);
-        assert!(o.status.success(), "{args:?}: {}", err(&o));
-        out(&o)
-    };
+    let run = |args: &[&str]| gocker_ok(r, args);
     run(&[
         "run",
         "-d",

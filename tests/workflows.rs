@@ -204,11 +204,7 @@ fn a_failing_workflow_undoes_only_what_it_made() {
 fn named_volumes_outlive_containers_and_tmpfs_is_private_and_fresh() {
     let root = root();
     let r = root.path();
-    let run = |args: &[&str]| {
-        let o = gocker(r, args);
-        assert!(o.status.success(), "{args:?}: {}", err(&o));
-        out(&o)
-    };
+    let run = |args: &[&str]| gocker_ok(r, args);
     run(&[
         "run",
         "--rm",
@@ -269,11 +265,7 @@ fn named_volumes_outlive_containers_and_tmpfs_is_private_and_fresh() {
 fn restart_policies_bring_containers_back_until_stopped() {
     let root = root();
     let r = root.path();
-    let run = |args: &[&str]| {
-        let o = gocker(r, args);
-        assert!(o.status.success(), "{args:?}: {}", err(&o));
-        out(&o)
-    };
+    let run = |args: &[&str]| gocker_ok(r, args);
     let count = |name: &str| -> i64 {
         run(&["-e", &format!("print(restart_count(\"{name}\"))")])
             .trim()
@@ -358,11 +350,7 @@ fn restart_policies_bring_containers_back_until_stopped() {
 fn health_checks_run_by_the_supervisor_from_run_or_the_image() {
     let root = root();
     let r = root.path();
-    let run = |args: &[&str]| {
-        let o = gocker(r, args);
-        assert!(o.status.success(), "{args:?}: {}", err(&o));
-        out(&o)
-    };
+    let run = |args: &[&str]| gocker_ok(r, args);
     run(&[
         "run",
         "-d",

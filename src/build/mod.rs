@@ -763,7 +763,7 @@ fn walk_digest(
     h: &mut Sha256,
 ) -> Result<()> {
     use nix::fcntl::{AtFlags, OFlag};
-    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsFd, AsRawFd};
     let st = nix::sys::stat::fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
         .map_err(|e| match e {
             nix::errno::Errno::ENOENT => Error::not_found(format!(
@@ -811,8 +811,7 @@ fn walk_digest(
                         nix::sys::stat::Mode::empty(),
                     )
                     .map_err(|e| Error::sys("cannot open", rel, e))?;
-                    // SAFETY: openat just returned it.
-                    let path = unsafe { OwnedFd::from_raw_fd(fd) };
+                    let path = crate::sys::path::owned(fd);
                     let mut f = crate::sys::path::reopen_regular(path)
                         .map_err(|e| Error::sys("cannot read", rel, e))?;
                     let mut fh = Sha256::new();

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::process::{self, StatusPipe, StatusWriter};
 use crate::error::{Error, Kind, Result, WireError};
 use crate::sys::copy::{list_dir, wildcard, Copier, CopyOptions, Ignore};
-use crate::sys::path::{clean_path, open_dir_in};
+use crate::sys::path::{clean_path, open_dir_in, owned};
 
 /// A root filesystem to copy from or into.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -271,8 +271,7 @@ fn open_archive(
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| Error::sys("cannot open", shown, e))?;
-    // SAFETY: openat just returned it.
-    let mut f = File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    let mut f = File::from(owned(fd));
     let mut head = [0u8; 512];
     let mut got = 0;
     while got < head.len() {
@@ -389,8 +388,7 @@ fn extract(
                 Mode::from_bits_truncate(0o600),
             )
             .map_err(at)?;
-            // SAFETY: openat just returned it.
-            let mut f = File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+            let mut f = File::from(owned(fd));
             bytes +=
                 std::io::copy(&mut e, &mut f).map_err(|e| Error::io("cannot extract", &rel, e))?;
             nix::unistd::fchown(
@@ -473,11 +471,6 @@ fn extract(
     Ok((entries, bytes))
 }
 
-fn unsafe_owned(fd: i32) -> OwnedFd {
-    // SAFETY: callers pass a descriptor a syscall just returned, owned by nobody else.
-    unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
-}
-
 fn open_root(root: &CopyRoot) -> Result<OwnedFd> {
     let open = |p: &Path| -> Result<OwnedFd> {
         File::open(p)
@@ -498,7 +491,7 @@ fn open_root(root: &CopyRoot) -> Result<OwnedFd> {
                 OFlag::O_RDONLY | OFlag::O_CLOEXEC,
                 nix::sys::stat::Mode::empty(),
             )
-            .map(|fd| File::from(unsafe_owned(fd)))
+            .map(|fd| File::from(owned(fd)))
             .map_err(|e| Error::sys("cannot read", &shown.join("cgroup"), e))?;
             let mut text = String::new();
             std::io::Read::read_to_string(&mut std::io::Read::take(cgroup, 1 << 16), &mut text)
@@ -515,7 +508,7 @@ fn open_root(root: &CopyRoot) -> Result<OwnedFd> {
                 OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
                 nix::sys::stat::Mode::empty(),
             )
-            .map(unsafe_owned)
+            .map(owned)
             .map_err(|e| Error::sys("cannot open", &shown.join("root"), e))
         }
         CopyRoot::Overlay {

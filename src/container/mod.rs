@@ -277,6 +277,14 @@ fn unique_as_conflict(e: rusqlite::Error, name: &str) -> Error {
 /// it is started again.
 pub(crate) const STOPPED: &str = "stopped";
 
+/// How many times a container's restart policy has started it again (its `restarts` file).
+pub(crate) fn restarts(dir: &Path) -> u32 {
+    std::fs::read_to_string(dir.join("restarts"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// The lock a container's creator holds from before its row exists until it has started.
 fn creator_lock(id: &str) -> String {
     format!("container-{id}")
@@ -1190,11 +1198,7 @@ impl ContainerStore {
         if let Some(root) = running(&c) {
             return Ok((c, root, None));
         }
-        let path = self.dir(&c.id).join("launch.json");
-        let data = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        let launch: Launch = serde_json::from_slice(&data).map_err(|e| {
-            Error::with_source(Kind::Corrupt, format!("{} is damaged", path.display()), e)
-        })?;
+        let launch = shim::read_launch(&self.paths, &c.id)?;
         let root = match &launch.dir {
             Some(dir) => copy::CopyRoot::Dir(dir.clone()),
             None => copy::CopyRoot::Overlay {
@@ -1228,6 +1232,12 @@ impl ContainerStore {
         let pid = running_pid(&c)?;
         let ip = c.ip.as_deref().and_then(|i| i.parse().ok());
         probe::http_get(pid, ip, port, path, timeout)
+    }
+
+    /// How many times its restart policy has started the container again.
+    pub fn restart_count(&self, id: &str) -> Result<u32> {
+        let c = self.get(id)?;
+        Ok(restarts(&self.dir(&c.id)))
     }
 
     /// Copies between two roots in the copy helper; returns (entries, bytes).

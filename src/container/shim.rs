@@ -85,7 +85,7 @@ pub fn main(args: &ShimArgs) -> i32 {
     }
 }
 
-fn read_launch(paths: &Paths, id: &str) -> Result<Launch> {
+pub(super) fn read_launch(paths: &Paths, id: &str) -> Result<Launch> {
     let path = paths.containers().join(id).join("launch.json");
     let data = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
     serde_json::from_slice(&data)
@@ -252,10 +252,7 @@ fn restart_if_due(
 ) {
     let dir = paths.containers().join(id);
     let count_file = dir.join("restarts");
-    let restarts: u32 = std::fs::read_to_string(&count_file)
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(0);
+    let restarts = super::restarts(&dir);
     let stopped = || dir.join(super::STOPPED).exists() || !dir.join("launch.json").exists();
     if stopped() || !policy.applies(code, restarts) {
         return;

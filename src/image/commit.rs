@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{openat, OFlag};
@@ -115,8 +115,7 @@ fn open_dir(at: Option<&OwnedFd>, name: &OsStr, shown: &Path) -> Result<OwnedFd>
         Mode::empty(),
     )
     .map_err(|e| Error::sys("cannot open directory", shown, e))?;
-    // SAFETY: openat just returned it and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(crate::sys::path::owned(fd))
 }
 
 /// The names in a directory we hold, sorted.
@@ -129,20 +128,6 @@ fn names(dir: &OwnedFd, shown: &Path) -> Result<Vec<OsString>> {
         .collect();
     v.sort();
     Ok(v)
-}
-
-fn opaque(dir: &OwnedFd) -> bool {
-    let mut buf = [0u8; 4];
-    // SAFETY: a NUL-terminated name and a buffer of the length passed.
-    let n = unsafe {
-        libc::fgetxattr(
-            dir.as_raw_fd(),
-            c"trusted.overlay.opaque".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    n == 1 && buf[0] == b'y'
 }
 
 use crate::sys::xattr::content_xattrs as xattrs;
@@ -205,7 +190,7 @@ impl<W: Write> Walk<'_, W> {
     }
 
     fn dir(&mut self, dir: &OwnedFd, rel: &Path) -> Result<()> {
-        if !rel.as_os_str().is_empty() && opaque(dir) {
+        if !rel.as_os_str().is_empty() && crate::sys::xattr::is_opaque(dir.as_fd()) {
             self.empty(&rel.join(".wh..wh..opq"))?;
         }
         for name in names(dir, rel)? {
@@ -265,8 +250,7 @@ impl<W: Write> Walk<'_, W> {
                         Mode::empty(),
                     )
                     .map_err(|e| Error::sys("cannot open", &path, e))?;
-                    // SAFETY: openat just returned it.
-                    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+                    let file = File::from(crate::sys::path::owned(fd));
                     let opened = nix::sys::stat::fstat(file.as_raw_fd())
                         .map_err(|e| Error::sys("cannot stat", &path, e))?;
                     if opened.st_mode & libc::S_IFMT != libc::S_IFREG

@@ -89,15 +89,10 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     );
     let c = ctx.clone();
     engine.register_fn("restart_count", move |v: Dynamic| -> Res<i64> {
-        let found = c
-            .containers()?
-            .get(&container_id(&v)?)
-            .map_err(script_error)?;
-        let file = c.paths.containers().join(&found.id).join("restarts");
-        Ok(std::fs::read_to_string(file)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(0))
+        c.containers()?
+            .restart_count(&container_id(&v)?)
+            .map(i64::from)
+            .map_err(script_error)
     });
     engine.register_fn(
         "tmpfs",

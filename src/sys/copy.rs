@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,9 @@ use nix::sys::stat::{SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, linkat, symlinkat, unlinkat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
+
+use crate::sys::path::owned;
+use crate::sys::xattr::{is_opaque, set_opaque};
 
 /// What a copy changes on the way (COPY's --chown and --chmod).
 #[derive(Debug, Clone, Default)]
@@ -43,11 +46,6 @@ pub struct Copier<'a> {
     pub layers: bool,
     pub entries: u64,
     pub bytes: u64,
-}
-
-fn owned(fd: i32) -> OwnedFd {
-    // SAFETY: callers pass a descriptor a syscall just returned, owned by nobody else.
-    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 fn flags_ro() -> OFlag {
@@ -321,29 +319,6 @@ pub fn remove_tree_at(dir: BorrowedFd, name: &OsStr) -> Result<(), Errno> {
     } else {
         unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)
     }
-}
-
-const OPAQUE: &std::ffi::CStr = c"trusted.overlay.opaque";
-
-fn is_opaque(dir: BorrowedFd) -> bool {
-    let mut buf = [0u8; 2];
-    // SAFETY: OPAQUE is NUL-terminated; the buffer is valid for its length.
-    let n = unsafe {
-        libc::fgetxattr(
-            dir.as_raw_fd(),
-            OPAQUE.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    n == 1 && buf[0] == b'y'
-}
-
-fn set_opaque(dir: BorrowedFd) -> Result<(), Errno> {
-    // SAFETY: OPAQUE is NUL-terminated; the value is one byte.
-    let r =
-        unsafe { libc::fsetxattr(dir.as_raw_fd(), OPAQUE.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
-    Errno::result(r).map(drop)
 }
 
 fn set_times<P: ?Sized + nix::NixPath>(

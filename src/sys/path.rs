@@ -27,7 +27,8 @@ pub fn clean_path(raw: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
-fn owned(fd: i32) -> OwnedFd {
+/// A descriptor a system call just returned, owned: only for one nothing else owns.
+pub(crate) fn owned(fd: i32) -> OwnedFd {
     // SAFETY: callers pass a descriptor a syscall just returned, owned by nobody else.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }

@@ -69,3 +69,30 @@ pub fn copy_content_xattrs(from: i32, to: i32) -> Result<(), nix::errno::Errno> 
     }
     Ok(())
 }
+
+const OPAQUE: &std::ffi::CStr = c"trusted.overlay.opaque";
+
+/// Whether an open directory is overlayfs-opaque (it hides the layers below it).
+pub fn is_opaque(dir: std::os::fd::BorrowedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 2];
+    // SAFETY: OPAQUE is NUL-terminated; the buffer is valid for its length.
+    let n = unsafe {
+        libc::fgetxattr(
+            dir.as_raw_fd(),
+            OPAQUE.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    n == 1 && buf[0] == b'y'
+}
+
+/// Marks an open directory overlayfs-opaque.
+pub fn set_opaque(dir: std::os::fd::BorrowedFd) -> Result<(), nix::errno::Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: OPAQUE is NUL-terminated; the value is one byte.
+    let r =
+        unsafe { libc::fsetxattr(dir.as_raw_fd(), OPAQUE.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+    nix::errno::Errno::result(r).map(drop)
+}

@@ -652,6 +652,13 @@ pub fn gocker(root: &Path, args: &[&str]) -> std::process::Output {
         .expect("run gocker-script")
 }
 
+/// Runs the gocker-script binary on `root` with `args`, which must succeed; its stdout.
+pub fn gocker_ok(root: &Path, args: &[&str]) -> String {
+    let o = gocker(root, args);
+    assert!(o.status.success(), "{args:?}: {}", err(&o));
+    out(&o)
+}
+
 /// A child process that is killed if the test fails before waiting for it, and the containers
 /// of its root removed, so a failing test leaves nothing running.
 pub struct Guard {
