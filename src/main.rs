@@ -313,13 +313,23 @@ enum Verb {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         cmd: Vec<String>,
     },
-    /// Show a container's output
+    /// Show a container's output (stdout to stdout, stderr to stderr)
     Logs {
-        #[arg(long)]
+        /// Only the last N lines
+        #[arg(short = 'n', long)]
         tail: Option<i64>,
         /// Keep printing as the container writes, until it exits
         #[arg(short, long)]
         follow: bool,
+        /// Each line's time in front (RFC 3339, nanoseconds)
+        #[arg(short, long)]
+        timestamps: bool,
+        /// Lines written since a time: 2026-11-30T20:00:00Z, Unix seconds, or 10m (ago)
+        #[arg(long)]
+        since: Option<String>,
+        /// Lines written before a time (same forms as --since)
+        #[arg(long)]
+        until: Option<String>,
         container: String,
     },
     /// Stop containers (SIGTERM, then SIGKILL)
@@ -1052,15 +1062,20 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             scope.push("id", container).push("cmd", strings(cmd)).push("opts", opts);
             "exit(exec(id, cmd, opts).code)"
         }
-        Verb::Logs { tail, follow, container } => {
+        Verb::Logs { tail, follow, timestamps, since, until, container } => {
             let mut opts = Map::new();
             if let Some(n) = tail {
                 opts.insert("tail".into(), n.into());
             }
+            for (key, value) in [("since", since), ("until", until)] {
+                if let Some(v) = value {
+                    opts.insert(key.into(), v.into());
+                }
+            }
             opts.insert("follow".into(), follow.into());
+            opts.insert("timestamps".into(), timestamps.into());
             scope.push("id", container).push("opts", opts);
-            // Logs end with their own newline: print nothing more.
-            "let text = logs(id, opts); if text != \"\" { print(text.sub_string(0, text.len() - 1)) }"
+            "print_logs(id, opts)"
         }
         Verb::Stop { time, containers } => {
             scope.push("t", time);

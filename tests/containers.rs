@@ -78,7 +78,7 @@ fn exit_codes_and_logs_of_a_detached_container() {
     let c = e.containers.get(&started.container.id).unwrap();
     assert_eq!(c.status, "exited");
     assert_eq!(c.exit_code, Some(3));
-    let logs = e.containers.logs(&c.id, None).unwrap();
+    let logs = e.containers.log_text(&c.id).unwrap();
     assert!(logs.contains("out\n") && logs.contains("err\n"), "{logs:?}");
     e.containers.remove(&c.id, false).unwrap();
     assert!(mounts_under(e._root.path()).is_empty());
@@ -160,12 +160,7 @@ fn memory_limit_oom_kills_with_137() {
         .expect("run");
     let code = s.wait(&e.containers).unwrap();
     let c = e.containers.get(&s.container.id).unwrap();
-    assert_eq!(
-        code,
-        137,
-        "logs: {}",
-        e.containers.logs(&c.id, None).unwrap()
-    );
+    assert_eq!(code, 137, "logs: {}", e.containers.log_text(&c.id).unwrap());
     assert!(c.oom_killed, "oom_killed is reported");
     assert!(!cgroup_exists(&c.id), "cgroup removed after exit");
     e.containers.remove(&c.id, false).unwrap();
@@ -285,7 +280,7 @@ fn isolation_capabilities_masks_and_no_leaks() {
         .run(&e.images, &spec, sh(script), Attach::Detach)
         .expect("run");
     assert_eq!(s.wait(&e.containers).unwrap(), 0);
-    let logs = e.containers.logs(&s.container.id, None).unwrap();
+    let logs = e.containers.log_text(&s.container.id).unwrap();
     assert!(
         logs.contains("CapBnd:\t00000000800405fb"),
         "Docker's default bounding set: {logs}"

@@ -190,6 +190,78 @@ fn logs_follow_until_the_container_exits() {
 }
 
 #[test]
+fn logs_keep_a_foreground_runs_output_with_streams_apart_and_times() {
+    let root = root();
+    let r = root.path();
+    let script = "echo out1; echo err1 >&2; sleep 0.3; echo out2; printf unfinished";
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--name",
+            "fg",
+            "--network",
+            "none",
+            image(),
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    // Passed on as it came, each stream to its own...
+    assert_eq!(out(&o), "out1\nout2\nunfinished");
+    assert_eq!(err(&o), "err1\n");
+    // ...and kept: logs prints each line to the stream it came from.
+    let o = gocker(r, &["logs", "fg"]);
+    assert_eq!(out(&o), "out1\nout2\nunfinished", "{}", err(&o));
+    assert_eq!(err(&o), "err1\n");
+    let only_err = gocker_ok(r, &["-e", "print(logs(\"fg\", #{ stdout: false }))"]);
+    assert_eq!(only_err, "err1\n\n");
+    // -t: each line's time in front, RFC 3339 with nanoseconds (fixed width, so the texts
+    // order as the times do).
+    let o = gocker(r, &["logs", "-t", "fg"]);
+    let stamped: Vec<(String, String)> = out(&o)
+        .split_inclusive('\n')
+        .map(|l| {
+            let (t, text) = l.split_once(' ').expect("a time in front");
+            assert!(t.len() == 30 && t.ends_with('Z'), "{t}");
+            (t.to_string(), text.to_string())
+        })
+        .collect();
+    assert_eq!(stamped.len(), 3, "{stamped:?}");
+    assert!(err(&o).ends_with(" err1\n"), "{}", err(&o));
+    // --since and --until split the log at out2's time, as the -t output says it.
+    let t2 = stamped[1].0.clone();
+    let before: String = stamped
+        .iter()
+        .filter(|(t, _)| *t < t2)
+        .map(|(_, l)| l.as_str())
+        .collect();
+    let after: String = stamped
+        .iter()
+        .filter(|(t, _)| *t >= t2)
+        .map(|(_, l)| l.as_str())
+        .collect();
+    assert!(after.starts_with("out2\n"), "{after}");
+    assert_eq!(gocker_ok(r, &["logs", "--until", &t2, "fg"]), before);
+    assert_eq!(gocker_ok(r, &["logs", "--since", &t2, "fg"]), after);
+    // A duration is before now: everything was written in the last hour, nothing after now.
+    assert_eq!(
+        gocker_ok(r, &["logs", "--since", "1h", "fg"]),
+        "out1\nout2\nunfinished"
+    );
+    assert_eq!(gocker_ok(r, &["logs", "--since", "0s", "fg"]), "");
+    let o = gocker(r, &["logs", "--since", "yesterday", "fg"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("since must be a time"), "{}", err(&o));
+    let o = gocker(r, &["-e", "logs(\"fg\", #{ stream: \"stdout\" })"]);
+    assert!(err(&o).contains("unknown option \"stream\""), "{}", err(&o));
+    gocker_ok(r, &["rm", "fg"]);
+    no_leftovers(r);
+}
+
+#[test]
 fn out_of_memory_is_reported() {
     let root = root();
     let r = root.path();

@@ -10,6 +10,7 @@
 pub mod copy;
 pub mod exec;
 pub mod health;
+pub mod logs;
 pub mod plan;
 pub mod probe;
 pub mod process;
@@ -995,66 +996,47 @@ impl ContainerStore {
         Ok(())
     }
 
-    /// The container's captured output (detached runs), optionally only the last `tail` lines.
-    pub fn logs(&self, id: &str, tail: Option<usize>) -> Result<String> {
+    /// The lines of the container's log the query asks for (see `logs`).
+    pub fn logs(&self, id: &str, q: &logs::LogQuery) -> Result<Vec<logs::Entry>> {
         let c = self.get(id)?;
-        let dir = self.dir(&c.id);
-        let mut text = String::new();
-        for name in ["log.1", "log"] {
-            if let Ok(bytes) = std::fs::read(dir.join(name)) {
-                text.push_str(&String::from_utf8_lossy(&bytes));
-            }
-        }
-        if let Some(n) = tail {
-            let lines: Vec<&str> = text.lines().collect();
-            let start = lines.len().saturating_sub(n);
-            let mut out = lines[start..].join("\n");
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            return Ok(out);
-        }
-        Ok(text)
+        Ok(logs::read(&self.dir(&c.id), q))
     }
 
-    /// Writes the log to `out` as it grows until the container exits (docker logs -f).
+    /// Everything the container wrote, both streams as one text.
+    pub fn log_text(&self, id: &str) -> Result<String> {
+        let lines = self.logs(id, &logs::LogQuery::default())?;
+        Ok(lines.iter().map(|e| e.text.as_str()).collect())
+    }
+
+    /// Hands `out` the lines the query asks for, then, as the container writes them, the
+    /// new ones until it exits (docker logs -f) or `out` fails.
     pub fn follow_logs(
         &self,
         id: &str,
-        tail: Option<usize>,
-        out: &mut dyn std::io::Write,
+        q: &logs::LogQuery,
+        out: &mut dyn FnMut(&logs::Entry) -> std::io::Result<()>,
     ) -> Result<()> {
         let c = self.get(id)?;
-        let first = self.logs(&c.id, tail)?;
+        let dir = self.dir(&c.id);
         let io_err = |e| Error::with_source(Kind::Io, "cannot write logs", e);
-        out.write_all(first.as_bytes()).map_err(io_err)?;
-        out.flush().map_err(io_err)?;
-        let path = self.dir(&c.id).join("log");
-        let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let (first, mut follower) = logs::read_and_follow(&dir, q);
+        for e in &first {
+            out(e).map_err(io_err)?;
+        }
+        let mut send = |lines: Vec<logs::Entry>| -> Result<()> {
+            for e in lines.iter().filter(|e| q.wants(e)) {
+                out(e).map_err(io_err)?;
+            }
+            Ok(())
+        };
         loop {
             let running = self
                 .get(&c.id)
                 .map(|c| c.status == Status::Running)
                 .unwrap_or(false);
-            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if len < offset {
-                offset = 0; // rotated
-            }
-            if len > offset {
-                let mut f =
-                    std::fs::File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
-                use std::io::Seek;
-                f.seek(std::io::SeekFrom::Start(offset))
-                    .map_err(|e| Error::io("cannot read", &path, e))?;
-                let mut buf = Vec::new();
-                f.read_to_end(&mut buf)
-                    .map_err(|e| Error::io("cannot read", &path, e))?;
-                offset += buf.len() as u64;
-                out.write_all(&buf).map_err(io_err)?;
-                out.flush().map_err(io_err)?;
-            }
+            send(follower.more()?)?;
             if !running {
-                return Ok(());
+                return send(follower.finish());
             }
             std::thread::sleep(Duration::from_millis(100));
         }

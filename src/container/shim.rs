@@ -3,7 +3,7 @@
 //!
 //! A fresh, single-threaded process: it makes the cgroup, clones the init into the new
 //! namespaces, reports a `ShimMessage` on descriptor 3, forwards signals,
-//! keeps the log of a detached container, and when the init exits records the exit status
+//! keeps the container's log (and passes a foreground container's output on), and when the init exits records the exit status
 //! and removes the cgroup (the mount namespace, and with it every mount, dies with the init).
 
 use std::fs::{File, OpenOptions};
@@ -20,6 +20,7 @@ use nix::unistd::Pid;
 use rusqlite::params;
 
 use super::fd_from_raw;
+use super::logs::{LogWriter, Stream};
 use super::process::{ShimArgs, ShimMessage, StatusWriter};
 use super::spec::{Launch, Namespace};
 use crate::error::{Error, Kind, Result, WireError};
@@ -29,9 +30,6 @@ use crate::runtime::clone::{self, Placement};
 use crate::runtime::init;
 use crate::store::{Db, Paths};
 use crate::sys::now;
-
-/// Bytes of log kept per file; one older file is kept beside it.
-const LOG_LIMIT: u64 = 10 << 20;
 
 static INIT_PID: AtomicI32 = AtomicI32::new(0);
 /// The container's pty master, when it has one: a window size change goes there.
@@ -191,8 +189,14 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
 
     match logs {
         Output::Inherit => {}
-        Output::Logs(sources) => copy_logs(&paths.containers().join(id), sources),
-        Output::Tty(master) if detach => copy_logs(&paths.containers().join(id), vec![master]),
+        Output::Logs { sources, pass_on } => {
+            copy_logs(&paths.containers().join(id), sources, pass_on)
+        }
+        Output::Tty(master) if detach => copy_logs(
+            &paths.containers().join(id),
+            vec![(Stream::Stdout, master)],
+            false,
+        ),
         Output::Tty(master) => relay_tty(master),
     }
     let code = loop {
@@ -335,8 +339,12 @@ fn open_devnull() -> Result<OwnedFd> {
 enum Output {
     /// Straight to the caller's terminal or pipes.
     Inherit,
-    /// Pipes whose contents go to the log.
-    Logs(Vec<File>),
+    /// Pipes whose contents go to the log and, with `pass_on` (a foreground container),
+    /// to our own stdout and stderr as well.
+    Logs {
+        sources: Vec<(Stream, File)>,
+        pass_on: bool,
+    },
     /// The master side of the container's pseudo terminal.
     Tty(File),
 }
@@ -459,10 +467,11 @@ struct Wiring {
     keep: Vec<OwnedFd>,
 }
 
-/// A detached container reads /dev/null and writes into pipes whose contents go to its log;
-/// a foreground one (or one with a terminal) inherits ours.
+/// A container without a terminal writes into pipes whose contents go to its log (and, in
+/// the foreground, on to ours); a detached one reads /dev/null, a foreground one our stdin.
+/// One with a terminal gets it from its init (see `console_pair`).
 fn wire_stdio(launch: &Launch, detach: bool) -> Result<Wiring> {
-    if launch.tty || !detach {
+    if launch.tty {
         return Ok(Wiring {
             fds: None,
             output: Output::Inherit,
@@ -471,11 +480,21 @@ fn wire_stdio(launch: &Launch, detach: bool) -> Result<Wiring> {
     }
     let (out_r, out_w) = pipe()?;
     let (e_r, e_w) = pipe()?;
-    let null = open_devnull()?;
+    let null = if detach { Some(open_devnull()?) } else { None };
+    let stdin = null.as_ref().map_or(0, |n| n.as_raw_fd());
+    let fds = [stdin, out_w.as_raw_fd(), e_w.as_raw_fd()];
+    let mut keep = vec![out_w, e_w];
+    keep.extend(null);
     Ok(Wiring {
-        fds: Some([null.as_raw_fd(), out_w.as_raw_fd(), e_w.as_raw_fd()]),
-        output: Output::Logs(vec![File::from(out_r), File::from(e_r)]),
-        keep: vec![null, out_w, e_w],
+        fds: Some(fds),
+        output: Output::Logs {
+            sources: vec![
+                (Stream::Stdout, File::from(out_r)),
+                (Stream::Stderr, File::from(e_r)),
+            ],
+            pass_on: !detach,
+        },
+        keep,
     })
 }
 
@@ -584,20 +603,17 @@ fn receive_fd(sock: &OwnedFd) -> Option<OwnedFd> {
     None
 }
 
-/// Copies the container's stdout and stderr into its log until both close, keeping at most
-/// LOG_LIMIT bytes in `log` and one rotated `log.1`.
-fn copy_logs(dir: &Path, mut sources: Vec<File>) {
-    let open = |p: &Path| OpenOptions::new().create(true).append(true).open(p).ok();
-    let log_path = dir.join("log");
-    let Some(mut log) = open(&log_path) else {
-        return;
-    };
-    let mut written = log.metadata().map(|m| m.len()).unwrap_or(0);
+/// Copies the container's stdout and stderr into its log until both close (see
+/// `logs::LogWriter`); with `pass_on`, also to our stdout and stderr. When our reader of
+/// one is gone (`run ... | head`), that pipe is closed: the container gets its SIGPIPE, as
+/// it would writing to the reader itself.
+fn copy_logs(dir: &Path, mut sources: Vec<(Stream, File)>, pass_on: bool) {
+    let mut log = LogWriter::open(dir).ok();
     let mut buf = vec![0u8; 64 * 1024];
     while !sources.is_empty() {
         let mut polls: Vec<libc::pollfd> = sources
             .iter()
-            .map(|f| libc::pollfd {
+            .map(|(_, f)| libc::pollfd {
                 fd: f.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
@@ -616,19 +632,16 @@ fn copy_logs(dir: &Path, mut sources: Vec<File>) {
             if p.revents == 0 {
                 continue;
             }
-            match sources[i].read(&mut buf) {
+            let (stream, source) = &mut sources[i];
+            match source.read(&mut buf) {
                 Ok(0) | Err(_) => closed.push(i),
                 Ok(k) => {
-                    if written + k as u64 > LOG_LIMIT {
-                        let _ = std::fs::rename(&log_path, dir.join("log.1"));
-                        match open(&log_path) {
-                            Some(f) => log = f,
-                            None => return,
-                        }
-                        written = 0;
+                    if let Some(log) = &mut log {
+                        log.write(*stream, &buf[..k]);
                     }
-                    let _ = log.write_all(&buf[..k]);
-                    written += k as u64;
+                    if pass_on && !pass(*stream, &buf[..k]) {
+                        closed.push(i);
+                    }
                 }
             }
         }
@@ -636,6 +649,19 @@ fn copy_logs(dir: &Path, mut sources: Vec<File>) {
             sources.remove(i);
         }
     }
+}
+
+/// Writes a foreground container's output to our stream of the same name; false when
+/// nobody reads it any more.
+fn pass(stream: Stream, bytes: &[u8]) -> bool {
+    let written = match stream {
+        Stream::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|_| out.flush())
+        }
+        Stream::Stderr => std::io::stderr().lock().write_all(bytes),
+    };
+    !matches!(written, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// Relays between the caller's terminal and the container's pseudo terminal, with the

@@ -12,12 +12,14 @@ use super::api::{known_keys, opt_bool, opt_str, options_map, string_list, Res};
 use super::value::to_dynamic;
 use super::{invalid, script_error, Context};
 use crate::container::exec::ExecRequest;
+use crate::container::logs::{Entry, LogQuery, Stream};
 use crate::container::spec::{parse_duration, parse_size, Bind, NetworkMode, Publish, Spec};
 use crate::container::{Attach, Container, Started, Status};
 use crate::image::commit::CommitOptions;
 use crate::image::Image;
 use crate::runtime::cgroup::check_cpus;
 use crate::runtime::security::{self, DeviceRequest, SeccompProfile};
+use crate::sys::time::{self, Nanos};
 
 /// A Spec shared by all copies of the script value, so `set_x(c, ...)` and `c.set_x(...)`
 /// both change the same container description.
@@ -46,6 +48,105 @@ fn strings(a: Array, what: &str) -> Res<Vec<String>> {
                 .map_err(|t| invalid(format!("{what} must be strings, not {t}")))
         })
         .collect()
+}
+
+/// `logs`' options: which lines, with times or not, followed or not.
+fn log_options(func: &str, opts: &Map) -> Res<(LogQuery, bool, bool)> {
+    known_keys(
+        opts,
+        func,
+        &[
+            "stdout",
+            "stderr",
+            "timestamps",
+            "since",
+            "until",
+            "tail",
+            "follow",
+        ],
+    )?;
+    let stream = |key: &str| match opts.get(key) {
+        None => Ok(true),
+        Some(_) => opt_bool(opts, key),
+    };
+    let point = |key: &str| -> Res<Option<Nanos>> {
+        let Some(v) = opts.get(key).filter(|v| !v.is_unit()) else {
+            return Ok(None);
+        };
+        let bad = || {
+            invalid(format!(
+                "{func}: {key} must be a time: RFC 3339 (\"2026-11-30T20:00:00Z\"), Unix seconds, or a duration before now (\"10m\"), not {v}"
+            ))
+        };
+        if let Ok(n) = v.as_int() {
+            return Ok(Some(n as Nanos * 1_000_000_000));
+        }
+        if let Ok(f) = v.as_float() {
+            return Ok(Some((f * 1e9) as Nanos));
+        }
+        let text = v.clone().into_string().map_err(|_| bad())?;
+        time::parse_point(&text, time::now_nanos())
+            .map(Some)
+            .ok_or_else(bad)
+    };
+    let tail = match opts.get("tail") {
+        None => None,
+        Some(t) => {
+            let n = t
+                .as_int()
+                .map_err(|_| invalid(format!("{func}: tail must be a number of lines")))?;
+            if n < 0 {
+                return Err(invalid(format!(
+                    "{func}: tail must be 0 or more lines, not {n}"
+                )));
+            }
+            Some(n as usize)
+        }
+    };
+    let q = LogQuery {
+        stdout: stream("stdout")?,
+        stderr: stream("stderr")?,
+        since: point("since")?,
+        until: point("until")?,
+        tail,
+    };
+    Ok((q, opt_bool(opts, "timestamps")?, opt_bool(opts, "follow")?))
+}
+
+/// Writes a container's log lines to our stdout and stderr, each line to the stream it came
+/// from (as `docker logs` does); with `follow`, until the container exits.
+fn print_logs(c: &Context, v: &Dynamic, q: &LogQuery, timestamps: bool, follow: bool) -> Res<()> {
+    use std::io::Write;
+    let store = c.containers()?;
+    let id = container_id(v)?;
+    let mut write = |e: &Entry| -> std::io::Result<()> {
+        let text = e.render(timestamps);
+        match e.stream {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())?;
+                out.flush()
+            }
+            Stream::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
+        }
+    };
+    let done = if follow {
+        store.follow_logs(&id, q, &mut write)
+    } else {
+        store.logs(&id, q).and_then(|lines| {
+            lines.iter().try_for_each(&mut write).map_err(|e| {
+                crate::error::Error::with_source(crate::error::Kind::Io, "cannot write logs", e)
+            })
+        })
+    };
+    match done {
+        // `logs | head`: the reader is gone, which ends the script quietly.
+        Err(e) if e.source_errno() == Some(libc::EPIPE) => {
+            super::STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+        other => other.map_err(script_error),
+    }
 }
 
 /// A size from "64m" or a number of bytes.
@@ -796,40 +897,26 @@ fn register_lifecycle(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("remove", remove);
     let c = ctx.clone();
     let logs = move |v: Dynamic, opts: Map| -> Res<String> {
-        known_keys(&opts, "logs", &["tail", "follow"])?;
-        let tail = match opts.get("tail") {
-            Some(t) => {
-                let n = t
-                    .as_int()
-                    .map_err(|_| invalid("logs: tail must be a number of lines"))?;
-                if n < 0 {
-                    return Err(invalid(format!(
-                        "logs: tail must be 0 or more lines, not {n}"
-                    )));
-                }
-                Some(n as usize)
-            }
-            None => None,
-        };
-        if opt_bool(&opts, "follow")? {
+        let (q, timestamps, follow) = log_options("logs", &opts)?;
+        if follow {
             // Streams to the terminal until the container exits; nothing to return.
-            let store = c.containers()?;
-            match store.follow_logs(&container_id(&v)?, tail, &mut std::io::stdout()) {
-                // `logs -f | head`: the reader is gone, which ends the script quietly.
-                Err(e) if e.source_errno() == Some(libc::EPIPE) => {
-                    super::STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                other => other.map_err(script_error)?,
-            }
+            print_logs(&c, &v, &q, timestamps, true)?;
             return Ok(String::new());
         }
-        c.containers()?
-            .logs(&container_id(&v)?, tail)
-            .map_err(script_error)
+        let lines = c
+            .containers()?
+            .logs(&container_id(&v)?, &q)
+            .map_err(script_error)?;
+        Ok(lines.iter().map(|e| e.render(timestamps)).collect())
     };
     let logs2 = logs.clone();
     engine.register_fn("logs", move |v: Dynamic| logs2(v, Map::new()));
     engine.register_fn("logs", logs);
+    let c = ctx.clone();
+    engine.register_fn("print_logs", move |v: Dynamic, opts: Map| -> Res<()> {
+        let (q, timestamps, follow) = log_options("print_logs", &opts)?;
+        print_logs(&c, &v, &q, timestamps, follow)
+    });
     let c = ctx.clone();
     engine.register_fn("stats", move |v: Dynamic| -> Res<Dynamic> {
         Ok(to_dynamic(

@@ -6,12 +6,7 @@ pub mod copy;
 pub mod netlink;
 pub mod overlay;
 pub mod path;
+pub mod time;
 pub mod xattr;
 
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use time::now;
