@@ -112,6 +112,9 @@ struct RunArgs {
     /// Set an environment variable (K=V)
     #[arg(short, long = "env", value_name = "K=V")]
     env: Vec<String>,
+    /// Read environment variables from a file of K=V lines
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<String>,
     /// Memory limit (e.g. 64m)
     #[arg(short, long = "memory")]
     memory: Option<String>,
@@ -166,6 +169,9 @@ struct RunArgs {
     /// Publish a port: [IP:]HOST_PORT:CONTAINER_PORT[/udp]
     #[arg(short, long = "publish", value_name = "PORTS")]
     publish: Vec<String>,
+    /// Publish every port the image exposes to a free host port
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
     #[arg(long)]
     entrypoint: Option<String>,
     /// Add a capability (e.g. NET_RAW, ALL)
@@ -207,6 +213,7 @@ impl RunArgs {
         for (k, on) in [
             ("privileged", self.privileged),
             ("read_only", self.read_only),
+            ("publish_all", self.publish_all),
         ] {
             if on {
                 put(k, true.into());
@@ -214,6 +221,7 @@ impl RunArgs {
         }
         for (k, v) in [
             ("env", host_env(self.env)),
+            ("env_file", self.env_file),
             ("volume", self.volume),
             ("tmpfs", self.tmpfs),
             ("publish", self.publish),

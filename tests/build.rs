@@ -481,6 +481,12 @@ fn cp_copies_in_and_out_and_never_through_a_containers_symlinks() {
         std::fs::read_to_string(back.join("sub/g.txt")).expect("read"),
         "deep\n"
     );
+    // `dir/.` into an existing directory: the contents, not the directory itself.
+    ok(gocker(
+        r,
+        &["cp", "box:/copied/.", back.to_str().expect("utf-8")],
+    ));
+    assert!(back.join("sub/g.txt").exists() && !back.join("copied").exists());
     assert!(
         mounts_under(r).is_empty(),
         "the copy helper left a mount: {:?}",

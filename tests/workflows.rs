@@ -436,3 +436,115 @@ fn health_checks_run_by_the_supervisor_from_run_or_the_image() {
     assert!(err(&o).contains("has no health check"), "{}", err(&o));
     run(&["rm", "-f", "slow", "sick", "img", "off"]);
 }
+
+#[test]
+fn a_new_named_volume_starts_with_the_images_content_and_keeps_its_own_after() {
+    let root = root();
+    let r = root.path();
+    let run = |cmd: &str, vol: &str| {
+        gocker_ok(
+            r,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                vol,
+                image(),
+                "sh",
+                "-c",
+                cmd,
+            ],
+        )
+    };
+    // First use: the image's /etc is copied in (busybox's passwd with root in it).
+    assert_eq!(
+        run(
+            "grep -c ^root: /etc/passwd; rm /etc/group; echo mine > /etc/marker",
+            "conf:/etc"
+        ),
+        "1\n"
+    );
+    // From then on the volume is what it holds: not copied again over the container's
+    // changes, wherever it is mounted.
+    assert_eq!(
+        run(
+            "ls /etc/marker /etc/group 2>&1; cat /etc/marker",
+            "conf:/etc"
+        ),
+        "ls: /etc/group: No such file or directory\n/etc/marker\nmine\n"
+    );
+    assert_eq!(run("ls /v | grep -c passwd", "conf:/v"), "1\n");
+    // A path the image does not have leaves the volume empty.
+    assert_eq!(run("ls -A /nothing | wc -l", "blank:/nothing"), "0\n");
+    gocker_ok(r, &["volume", "rm", "conf", "blank"]);
+}
+
+#[test]
+fn env_files_and_publish_all() {
+    let root = root();
+    let r = root.path();
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("app.env");
+    std::fs::write(
+        &env,
+        "# the app's settings\nGREETING=hello world\nLEVEL=info\nFROM_HOST\nUNSET_HERE\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+        .args(["--root"])
+        .arg(r)
+        .args(["run", "--rm", "--network", "none", "--env-file"])
+        .arg(&env)
+        .args(["-e", "LEVEL=debug", image(), "sh", "-c"])
+        .arg("echo \"$GREETING|$LEVEL|$FROM_HOST|${UNSET_HERE-unset}\"")
+        .env("FROM_HOST", "passed")
+        .env_remove("UNSET_HERE")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(out(&o), "hello world|debug|passed|unset\n");
+    let o = gocker(
+        r,
+        &["run", "--rm", "--env-file", "/no/such.env", image(), "true"],
+    );
+    assert!(err(&o).contains("/no/such.env"), "{}", err(&o));
+    // -P: every port the image exposes, each to a free host port.
+    gocker_ok(
+        r,
+        &[
+            "run",
+            "--name",
+            "base",
+            "--network",
+            "none",
+            image(),
+            "true",
+        ],
+    );
+    gocker_ok(
+        r,
+        &["commit", "-c", "EXPOSE 8080 9090/udp", "base", "exposing:1"],
+    );
+    let id = gocker_ok(
+        r,
+        &["run", "-d", "-P", "exposing:1", "httpd", "-f", "-p", "8080"],
+    );
+    let ports = gocker_ok(
+        r,
+        &[
+            "-e",
+            &format!(
+                "print(port(\"{}\").map(|p| `${{p.container_port}}/${{p.proto}}`))",
+                id.trim()
+            ),
+        ],
+    );
+    for p in ["8080/tcp", "9090/udp"] {
+        assert!(ports.contains(p), "{ports}");
+    }
+    let host = gocker_ok(r, &["-e", &format!("print(port(\"{}\", 8080))", id.trim())]);
+    assert!(host.trim().parse::<u16>().is_ok_and(|p| p > 0), "{host}");
+    gocker_ok(r, &["rm", "-f", id.trim(), "base"]);
+}

@@ -199,7 +199,8 @@ fn copy(args: &CopyArgs) -> Result<(u64, u64)> {
         }
         let contents = match args.mode {
             CopyMode::Dockerfile => is_dir,
-            CopyMode::Cp => is_dir && (src_raw.ends_with("/.") || !dest_exists_dir),
+            // (The source as given: `dir/.` is cleaned to `dir` on the way.)
+            CopyMode::Cp => is_dir && (contents_of(&args.sources) || !dest_exists_dir),
         };
         let failed = |(p, e): (PathBuf, Errno)| Error::sys("cannot copy", &p, e);
         if contents {
@@ -530,6 +531,13 @@ fn open_root(root: &CopyRoot) -> Result<OwnedFd> {
 /// The sources as cleaned paths in the root, wildcards in their last name expanded (the
 /// Dockerfile's COPY), leaving out what `ignore` excludes. The build's cache digest reads
 /// the same list.
+/// Whether `docker cp`'s one source asks for a directory's contents (`dir/.`).
+fn contents_of(sources: &[String]) -> bool {
+    sources
+        .first()
+        .is_some_and(|raw| raw == "." || raw.ends_with("/."))
+}
+
 pub fn expand_sources(
     root: BorrowedFd,
     sources: &[String],

@@ -429,13 +429,8 @@ impl ContainerStore {
             devices,
         };
         // Named volumes bound as their directories (made on first use); the row keeps names.
-        let launch = plan::launch(
-            &self.with_volumes(&spec)?,
-            resolved,
-            &id,
-            &self.paths.root,
-            &dir,
-        )?;
+        let (bound, empty_volumes) = self.with_volumes(&spec)?;
+        let launch = plan::launch(&bound, resolved, &id, &self.paths.root, &dir)?;
         // 4. The row, with its name claimed; then the files (a kill in between leaves an
         //    abandoned "created" container, which prune removes).
         let creating = lock::exclusive(&self.paths.locks(), &creator_lock(&id))?;
@@ -453,7 +448,13 @@ impl ContainerStore {
             }
             let data = serde_json::to_vec_pretty(&launch)
                 .map_err(|e| Error::with_source(Kind::Io, "cannot encode launch", e))?;
-            write_atomic(&dir.join("launch.json"), &data)
+            write_atomic(&dir.join("launch.json"), &data)?;
+            for (data, target) in &empty_volumes {
+                if launch.dir.is_none() {
+                    self.populate(&launch.layers, &launch.merged, data, target)?;
+                }
+            }
+            Ok(())
         })();
         if let Err(e) = made {
             self.forget(&id);

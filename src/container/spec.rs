@@ -168,6 +168,40 @@ pub fn parse_size(text: &str) -> Result<i64> {
     Ok(bytes as i64)
 }
 
+/// The variables of an env file as `docker run --env-file` reads it: a `K=V` a line, taken
+/// as written (no quotes removed); a bare `K` takes the value `lookup` gives (the caller's
+/// environment) and is left out when it has none; blank lines and `#` comments skipped.
+/// `origin` names the file in errors.
+pub fn parse_env_file(
+    text: &str,
+    origin: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<String>> {
+    let mut vars = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = match line.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_string())),
+            None => (line.trim_end(), None),
+        };
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(Error::invalid(format!(
+                "{origin}, line {}: {name:?} is not a variable name (write NAME=value, or NAME to pass the caller's value)",
+                n + 1
+            )));
+        }
+        match value.or_else(|| lookup(name)) {
+            Some(v) => vars.push(format!("{name}={v}")),
+            None => continue,
+        }
+    }
+    Ok(vars)
+}
+
 /// Parses durations: "10s", "500ms", "2m", or seconds.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
     let t = text.trim();
@@ -197,6 +231,18 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_files_read_as_dockers() {
+        let text = "\u{feff}# settings\nA=1\n  B=two words \n\nHOME\nMISSING\nC=x=y\n";
+        let host = |k: &str| (k == "HOME").then(|| "/root".to_string());
+        assert_eq!(
+            parse_env_file(text, "app.env", host).unwrap(),
+            ["A=1", "B=two words ", "HOME=/root", "C=x=y"]
+        );
+        let e = parse_env_file("ok=1\nbad name=2\n", "app.env", host).unwrap_err();
+        assert!(e.to_string().contains("app.env, line 2"), "{e}");
+    }
 
     #[test]
     fn sizes() {

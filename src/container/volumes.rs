@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::copy::{CopyArgs, CopyMode, CopyRoot};
 use super::spec::Spec;
 use super::ContainerStore;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 /// Whether a bind's source names a volume rather than a host path: Docker's rule, a name
 /// of letters, digits, `_`, `.` and `-` not starting with a punctuation mark.
@@ -88,15 +89,69 @@ impl ContainerStore {
         crate::store::remove_tree(&self.volume_dir(name))
     }
 
-    /// The spec as the runtime needs it: named volumes as their (made) directories.
-    pub(super) fn with_volumes(&self, spec: &Spec) -> Result<Spec> {
+    /// The spec as the runtime needs it: named volumes as their (made) directories. Also
+    /// the volumes that are empty, as (data directory, path in the container): the image's
+    /// content at that path goes into them (`populate`), as Docker does on first use.
+    pub(super) fn with_volumes(&self, spec: &Spec) -> Result<(Spec, Vec<(PathBuf, PathBuf)>)> {
         let mut out = spec.clone();
+        let mut empty = Vec::new();
         for b in out.binds.iter_mut() {
             if !b.source.is_absolute() && is_name(&b.source) {
-                b.source = self.volume_create(&b.source.to_string_lossy())?;
+                let data = self.volume_create(&b.source.to_string_lossy())?;
+                let is_empty = std::fs::read_dir(&data)
+                    .map_err(|e| Error::io("cannot list", &data, e))?
+                    .next()
+                    .is_none();
+                if is_empty {
+                    empty.push((data.clone(), PathBuf::from(&b.target)));
+                }
+                b.source = data;
             }
         }
-        Ok(out)
+        Ok((out, empty))
+    }
+
+    /// Copies what the image holds at `target` into an empty volume's `data` (owners,
+    /// modes, links and extended attributes kept), through the copy helper: the image's
+    /// layers are mounted in its private namespace at `mount_point`, nothing on the host.
+    /// An image with nothing there leaves the volume empty.
+    pub(super) fn populate(
+        &self,
+        layers: &[PathBuf],
+        mount_point: &Path,
+        data: &Path,
+        target: &Path,
+    ) -> Result<()> {
+        if layers.is_empty() {
+            return Ok(());
+        }
+        let args = CopyArgs {
+            from: CopyRoot::Overlay {
+                lowers: layers.to_vec(),
+                upper: None,
+                target: mount_point.to_path_buf(),
+                empty: self.paths().root.join("empty"),
+            },
+            into: CopyRoot::Dir(data.to_path_buf()),
+            sources: vec![format!("{}/.", target.display())],
+            dest: "/".into(),
+            mode: CopyMode::Cp,
+            owner: None,
+            chmod: None,
+            ignore: Vec::new(),
+            extract: false,
+        };
+        crate::trace::step(|| {
+            format!(
+                "copy the image's {} into the new volume {}",
+                target.display(),
+                data.display()
+            )
+        });
+        match self.copy(&args) {
+            Err(e) if e.kind() == Kind::NotFound => Ok(()),
+            other => other.map(|_| ()),
+        }
     }
 }
 

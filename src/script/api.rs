@@ -476,6 +476,18 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("human_size", |n: i64| {
         super::value::human_size(n.max(0) as u64)
     });
+    engine.register_fn("env_file", |path: &str| -> Res<Array> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            script_error(crate::error::Error::io(
+                "cannot read the env file",
+                std::path::Path::new(path),
+                e,
+            ))
+        })?;
+        let vars = crate::container::spec::parse_env_file(&text, path, |k| std::env::var(k).ok())
+            .map_err(script_error)?;
+        Ok(vars.into_iter().map(Dynamic::from).collect())
+    });
 }
 
 #[cfg(test)]

@@ -109,6 +109,15 @@ pub fn register(engine: &mut Engine) {
         .register_get("entrypoint", |i: &mut Image| {
             strings(i.config.entrypoint.as_deref().unwrap_or(&[]))
         })
+        .register_get("exposed_ports", |i: &mut Image| {
+            let ports: Vec<String> = i
+                .config
+                .exposed_ports
+                .iter()
+                .flat_map(|m| m.keys().cloned())
+                .collect();
+            strings(&ports)
+        })
         .register_fn("to_map", |i: &mut Image| to_dynamic(i))
         .register_fn("to_json", |v: Dynamic| {
             serde_json::to_string_pretty(&dynamic_to_json(&v)).unwrap_or_default()
