@@ -35,6 +35,10 @@ struct Cli {
     /// With a command: show where in the stdlib an error came from
     #[arg(long)]
     debug: bool,
+    /// When the script fails, keep what it made (by default its containers, networks and
+    /// volumes are removed)
+    #[arg(long)]
+    keep: bool,
     /// Evaluate CODE and print its value
     #[arg(short = 'e', value_name = "CODE")]
     eval: Option<String>,
@@ -816,7 +820,16 @@ impl Host {
     }
 
     /// Compiles `source` over the stdlib and runs it; prints a non-unit value when asked.
-    fn eval(&self, source: &str, name: &str, scope: &mut Scope, print_value: bool) -> ExitCode {
+    /// Runs a script (or -e's code). With `undo`, a script that ends with an uncaught error
+    /// leaves nothing of its own behind: what it made and did not ask to keep is removed.
+    fn eval(
+        &self,
+        source: &str,
+        name: &str,
+        scope: &mut Scope,
+        print_value: bool,
+        undo: bool,
+    ) -> ExitCode {
         let ast = match self.engine.compile_with_scope(scope, source) {
             Ok(mut ast) => {
                 ast.set_source(name);
@@ -839,6 +852,9 @@ impl Host {
                     return ExitCode::from(status(v));
                 }
                 repl::print_error(source, name, &e);
+                if undo {
+                    self.ctx.undo_made(&mut |line| eprintln!("{line}"));
+                }
                 ExitCode::from(1)
             }
         }
@@ -978,7 +994,7 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     if let Some(code) = cli.eval {
-        return host.eval(&code, "-e", &mut Scope::new(), true);
+        return host.eval(&code, "-e", &mut Scope::new(), true, false);
     }
     if let Some(file) = cli.file {
         let source = match std::fs::read_to_string(&file) {
@@ -993,7 +1009,8 @@ fn main() -> ExitCode {
             "ARGS",
             cli.args.into_iter().map(Dynamic::from).collect::<Array>(),
         );
-        return host.eval(&source, &file.display().to_string(), &mut scope, false);
+        let name = file.display().to_string();
+        return host.eval(&source, &name, &mut scope, false, !cli.keep);
     }
     repl::run(&host.engine, &host.ctx)
 }

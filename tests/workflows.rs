@@ -548,3 +548,78 @@ fn env_files_and_publish_all() {
     assert!(host.trim().parse::<u16>().is_ok_and(|p| p > 0), "{host}");
     gocker_ok(r, &["rm", "-f", id.trim(), "base"]);
 }
+
+#[test]
+fn a_failing_script_file_removes_what_it_made_unless_kept() {
+    let root = root();
+    let r = root.path();
+    let dir = tempfile::tempdir().unwrap();
+    let (subnet, bridge) = unique_subnet();
+    let file = dir.path().join("stack.rhai");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+            network_create("undonet", #{{ subnet: "{subnet}", bridge: "{bridge}" }});
+            run("{img}", ["sleep", "60"], #{{ detach: true, name: "db", network: "undonet", volume: ["dbdata:/data"] }});
+            run("{img}", ["sleep", "60"], #{{ detach: true, name: "kept", network: "none", keep: true }});
+            run("{img}", ["true"], #{{ name: "job", network: "none" }});
+            if ARGS.len() > 0 {{ throw "the migration failed"; }}
+            "#,
+            img = image()
+        ),
+    )
+    .unwrap();
+    let listing = || {
+        gocker_ok(
+            r,
+            &[
+                "-e",
+                "print(containers().map(|c| c.name)); print(networks().map(|n| n.name)); print(volumes().map(|v| v.name))",
+            ],
+        )
+    };
+    // Success: everything stays.
+    let o = gocker(r, &[file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", err(&o));
+    let all = listing();
+    assert!(
+        all.contains("\"db\"") && all.contains("\"undonet\"") && all.contains("\"dbdata\""),
+        "{all}"
+    );
+    gocker_ok(r, &["rm", "-f", "db", "kept", "job"]);
+    gocker_ok(r, &["network", "rm", "undonet"]);
+    gocker_ok(r, &["volume", "rm", "dbdata"]);
+    // Failure: what it made is removed, each said, except what it asked to keep.
+    let o = gocker(r, &[file.to_str().unwrap(), "fail"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = err(&o);
+    assert!(e.contains("the migration failed"), "{e}");
+    for said in [
+        "undo: removed container job",
+        "undo: removed container db",
+        "undo: removed volume dbdata",
+        "undo: removed network undonet",
+    ] {
+        assert!(e.contains(said), "{said}: {e}");
+    }
+    assert!(!e.contains("container kept"), "{e}");
+    let all = listing();
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines[0], "[\"kept\"]", "{all}");
+    assert!(!lines[1].contains("undonet"), "{all}");
+    assert_eq!(lines[2], "[]", "{all}");
+    gocker_ok(r, &["rm", "-f", "kept"]);
+    // --keep: the failing script's things stay for a look.
+    let o = gocker(r, &["--keep", file.to_str().unwrap(), "fail"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!err(&o).contains("undo:"), "{}", err(&o));
+    let all = listing();
+    assert!(
+        all.contains("\"db\"") && all.contains("\"undonet\""),
+        "{all}"
+    );
+    gocker_ok(r, &["rm", "-f", "db", "kept", "job"]);
+    gocker_ok(r, &["network", "rm", "undonet"]);
+    gocker_ok(r, &["volume", "rm", "dbdata"]);
+}

@@ -34,6 +34,11 @@ impl ContainerStore {
         self.paths().root.join("volumes").join(name)
     }
 
+    /// Whether volume `name` exists.
+    pub fn volume_exists(&self, name: &Path) -> bool {
+        is_name(name) && self.volume_dir(&name.to_string_lossy()).exists()
+    }
+
     /// Makes volume `name` (nothing if it exists); returns its data directory.
     pub fn volume_create(&self, name: &str) -> Result<PathBuf> {
         if !is_name(Path::new(name)) {

@@ -14,7 +14,7 @@ use super::{invalid, script_error, Context};
 use crate::container::exec::ExecRequest;
 use crate::container::logs::{Entry, LogQuery, Stream};
 use crate::container::spec::{parse_duration, parse_size, Bind, NetworkMode, Publish, Spec};
-use crate::container::{Attach, Container, Started, Status};
+use crate::container::{volumes, Attach, Container, Started, Status};
 use crate::image::commit::CommitOptions;
 use crate::image::Image;
 use crate::runtime::cgroup::check_cpus;
@@ -553,7 +553,7 @@ fn register_spawn(engine: &mut Engine, ctx: Rc<Context>) {
     // Any types for the command and options: wrong ones are told what was expected.
     let spawn = move |s: &mut SpecRef, argv: Dynamic, opts: Dynamic| -> Res<Process> {
         let opts = options_map("spawn", opts)?;
-        known_keys(&opts, "spawn", &["detach", "tty", "capture"])?;
+        known_keys(&opts, "spawn", &["detach", "tty", "capture", "keep"])?;
         let argv = string_list("spawn", "the command", argv)?;
         let attach = match (opt_bool(&opts, "detach")?, opt_bool(&opts, "capture")?) {
             (true, true) => {
@@ -567,11 +567,24 @@ fn register_spawn(engine: &mut Engine, ctx: Rc<Context>) {
         };
         let mut spec = s.0.borrow().clone();
         spec.tty = opt_bool(&opts, "tty")?;
-        let started = c
-            .containers()?
+        let keep = opt_bool(&opts, "keep")?;
+        // Named volumes this container makes are the script's too (undone before it).
+        let store = c.containers()?;
+        let new_volumes: Vec<String> = spec
+            .binds
+            .iter()
+            .filter(|b| volumes::is_name(&b.source) && !store.volume_exists(&b.source))
+            .map(|b| b.source.to_string_lossy().into_owned())
+            .collect();
+        let started = store
             .run(c.images()?, &spec, Some(argv), attach)
             .map_err(script_error)?;
-        c.record_made("container", &started.container.id);
+        if !keep {
+            for v in &new_volumes {
+                c.record_made("volume", v);
+            }
+            c.record_made("container", &started.container.id);
+        }
         Ok(Process {
             id: started.container.id.clone(),
             pid: started.container.pid.unwrap_or(0) as i64,
@@ -753,7 +766,7 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
 fn register_networks(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     let network_create = move |name: &str, opts: Map| -> Res<Dynamic> {
-        known_keys(&opts, "network_create", &["subnet", "bridge"])?;
+        known_keys(&opts, "network_create", &["subnet", "bridge", "keep"])?;
         let subnet = opt_str(&opts, "subnet")?;
         let bridge = opt_str(&opts, "bridge")?;
         let n = c
@@ -761,7 +774,9 @@ fn register_networks(engine: &mut Engine, ctx: Rc<Context>) {
             .networks()
             .create(name, subnet.as_deref(), bridge.as_deref())
             .map_err(script_error)?;
-        c.record_made("network", name);
+        if !opt_bool(&opts, "keep")? {
+            c.record_made("network", name);
+        }
         Ok(to_dynamic(&n))
     };
     let create = network_create.clone();

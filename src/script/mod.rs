@@ -41,7 +41,7 @@ pub struct Context {
     pub paths: Paths,
     stores: OnceCell<(ImageStore, ContainerStore)>,
     helper: Option<PathBuf>,
-    /// What this script made, in order ("container"/"network", id or name): a script's
+    /// What this script made, in order ("container"/"network"/"volume", id or name): a script's
     /// undo on failure removes only its own, never another script's in the same root.
     made: std::cell::RefCell<Vec<(&'static str, String)>>,
 }
@@ -66,6 +66,32 @@ impl Context {
             .rev()
             .cloned()
             .collect()
+    }
+
+    /// Removes everything this script made and did not ask to keep, newest first
+    /// (containers, forced; their volumes and networks after them), telling `say` each one:
+    /// a script that ends with an uncaught error leaves nothing of its own behind.
+    pub fn undo_made(&self, say: &mut dyn FnMut(String)) {
+        let Ok(containers) = self.containers() else {
+            return;
+        };
+        for (kind, id) in self.made_since(0) {
+            let (name, done) = match kind {
+                "container" => match containers.get(&id) {
+                    Ok(c) => (c.name.clone(), containers.remove(&c.id, true)),
+                    Err(_) => continue, // already gone (--rm, or removed by the script)
+                },
+                "network" => (id.clone(), containers.networks().remove(&id)),
+                "volume" => (id.clone(), containers.volume_remove(&id)),
+                _ => continue,
+            };
+            match done {
+                Ok(()) => say(format!("undo: removed {kind} {name}")),
+                Err(e) if e.kind() == crate::error::Kind::NotFound => {}
+                Err(e) => say(format!("undo: cannot remove {kind} {name}: {}", e.chain())),
+            }
+        }
+        self.made.borrow_mut().clear();
     }
 
     pub fn new(paths: Paths) -> Rc<Context> {

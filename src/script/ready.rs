@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, Map};
 
-use super::api::{known_keys, Res};
+use super::api::{known_keys, opt_bool, Res};
 use super::containers::{container_id, duration};
 use super::{invalid, script_error, Context};
 
@@ -33,10 +33,19 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
         Ok(duration(&v)?.as_secs_f64())
     });
     let c = ctx.clone();
-    engine.register_fn("volume_create", move |name: &str| -> Res<String> {
-        let path = c.containers()?.volume_create(name).map_err(script_error)?;
+    let volume_create = move |name: &str, opts: Map| -> Res<String> {
+        known_keys(&opts, "volume_create", &["keep"])?;
+        let store = c.containers()?;
+        let new = !store.volume_exists(std::path::Path::new(name));
+        let path = store.volume_create(name).map_err(script_error)?;
+        if new && !opt_bool(&opts, "keep")? {
+            c.record_made("volume", name);
+        }
         Ok(path.display().to_string())
-    });
+    };
+    let create = volume_create.clone();
+    engine.register_fn("volume_create", move |name: &str| create(name, Map::new()));
+    engine.register_fn("volume_create", volume_create);
     let c = ctx.clone();
     engine.register_fn("volumes", move || -> Res<Array> {
         Ok(c.containers()?
