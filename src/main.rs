@@ -192,6 +192,15 @@ struct RunArgs {
     /// Add a host device: /dev/X[:/dev/Y][:rwm]
     #[arg(long = "device", value_name = "DEVICE")]
     device: Vec<String>,
+    /// Set a label (repeatable)
+    #[arg(short, long = "label", value_name = "K=V")]
+    label: Vec<String>,
+    /// Read labels from a file of K=V lines
+    #[arg(long = "label-file", value_name = "FILE")]
+    label_file: Vec<String>,
+    /// Another name for the container on its network (repeatable)
+    #[arg(long = "network-alias", value_name = "NAME")]
+    network_alias: Vec<String>,
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
@@ -200,7 +209,21 @@ struct RunArgs {
 impl RunArgs {
     /// The stdlib `run`'s options map (its keys are the flags' long names): only what was
     /// given, so its defaults stay its own.
-    fn options(self) -> (String, Vec<String>, Map) {
+    fn options(mut self) -> Result<(String, Vec<String>, Map), String> {
+        // Docker's --label-file: K=V lines, blank and # lines skipped; --label wins.
+        let mut labels = Vec::new();
+        for file in &self.label_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read label file {file}: {e}"))?;
+            labels.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        labels.append(&mut self.label);
+        self.label = labels;
         let mut opts = Map::new();
         let mut put = |k: &str, v: Dynamic| {
             opts.insert(k.into(), v);
@@ -229,6 +252,8 @@ impl RunArgs {
             ("cap_drop", self.cap_drop),
             ("security_opt", self.security_opt),
             ("device", self.device),
+            ("label", self.label),
+            ("network_alias", self.network_alias),
         ] {
             if !v.is_empty() {
                 put(k, strings(v));
@@ -282,7 +307,7 @@ impl RunArgs {
                 put(k, v.into());
             }
         }
-        (self.image, self.cmd, opts)
+        Ok((self.image, self.cmd, opts))
     }
 }
 
@@ -308,6 +333,9 @@ enum Verb {
         all: bool,
         #[arg(long)]
         json: bool,
+        /// Only those that match: label=K[=V], name=, id=, status=, ancestor= (repeatable)
+        #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+        filter: Vec<String>,
     },
     /// Run a command in a running container
     Exec {
@@ -998,6 +1026,22 @@ fn main() -> ExitCode {
     repl::run(&host.engine, &host.ctx)
 }
 
+/// `ps --filter KEY=VALUE`s as containers()'s filter map: each key's values in an array
+/// (a value-less or unknown key is left for containers() to refuse by name).
+fn ps_filter(filters: &[String]) -> Map {
+    let mut out = Map::new();
+    for f in filters {
+        let (k, v) = f.split_once('=').unwrap_or((f.as_str(), ""));
+        let entry = out
+            .entry(k.into())
+            .or_insert_with(|| Dynamic::from_array(Array::new()));
+        if let Some(mut a) = entry.write_lock::<Array>() {
+            a.push(v.to_string().into());
+        }
+    }
+    out
+}
+
 /// Docker's `-e NAME` (no `=`): NAME with the caller's value, or left out when the caller
 /// has none.
 fn host_env(env: Vec<String>) -> Vec<String> {
@@ -1041,7 +1085,13 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     let code = match verb {
         Verb::Run(args) => {
             let detach = args.detach;
-            let (image, cmd, opts) = args.options();
+            let (image, cmd, opts) = match args.options() {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("error: invalid_argument: {e}");
+                    return ExitCode::from(125);
+                }
+            };
             scope.push("image", image).push("cmd", strings(cmd)).push("opts", opts);
             if detach {
                 "print(run(image, cmd, opts).id)"
@@ -1049,12 +1099,12 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
                 "exit(run(image, cmd, opts))"
             }
         }
-        Verb::Ps { all, json } => {
-            scope.push("all", all);
+        Verb::Ps { all, json, filter } => {
+            scope.push("all", all).push("filter", ps_filter(&filter));
             if json {
-                "print(ps(#{ all: all, json: true }))"
+                "print(ps(#{ all: all, json: true, filter: filter }))"
             } else {
-                "print(table(ps(#{ all: all }), \"containers\"))"
+                "print(table(ps(#{ all: all, filter: filter }), \"containers\"))"
             }
         }
         Verb::Exec { user, workdir, env, container, cmd } => {
