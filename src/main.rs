@@ -16,7 +16,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 const VERBS: &[&str] = &[
     "pull", "images", "rmi", "tag", "save", "load", "network", "run", "ps", "exec", "logs", "stop",
     "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp", "pause", "unpause",
-    "volume", "push", "login", "logout", "restart",
+    "volume", "push", "login", "logout", "restart", "compose",
 ];
 
 #[derive(Parser)]
@@ -68,6 +68,40 @@ enum VolumeVerb {
     Rm {
         #[arg(required = true)]
         names: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ComposeVerb {
+    /// Create and start the services (stdlib `up`), then follow their logs until Ctrl-C
+    Up {
+        /// Start them in the background and return
+        #[arg(short, long)]
+        detach: bool,
+    },
+    /// Stop and remove the services' containers and networks (stdlib `down`)
+    Down {
+        /// Remove the named volumes the file declares too
+        #[arg(short, long)]
+        volumes: bool,
+        /// Seconds to wait for each to stop before killing it
+        #[arg(short, long)]
+        timeout: Option<i64>,
+    },
+    /// List the services' containers
+    Ps,
+    /// Show the services' output (one service's, with SERVICE)
+    Logs {
+        /// Keep printing as the service writes (one service)
+        #[arg(short, long)]
+        follow: bool,
+        service: Option<String>,
+    },
+    /// Run a command in a service's running container
+    Exec {
+        service: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        cmd: Vec<String>,
     },
 }
 
@@ -529,6 +563,18 @@ enum Verb {
     },
     /// Copy files between a container and the host (one side is CONTAINER:PATH)
     Cp { src: String, dest: String },
+    /// Several services from a compose file, as docker compose
+    Compose {
+        /// The compose file (default: compose.yaml, compose.yml, docker-compose.yaml or
+        /// docker-compose.yml here)
+        #[arg(short, long)]
+        file: Option<PathBuf>,
+        /// The project's name (default: the file's name key, else its directory's name)
+        #[arg(short = 'p', long = "project-name")]
+        project_name: Option<String>,
+        #[command(subcommand)]
+        command: ComposeVerb,
+    },
     /// Write an image to a tarball (.tar) or an OCI layout directory
     Save {
         image: String,
@@ -1293,6 +1339,9 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             scope.push("dir", context).push("opts", opts);
             "build(dir, opts);"
         }
+        Verb::Compose { file, project_name, command } => {
+            return compose(host, file, project_name, command);
+        }
         Verb::Cp { src, dest } => {
             scope.push("src", src).push("dest", dest);
             "cp(src, dest);"
@@ -1311,6 +1360,82 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
         }
     };
     match host.verb(code, &mut scope, failure) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Stop::Exit(n) | Stop::Failed(n)) => ExitCode::from(n),
+    }
+}
+
+/// `compose`: the file's stack through the stdlib's up, down and stack_ps.
+fn compose(
+    host: &Host,
+    file: Option<PathBuf>,
+    project: Option<String>,
+    verb: ComposeVerb,
+) -> ExitCode {
+    let mut scope = Scope::new();
+    // The file is read for up, and for the project's name when -p does not give it.
+    let needs_file = matches!(verb, ComposeVerb::Up { .. }) || project.is_none();
+    let file = if needs_file {
+        let found = match file {
+            Some(f) => Ok(f),
+            None => std::env::current_dir()
+                .map_err(|e| format!("cannot read the current directory: {e}"))
+                .and_then(|d| gocker::compose::find(&d).map_err(|e| e.message().to_string())),
+        };
+        match found {
+            Ok(f) => Dynamic::from(f.display().to_string()),
+            Err(e) => {
+                eprintln!("error: not_found: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        Dynamic::UNIT
+    };
+    scope.push("file", file).push(
+        "project",
+        project.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+    );
+    // The stack's name: -p, else the file's.
+    let prelude = "let stack = if file != () { compose_load(file) } else { #{} }; if project != () { stack.name = project; } let name = stack.name;";
+    let code = match verb {
+        ComposeVerb::Up { detach } => {
+            scope.push("detach", detach);
+            // Attached: the services' logs until Ctrl-C, then they are stopped (not removed).
+            "let r = up(stack); for s in r.keys() { print(`Container ${r[s].name}  Started`) }
+             if !detach { follow_stack(name); for c in stack_ps(name) { if c.status == \"running\" { stop(c) } print(`Container ${c.name}  Stopped`) } }"
+        }
+        ComposeVerb::Down { volumes, timeout } => {
+            let mut opts = Map::new();
+            opts.insert("volumes".into(), volumes.into());
+            if let Some(t) = timeout {
+                opts.insert("timeout".into(), t.into());
+            }
+            scope.push("opts", opts);
+            "for x in down(if file != () { stack } else { name }, opts) { print(`Removed ${x}`) }"
+        }
+        ComposeVerb::Ps => "print(table(stack_ps(name), \"containers\"))",
+        ComposeVerb::Logs { follow, service } => {
+            scope.push("follow", follow).push(
+                "service",
+                service.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+            );
+            "if service != () {
+                 let text = logs(stack_container(name, service), #{ follow: follow });
+                 if text != \"\" { print(text.sub_string(0, text.len() - 1)) }
+             } else if follow {
+                 follow_stack(name);
+             } else {
+                 let list = stack_ps(name); list.reverse();
+                 for c in list { for l in logs(c).split(\"\\n\") { if l != \"\" { print(`${c.name}  | ${l}`) } } }
+             }"
+        }
+        ComposeVerb::Exec { service, cmd } => {
+            scope.push("service", service).push("cmd", strings(cmd));
+            "exit(exec(stack_container(name, service), cmd, #{ attach: true }).code)"
+        }
+    };
+    match host.verb(&format!("{prelude}\n{code}"), &mut scope, 1) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Stop::Exit(n) | Stop::Failed(n)) => ExitCode::from(n),
     }

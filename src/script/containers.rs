@@ -1136,6 +1136,64 @@ mod tests {
         assert_eq!(s.security.seccomp, SeccompProfile::Unconfined);
     }
 
+    /// A failing script's message (as scripts see it in `catch (e)`).
+    fn message_of(script: &str) -> String {
+        let (engine, _dir) = engine();
+        let wrapped =
+            format!("let m = \"ok\"; try {{ {script}; }} catch (e) {{ m = e.message; }} m");
+        engine.eval::<String>(&wrapped).unwrap()
+    }
+
+    #[test]
+    fn a_stack_is_checked_whole_before_anything_is_made() {
+        // Nothing here reaches the store: the store's root does not even exist.
+        for (script, want) in [
+            (
+                r#"up(#{ name: "s", services: #{ a: #{ image: "x", depends_on: ["b"] }, b: #{ image: "x", depends_on: #{ c: #{ condition: "service_healthy" } } }, c: #{ image: "x", depends_on: ["a"] } } })"#,
+                "stack s: depends_on has a cycle: a -> b -> c -> a",
+            ),
+            (
+                r#"up(#{ name: "s", services: #{ a: #{ image: "x", depends_on: ["nope"] } } })"#,
+                "up: service a depends on nope, which is not a service of stack s",
+            ),
+            (
+                r#"up(#{ name: "s", services: #{ a: #{ image: "x", imgae: "y" } } })"#,
+                r#"up: service a: unknown option "imgae" (did you mean "image"?"#,
+            ),
+            (
+                r#"up(#{ name: "s", servcies: #{} })"#,
+                r#"up: unknown option "servcies" (did you mean "services"?"#,
+            ),
+            (
+                r#"up(#{ name: "S!", services: #{ a: #{ image: "x" } } })"#,
+                "invalid stack name",
+            ),
+            (
+                r#"up(#{ name: "s", services: #{ a: #{ image: "x", depends_on: #{ b: #{ condition: "done" } } }, b: #{ image: "x" } } })"#,
+                "has condition done: use service_started",
+            ),
+            (
+                r#"up(#{ name: "s", services: #{ a: #{ image: "x", volumes: ["data:/d"] } } })"#,
+                "refers to undefined volume data",
+            ),
+            (
+                r#"up(#{ name: "s", services: #{ a: #{ image: "x", networks: ["front", "back"] } } })"#,
+                "a container is on one network here",
+            ),
+            (
+                r#"containers(#{ lable: "x" })"#,
+                r#"unknown option "lable" (did you mean "label"?"#,
+            ),
+            (
+                r#"containers(#{ status: "dead" })"#,
+                "invalid status filter",
+            ),
+        ] {
+            let m = message_of(script);
+            assert!(m.contains(want), "{script}: {m}");
+        }
+    }
+
     #[test]
     fn a_bare_container_decides_nothing() {
         let s = spec_of(r#"container("busybox")"#);

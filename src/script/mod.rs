@@ -33,6 +33,7 @@ pub const STDLIB: &[(&str, &str)] = &[
         "workflows.rhai",
         include_str!("../../stdlib/workflows.rhai"),
     ),
+    ("stacks.rhai", include_str!("../../stdlib/stacks.rhai")),
 ];
 
 /// What every script function can reach: the root and the stores, opened on first use so
