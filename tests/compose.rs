@@ -228,7 +228,7 @@ volumes:
         r,
         &format!("let c = find_container({app:?}); print(wait(c)); print(logs(c)); print(health(\"{proj}-db-1\").Status)"),
     );
-    let lines: Vec<&str> = o.lines().collect();
+    let lines: Vec<&str> = o.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(
         lines[0], "0",
         "app started after db was healthy and init done: {o}"
@@ -522,6 +522,49 @@ services:
         .trim(),
         "exited",
         "stopped, not removed"
+    );
+    let ids = ids(r);
+    compose_ok(r, &file, &["down"]);
+    assert_nothing_left(r, &format!("{proj}_default"), &bridge, &ids);
+}
+
+#[test]
+fn a_service_without_its_image_is_built_from_its_context() {
+    let root = root();
+    let r = root.path();
+    let proj = format!("built{}", std::process::id());
+    let (net_yaml, _, bridge) = default_network();
+    let text = format!(
+        r#"
+services:
+  app:
+    build:
+      context: ./app
+      dockerfile: Containerfile
+      args: {{ GREETING: "${{GREETING:-built here}}" }}
+    command: ["cat", "/greeting"]
+{net_yaml}"#
+    );
+    let (_dir, file) = project(&proj, &text);
+    let app = file.parent().expect("dir").join("app");
+    std::fs::create_dir(&app).expect("context");
+    std::fs::write(
+        app.join("Containerfile"),
+        format!(
+            "FROM {}\nARG GREETING\nCOPY note /note\nRUN echo \"$GREETING\" > /greeting\n",
+            image()
+        ),
+    )
+    .expect("Containerfile");
+    std::fs::write(app.join("note"), "x").expect("note");
+    compose_ok(r, &file, &["up", "-d"]);
+    let o = script(
+        r,
+        &format!("let c = find_container(\"{proj}-app-1\"); print(wait(c)); print(logs(c)); print(image(\"{proj}-app\").id != ())"),
+    );
+    assert_eq!(
+        o, "0\nbuilt here\n\ntrue\n",
+        "the image is named after the project and service"
     );
     let ids = ids(r);
     compose_ok(r, &file, &["down"]);

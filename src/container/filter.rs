@@ -149,8 +149,10 @@ mod tests {
         f.label("tier=db").unwrap();
         assert!(!f.matches(&web, || false), "every label must match");
 
-        let mut f = Filter::default();
-        f.names = vec!["nope".into(), "web".into()];
+        let mut f = Filter {
+            names: vec!["nope".into(), "web".into()],
+            ..Default::default()
+        };
         assert!(f.matches(&web, || false), "any name may match, as a part");
         f.ids = vec!["abc1".into()];
         assert!(f.matches(&web, || false));
@@ -170,11 +172,13 @@ mod tests {
             .contains("created, running"));
         assert!(Filter::default().label("=x").is_err());
 
-        let mut f = Filter::default();
-        f.ancestors = vec![Ancestor {
-            given: "feed".into(),
-            id: None,
-        }];
+        let mut f = Filter {
+            ancestors: vec![Ancestor {
+                given: "feed".into(),
+                id: None,
+            }],
+            ..Default::default()
+        };
         assert!(f.matches(&web, || false), "by id prefix");
         f.ancestors = vec![Ancestor {
             given: "alpine".into(),
