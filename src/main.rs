@@ -1421,8 +1421,7 @@ fn compose(
                 service.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
             );
             "if service != () {
-                 let text = logs(stack_container(name, service), #{ follow: follow });
-                 if text != \"\" { print(text.sub_string(0, text.len() - 1)) }
+                 print_logs(stack_container(name, service), #{ follow: follow });
              } else if follow {
                  follow_stack(name);
              } else {
