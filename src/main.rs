@@ -88,8 +88,12 @@ enum ComposeVerb {
         #[arg(short, long)]
         timeout: Option<i64>,
     },
-    /// List the services' containers
-    Ps,
+    /// List the services' running containers
+    Ps {
+        /// Stopped ones too
+        #[arg(short, long)]
+        all: bool,
+    },
     /// Show the services' output (one service's, with SERVICE)
     Logs {
         /// Keep printing as the service writes (one service)
@@ -1414,7 +1418,10 @@ fn compose(
             scope.push("opts", opts);
             "for x in down(if file != () { stack } else { name }, opts) { print(`Removed ${x}`) }"
         }
-        ComposeVerb::Ps => "print(table(stack_ps(name), \"containers\"))",
+        ComposeVerb::Ps { all } => {
+            scope.push("all", all);
+            "let list = []; for c in stack_ps(name) { if all || c.status == \"running\" { list.push(c) } } print(table(list, \"containers\"))"
+        }
         ComposeVerb::Logs { follow, service } => {
             scope.push("follow", follow).push(
                 "service",

@@ -166,6 +166,11 @@ services:
     );
     let ps = compose_ok(r, &file, &["ps"]);
     assert!(
+        ps.contains(&format!("{proj}-web-1")) && !ps.contains(&client),
+        "running only: {ps}"
+    );
+    let ps = compose_ok(r, &file, &["ps", "-a"]);
+    assert!(
         ps.contains(&format!("{proj}-web-1")) && ps.contains(&client),
         "{ps}"
     );
@@ -569,4 +574,47 @@ services:
     let ids = ids(r);
     compose_ok(r, &file, &["down"]);
     assert_nothing_left(r, &format!("{proj}_default"), &bridge, &ids);
+}
+
+#[test]
+fn external_networks_and_volumes_are_used_and_kept() {
+    let root = root();
+    let r = root.path();
+    let proj = format!("ext{}", std::process::id());
+    let (subnet, bridge) = unique_subnet();
+    let net = format!("shared{}", std::process::id());
+    gocker_ok(
+        r,
+        &[
+            "network", "create", "--subnet", &subnet, "--bridge", &bridge, &net,
+        ],
+    );
+    gocker_ok(r, &["volume", "create", "keepme"]);
+    let text = format!(
+        r#"
+services:
+  job:
+    image: {img}
+    command: ["sh", "-c", "echo kept > /cache/f"]
+    volumes: ["cache:/cache"]
+volumes:
+  cache: {{ external: true, name: keepme }}
+networks:
+  default: {{ external: true, name: {net} }}
+"#,
+        img = image()
+    );
+    let (_dir, file) = project(&proj, &text);
+    compose_ok(r, &file, &["up", "-d"]);
+    let o = script(
+        r,
+        &format!("let c = find_container(\"{proj}-job-1\"); print(wait(c)); print(c.to_map().spec.network)"),
+    );
+    assert_eq!(o, format!("0\n{net}\n"));
+    compose_ok(r, &file, &["down", "-v"]);
+    assert!(script(r, "for n in networks() { print(n.name) }").contains(&net));
+    assert!(script(r, "for v in volumes() { print(v.name) }").contains("keepme"));
+    gocker_ok(r, &["network", "rm", &net]);
+    gocker_ok(r, &["volume", "rm", "keepme"]);
+    assert!(!link_exists(&bridge));
 }
