@@ -27,21 +27,18 @@ extern "C" fn on_ctrl_c(_: libc::c_int) {
     CTRL_C.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Whether Ctrl-C was pressed since the last call. The first call takes Ctrl-C over, so
-/// that a script (compose up following its services' logs) can stop what it started
-/// instead of dying at once.
+/// Whether Ctrl-C was pressed since the last call. Each call takes Ctrl-C over (again: the
+/// REPL puts its own back after each line), so that a script polling it (compose up
+/// following its services' logs) can stop what it started instead of dying at once.
 fn interrupted() -> bool {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    static TAKEN: std::sync::Once = std::sync::Once::new();
-    TAKEN.call_once(|| {
-        let action = SigAction::new(
-            SigHandler::Handler(on_ctrl_c),
-            SaFlags::SA_RESTART,
-            SigSet::empty(),
-        );
-        // SAFETY: the handler only stores to an atomic.
-        let _ = unsafe { sigaction(Signal::SIGINT, &action) };
-    });
+    let action = SigAction::new(
+        SigHandler::Handler(on_ctrl_c),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic.
+    let _ = unsafe { sigaction(Signal::SIGINT, &action) };
     CTRL_C.swap(false, std::sync::atomic::Ordering::Relaxed)
 }
 
