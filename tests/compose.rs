@@ -418,6 +418,11 @@ fn labels_filter_containers_and_a_network_alias_is_a_name_on_the_network() {
         "{}",
         err(&o)
     );
+    // A paused container is "paused", not "running", as Docker's status filter says.
+    gocker_ok(r, &["pause", "web"]);
+    assert_eq!(names(r#"#{ status: "paused" }"#), r#"["web"]"#);
+    assert_eq!(names(r#"#{ status: "running" }"#), "[]");
+    gocker_ok(r, &["unpause", "web"]);
     gocker_ok(r, &["rm", "-f", "web", "job"]);
     gocker_ok(r, &["network", "rm", "lab"]);
 }
