@@ -4,6 +4,7 @@
 //! about the scripting language.
 
 pub mod build;
+pub mod compose;
 pub mod container;
 pub mod error;
 pub mod image;

@@ -16,7 +16,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 const VERBS: &[&str] = &[
     "pull", "images", "rmi", "tag", "save", "load", "network", "run", "ps", "exec", "logs", "stop",
     "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp", "pause", "unpause",
-    "volume", "push", "login", "logout", "restart",
+    "volume", "push", "login", "logout", "restart", "compose",
 ];
 
 #[derive(Parser)]
@@ -72,6 +72,44 @@ enum VolumeVerb {
     Rm {
         #[arg(required = true)]
         names: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ComposeVerb {
+    /// Create and start the services (stdlib `up`), then follow their logs until Ctrl-C
+    Up {
+        /// Start them in the background and return
+        #[arg(short, long)]
+        detach: bool,
+    },
+    /// Stop and remove the services' containers and networks (stdlib `down`)
+    Down {
+        /// Remove the named volumes the file declares too
+        #[arg(short, long)]
+        volumes: bool,
+        /// Seconds to wait for each to stop before killing it
+        #[arg(short, long)]
+        timeout: Option<i64>,
+    },
+    /// List the services' running containers
+    Ps {
+        /// Stopped ones too
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// Show the services' output (one service's, with SERVICE)
+    Logs {
+        /// Keep printing as the service writes (one service)
+        #[arg(short, long)]
+        follow: bool,
+        service: Option<String>,
+    },
+    /// Run a command in a service's running container
+    Exec {
+        service: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        cmd: Vec<String>,
     },
 }
 
@@ -196,6 +234,15 @@ struct RunArgs {
     /// Add a host device: /dev/X[:/dev/Y][:rwm]
     #[arg(long = "device", value_name = "DEVICE")]
     device: Vec<String>,
+    /// Set a label (repeatable)
+    #[arg(short, long = "label", value_name = "K=V")]
+    label: Vec<String>,
+    /// Read labels from a file of K=V lines
+    #[arg(long = "label-file", value_name = "FILE")]
+    label_file: Vec<String>,
+    /// Another name for the container on its network (repeatable)
+    #[arg(long = "network-alias", value_name = "NAME")]
+    network_alias: Vec<String>,
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
@@ -204,7 +251,21 @@ struct RunArgs {
 impl RunArgs {
     /// The stdlib `run`'s options map (its keys are the flags' long names): only what was
     /// given, so its defaults stay its own.
-    fn options(self) -> (String, Vec<String>, Map) {
+    fn options(mut self) -> Result<(String, Vec<String>, Map), String> {
+        // Docker's --label-file: K=V lines, blank and # lines skipped; --label wins.
+        let mut labels = Vec::new();
+        for file in &self.label_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read label file {file}: {e}"))?;
+            labels.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        labels.append(&mut self.label);
+        self.label = labels;
         let mut opts = Map::new();
         let mut put = |k: &str, v: Dynamic| {
             opts.insert(k.into(), v);
@@ -233,6 +294,8 @@ impl RunArgs {
             ("cap_drop", self.cap_drop),
             ("security_opt", self.security_opt),
             ("device", self.device),
+            ("label", self.label),
+            ("network_alias", self.network_alias),
         ] {
             if !v.is_empty() {
                 put(k, strings(v));
@@ -286,7 +349,7 @@ impl RunArgs {
                 put(k, v.into());
             }
         }
-        (self.image, self.cmd, opts)
+        Ok((self.image, self.cmd, opts))
     }
 }
 
@@ -312,6 +375,9 @@ enum Verb {
         all: bool,
         #[arg(long)]
         json: bool,
+        /// Only those that match: label=K[=V], name=, id=, status=, ancestor= (repeatable)
+        #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+        filter: Vec<String>,
     },
     /// Run a command in a running container
     Exec {
@@ -505,6 +571,18 @@ enum Verb {
     },
     /// Copy files between a container and the host (one side is CONTAINER:PATH)
     Cp { src: String, dest: String },
+    /// Several services from a compose file, as docker compose
+    Compose {
+        /// The compose file (default: compose.yaml, compose.yml, docker-compose.yaml or
+        /// docker-compose.yml here)
+        #[arg(short, long)]
+        file: Option<PathBuf>,
+        /// The project's name (default: the file's name key, else its directory's name)
+        #[arg(short = 'p', long = "project-name")]
+        project_name: Option<String>,
+        #[command(subcommand)]
+        command: ComposeVerb,
+    },
     /// Write an image to a tarball (.tar) or an OCI layout directory
     Save {
         image: String,
@@ -1015,6 +1093,22 @@ fn main() -> ExitCode {
     repl::run(&host.engine, &host.ctx)
 }
 
+/// `ps --filter KEY=VALUE`s as containers()'s filter map: each key's values in an array
+/// (a value-less or unknown key is left for containers() to refuse by name).
+fn ps_filter(filters: &[String]) -> Map {
+    let mut out = Map::new();
+    for f in filters {
+        let (k, v) = f.split_once('=').unwrap_or((f.as_str(), ""));
+        let entry = out
+            .entry(k.into())
+            .or_insert_with(|| Dynamic::from_array(Array::new()));
+        if let Some(mut a) = entry.write_lock::<Array>() {
+            a.push(v.to_string().into());
+        }
+    }
+    out
+}
+
 /// Docker's `-e NAME` (no `=`): NAME with the caller's value, or left out when the caller
 /// has none.
 fn host_env(env: Vec<String>) -> Vec<String> {
@@ -1058,7 +1152,13 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     let code = match verb {
         Verb::Run(args) => {
             let detach = args.detach;
-            let (image, cmd, opts) = args.options();
+            let (image, cmd, opts) = match args.options() {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("error: invalid_argument: {e}");
+                    return ExitCode::from(125);
+                }
+            };
             scope.push("image", image).push("cmd", strings(cmd)).push("opts", opts);
             if detach {
                 "print(run(image, cmd, opts).id)"
@@ -1066,12 +1166,12 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
                 "exit(run(image, cmd, opts))"
             }
         }
-        Verb::Ps { all, json } => {
-            scope.push("all", all);
+        Verb::Ps { all, json, filter } => {
+            scope.push("all", all).push("filter", ps_filter(&filter));
             if json {
-                "print(ps(#{ all: all, json: true }))"
+                "print(ps(#{ all: all, json: true, filter: filter }))"
             } else {
-                "print(table(ps(#{ all: all }), \"containers\"))"
+                "print(table(ps(#{ all: all, filter: filter }), \"containers\"))"
             }
         }
         Verb::Exec { user, workdir, env, container, cmd } => {
@@ -1260,6 +1360,9 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             scope.push("dir", context).push("opts", opts);
             "build(dir, opts);"
         }
+        Verb::Compose { file, project_name, command } => {
+            return compose(host, file, project_name, command);
+        }
         Verb::Cp { src, dest } => {
             scope.push("src", src).push("dest", dest);
             "cp(src, dest);"
@@ -1278,6 +1381,84 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
         }
     };
     match host.verb(code, &mut scope, failure) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Stop::Exit(n) | Stop::Failed(n)) => ExitCode::from(n),
+    }
+}
+
+/// `compose`: the file's stack through the stdlib's up, down and stack_ps.
+fn compose(
+    host: &Host,
+    file: Option<PathBuf>,
+    project: Option<String>,
+    verb: ComposeVerb,
+) -> ExitCode {
+    let mut scope = Scope::new();
+    // The file is read for up, and for the project's name when -p does not give it.
+    let needs_file = matches!(verb, ComposeVerb::Up { .. }) || project.is_none();
+    let file = if needs_file {
+        let found = match file {
+            Some(f) => Ok(f),
+            None => std::env::current_dir()
+                .map_err(|e| format!("cannot read the current directory: {e}"))
+                .and_then(|d| gocker::compose::find(&d).map_err(|e| e.message().to_string())),
+        };
+        match found {
+            Ok(f) => Dynamic::from(f.display().to_string()),
+            Err(e) => {
+                eprintln!("error: not_found: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        Dynamic::UNIT
+    };
+    scope.push("file", file).push(
+        "project",
+        project.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+    );
+    // The stack's name: -p, else the file's.
+    let prelude = "let stack = if file != () { compose_load(file) } else { #{} }; if project != () { stack.name = project; } let name = stack.name;";
+    let code = match verb {
+        ComposeVerb::Up { detach } => {
+            scope.push("detach", detach);
+            // Attached: the services' logs until Ctrl-C, then they are stopped (not removed).
+            "let r = up(stack); for s in r.keys() { print(`Container ${r[s].name}  Started`) }
+             if !detach { follow_stack(name); for c in stack_ps(name) { if c.status == \"running\" { stop(c) } print(`Container ${c.name}  Stopped`) } }"
+        }
+        ComposeVerb::Down { volumes, timeout } => {
+            let mut opts = Map::new();
+            opts.insert("volumes".into(), volumes.into());
+            if let Some(t) = timeout {
+                opts.insert("timeout".into(), t.into());
+            }
+            scope.push("opts", opts);
+            "for x in down(if file != () { stack } else { name }, opts) { print(`Removed ${x}`) }"
+        }
+        ComposeVerb::Ps { all } => {
+            scope.push("all", all);
+            "let list = []; for c in stack_ps(name) { if all || c.status == \"running\" { list.push(c) } } print(table(list, \"containers\"))"
+        }
+        ComposeVerb::Logs { follow, service } => {
+            scope.push("follow", follow).push(
+                "service",
+                service.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+            );
+            "if service != () {
+                 print_logs(stack_container(name, service), #{ follow: follow });
+             } else if follow {
+                 follow_stack(name);
+             } else {
+                 let list = stack_ps(name); list.reverse();
+                 for c in list { for l in logs(c).split(\"\\n\") { if l != \"\" { print(`${c.name}  | ${l}`) } } }
+             }"
+        }
+        ComposeVerb::Exec { service, cmd } => {
+            scope.push("service", service).push("cmd", strings(cmd));
+            "exit(exec(stack_container(name, service), cmd, #{ attach: true }).code)"
+        }
+    };
+    match host.verb(&format!("{prelude}\n{code}"), &mut scope, 1) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Stop::Exit(n) | Stop::Failed(n)) => ExitCode::from(n),
     }

@@ -9,6 +9,7 @@
 
 pub mod copy;
 pub mod exec;
+pub mod filter;
 pub mod health;
 pub mod logs;
 pub mod plan;
@@ -103,6 +104,17 @@ pub struct Container {
     /// Its supervisor, while it runs.
     #[serde(skip)]
     pub shim_pid: Option<i32>,
+    /// Docker's inspect view of what scripts compare with it: Config.Labels.
+    #[serde(rename = "Config", default)]
+    pub config: InspectConfig,
+}
+
+/// The part of Docker's inspect Config that is not already in the spec's own words.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InspectConfig {
+    /// The container's labels over its image's.
+    #[serde(rename = "Labels")]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Container {
@@ -241,6 +253,7 @@ const COLUMNS: &str = "id, name, image, image_id, command, spec, status, pid, ex
 fn from_row(r: &Row) -> rusqlite::Result<Container> {
     let command: String = r.get(4)?;
     let spec: String = r.get(5)?;
+    let spec: Spec = serde_json::from_str(&spec).map_err(|e| corrupt_column(5, e))?;
     Ok(Container {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -249,7 +262,10 @@ fn from_row(r: &Row) -> rusqlite::Result<Container> {
         // A damaged row is an error that says so, never a default that would make reconcile
         // forget the container's address and ports.
         command: serde_json::from_str(&command).map_err(|e| corrupt_column(4, e))?,
-        spec: serde_json::from_str(&spec).map_err(|e| corrupt_column(5, e))?,
+        config: InspectConfig {
+            labels: spec.labels.clone(),
+        },
+        spec,
         status: r.get(6)?,
         pid: r.get(7)?,
         exit_code: r.get(8)?,
@@ -487,6 +503,10 @@ impl ContainerStore {
             }
         };
         spec.image_id = image_id;
+        // Docker's Config.Labels: the image's, under the container's own.
+        for (k, v) in config.labels.iter().flatten() {
+            spec.labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
         if spec.stop_signal.is_none() {
             spec.stop_signal = config.stop_signal.clone().filter(|s| !s.is_empty());
         }

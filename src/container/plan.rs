@@ -57,6 +57,12 @@ pub fn settle(spec: &mut Spec) -> Result<()> {
             spec.network.as_str()
         )));
     }
+    if let (None, Some(a)) = (spec.network.bridge(), spec.network_aliases.first()) {
+        return Err(Error::invalid(format!(
+            "network alias {a:?}: network {:?} has no names (aliases are for a bridge network)",
+            spec.network.as_str()
+        )));
+    }
     if spec.restart.is_some() && spec.auto_remove {
         return Err(Error::invalid(
             "a restart policy and rm contradict each other: choose one",
@@ -206,6 +212,7 @@ pub fn launch(spec: &Spec, r: Resolved, id: &str, root: &Path, dir: &Path) -> Re
         publish: spec.publish.clone(),
         security: spec.security.clone(),
         devices,
+        network_aliases: spec.network_aliases.clone(),
         interface: None,
     })
 }

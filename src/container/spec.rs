@@ -70,6 +70,13 @@ pub struct Spec {
     /// A health check over the image's (Docker's Healthcheck fields).
     #[serde(default)]
     pub health: Option<serde_json::Value>,
+    /// Labels (docker --label). At create the image's labels go under them (the
+    /// container's win), as Docker's Config.Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// More names it is reached by on its bridge network (docker --network-alias).
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
 }
 
 fn chosen() -> bool {
@@ -112,6 +119,8 @@ impl Spec {
             tmpfs: Vec::new(),
             restart: None,
             health: None,
+            labels: BTreeMap::new(),
+            network_aliases: Vec::new(),
         }
     }
 

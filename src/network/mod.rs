@@ -147,6 +147,8 @@ pub struct Member {
     pub name: String,
     pub hostname: String,
     pub ip: Ipv4Addr,
+    /// More names its peers reach it by (docker --network-alias).
+    pub aliases: Vec<String>,
 }
 
 /// What the supervisor holds for a bridged container while it runs: the published ports stay
@@ -173,7 +175,8 @@ impl Reservation {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// A network's name, or a name on one (an alias): letters, digits, `_`, `.`, `-`.
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name
@@ -412,7 +415,7 @@ impl Networks {
     pub fn members(&self, network: Option<&str>) -> Result<Vec<Member>> {
         let conn = self.db.lock();
         let mut stmt = conn.prepare(
-            "SELECT network, container, name, hostname, ip FROM addresses WHERE ?1 IS NULL OR network = ?1 ORDER BY network, ip",
+            "SELECT network, container, name, hostname, ip, aliases FROM addresses WHERE ?1 IS NULL OR network = ?1 ORDER BY network, ip",
         )?;
         let rows = stmt
             .query_map([network], |r| {
@@ -423,6 +426,11 @@ impl Networks {
                     name: r.get(2)?,
                     hostname: r.get(3)?,
                     ip: ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
+                    aliases: r
+                        .get::<_, String>(5)?
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect(),
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -619,8 +627,15 @@ impl Networks {
                 ))
             })?;
         tx.execute(
-            "INSERT INTO addresses (network, ip, container, name, hostname) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![net.name, ip.to_string(), launch.id, name, launch.hostname],
+            "INSERT INTO addresses (network, ip, container, name, hostname, aliases) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                net.name,
+                ip.to_string(),
+                launch.id,
+                name,
+                launch.hostname,
+                launch.network_aliases.join(" ")
+            ],
         )?;
         tx.execute(
             "UPDATE networks SET last_ip = ?2 WHERE name = ?1",
@@ -724,17 +739,9 @@ impl Networks {
         for m in &members {
             let mut text =
                 String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-            text.push_str(&format!("{}\t{}", m.ip, m.hostname));
-            if m.name != m.hostname {
-                text.push_str(&format!(" {}", m.name));
-            }
-            text.push('\n');
+            text.push_str(&hosts_line(m, &m.hostname, &m.name));
             for o in members.iter().filter(|o| o.container != m.container) {
-                text.push_str(&format!("{}\t{}", o.ip, o.name));
-                if o.hostname != o.name {
-                    text.push_str(&format!(" {}", o.hostname));
-                }
-                text.push('\n');
+                text.push_str(&hosts_line(o, &o.name, &o.hostname));
             }
             // One member's directory going away (it is being removed) must not stop the
             // others, nor a new container's start: its own file missing fails its bind.
@@ -745,6 +752,18 @@ impl Networks {
         }
         Ok(())
     }
+}
+
+/// A member's line in a hosts file: its address, `first`, then its other names once each
+/// (`second`, its network aliases).
+fn hosts_line(m: &Member, first: &str, second: &str) -> String {
+    let mut names: Vec<&str> = vec![first];
+    for n in std::iter::once(second).chain(m.aliases.iter().map(String::as_str)) {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    format!("{}\t{}\n", m.ip, names.join(" "))
 }
 
 /// Writes an existing file without replacing it (a bind mount holds on to the inode).

@@ -400,6 +400,9 @@ pub struct Launch {
     /// The health check (Docker's Healthcheck: Test, Interval, ...), the supervisor's to run.
     #[serde(default)]
     pub health: Option<serde_json::Value>,
+    /// More names for it in its network's hosts files (docker --network-alias).
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
     /// Filled in by the supervisor for a bridged container, just before the clone.
     #[serde(skip)]
     pub interface: Option<Interface>,

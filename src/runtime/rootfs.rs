@@ -727,6 +727,7 @@ mod tests {
             tmpfs: vec![super::super::launch::Tmpfs::parse("/scratch:size=1m,exec").unwrap()],
             restart: None,
             health: None,
+            network_aliases: vec![],
             interface: None,
         }
     }

@@ -12,6 +12,7 @@ use super::api::{known_keys, opt_bool, opt_str, options_map, string_list, Res};
 use super::value::to_dynamic;
 use super::{invalid, script_error, Context};
 use crate::container::exec::ExecRequest;
+use crate::container::filter::{Ancestor, Filter};
 use crate::container::logs::{Entry, LogQuery, Stream};
 use crate::container::spec::{parse_duration, parse_size, Bind, NetworkMode, Publish, Spec};
 use crate::container::{volumes, Attach, Container, Started, Status};
@@ -474,6 +475,34 @@ fn register_identity(engine: &mut Engine) {
         })
     });
     engine.register_fn(
+        "set_label",
+        |s: &mut SpecRef, k: &str, v: &str| -> Res<SpecRef> {
+            if k.is_empty() {
+                return Err(invalid("a label's key must not be empty"));
+            }
+            with_spec(s, |sp| {
+                sp.labels.insert(k.to_string(), v.to_string());
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn(
+        "add_network_alias",
+        |s: &mut SpecRef, alias: &str| -> Res<SpecRef> {
+            if !crate::network::valid_name(alias) {
+                return Err(invalid(format!(
+                    "invalid network alias {alias:?}: use letters, digits, '_', '.' and '-'"
+                )));
+            }
+            with_spec(s, |sp| {
+                if !sp.network_aliases.iter().any(|a| a == alias) {
+                    sp.network_aliases.push(alias.to_string());
+                }
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn(
         "set_entrypoint",
         |s: &mut SpecRef, a: Array| -> Res<SpecRef> {
             let a = strings(a, "entrypoint")?;
@@ -747,6 +776,7 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
         .unwrap_or(Dynamic::UNIT));
     getter!("oom_killed", |c| c.oom_killed.into());
     getter!("image", |c| c.image.into());
+    getter!("labels", |c| to_dynamic(&c.spec.labels));
     getter!("command", |c| to_dynamic(&c.command));
     getter!("created", |c| c.created.into());
     getter!("ip", |c| c.ip.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
@@ -815,14 +845,21 @@ fn register_networks(engine: &mut Engine, ctx: Rc<Context>) {
 fn register_lookup(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     let containers = move |opts: Map| -> Res<Array> {
-        known_keys(&opts, "containers", &["running"])?;
+        known_keys(
+            &opts,
+            "containers",
+            &["running", "label", "name", "id", "status", "ancestor"],
+        )?;
         let running = opt_bool(&opts, "running")?;
+        let filter = filter(&c, &opts)?;
+        let store = c.containers()?;
         // One read of the state for the whole list, whatever its length.
-        Ok(c.containers()?
+        Ok(store
             .list()
             .map_err(script_error)?
             .into_iter()
             .filter(|x| !running || x.status == Status::Running)
+            .filter(|x| filter.matches(x, || store.paused(x)))
             .map(|x| Dynamic::from(ContainerRef { id: x.id }))
             .collect())
     };
@@ -843,6 +880,41 @@ fn register_lookup(engine: &mut Engine, ctx: Rc<Context>) {
     });
 
     // Lifecycle functions take a Container, a Process, or a name or id.
+}
+
+/// containers()'s filters (Docker's ps --filter keys): each a string or an array of them.
+fn filter(ctx: &Context, opts: &Map) -> Res<Filter> {
+    let values = |key: &str| -> Res<Vec<String>> {
+        match opts.get(key) {
+            None => Ok(Vec::new()),
+            Some(v) if v.is_array() => string_list("containers", key, v.clone()),
+            Some(v) => v.clone().into_string().map(|s| vec![s]).map_err(|t| {
+                invalid(format!(
+                    "containers: {key} must be a string or an array of strings, not {t}"
+                ))
+            }),
+        }
+    };
+    let mut f = Filter {
+        names: values("name")?,
+        ids: values("id")?,
+        ..Default::default()
+    };
+    for l in values("label")? {
+        f.label(&l).map_err(script_error)?;
+    }
+    for s in values("status")? {
+        f.status(&s).map_err(script_error)?;
+    }
+    for a in values("ancestor")? {
+        let id = match ctx.images()?.image(&a) {
+            Ok(img) => Some(img.id),
+            Err(e) if e.kind() == crate::Kind::NotFound => None,
+            Err(e) => return Err(script_error(e)),
+        };
+        f.ancestors.push(Ancestor { given: a, id });
+    }
+    Ok(f)
 }
 
 /// wait, kill, stop, start, remove, logs, stats.
@@ -1077,6 +1149,64 @@ mod tests {
         assert_eq!(s.security.cap_drop, ["CHOWN"]);
         assert!(s.security.read_only);
         assert_eq!(s.security.seccomp, SeccompProfile::Unconfined);
+    }
+
+    /// A failing script's message (as scripts see it in `catch (e)`).
+    fn message_of(script: &str) -> String {
+        let (engine, _dir) = engine();
+        let wrapped =
+            format!("let m = \"ok\"; try {{ {script}; }} catch (e) {{ m = e.message; }} m");
+        engine.eval::<String>(&wrapped).unwrap()
+    }
+
+    #[test]
+    fn a_stack_is_checked_whole_before_anything_is_made() {
+        // Nothing here reaches the store: the store's root does not even exist.
+        for (script, want) in [
+            (
+                r#"up(#{ name: "s", services: #{ a: #{ image: "x", depends_on: ["b"] }, b: #{ image: "x", depends_on: #{ c: #{ condition: "service_healthy" } } }, c: #{ image: "x", depends_on: ["a"] } } })"#,
+                "stack s: depends_on has a cycle: a -> b -> c -> a",
+            ),
+            (
+                r#"up(#{ name: "s", services: #{ a: #{ image: "x", depends_on: ["nope"] } } })"#,
+                "up: service a depends on nope, which is not a service of stack s",
+            ),
+            (
+                r#"up(#{ name: "s", services: #{ a: #{ image: "x", imgae: "y" } } })"#,
+                r#"up: service a: unknown option "imgae" (did you mean "image"?"#,
+            ),
+            (
+                r#"up(#{ name: "s", servcies: #{} })"#,
+                r#"up: unknown option "servcies" (did you mean "services"?"#,
+            ),
+            (
+                r#"up(#{ name: "S!", services: #{ a: #{ image: "x" } } })"#,
+                "invalid stack name",
+            ),
+            (
+                r#"up(#{ name: "s", services: #{ a: #{ image: "x", depends_on: #{ b: #{ condition: "done" } } }, b: #{ image: "x" } } })"#,
+                "has condition done: use service_started",
+            ),
+            (
+                r#"up(#{ name: "s", services: #{ a: #{ image: "x", volumes: ["data:/d"] } } })"#,
+                "refers to undefined volume data",
+            ),
+            (
+                r#"up(#{ name: "s", services: #{ a: #{ image: "x", networks: ["front", "back"] } } })"#,
+                "a container is on one network here",
+            ),
+            (
+                r#"containers(#{ lable: "x" })"#,
+                r#"unknown option "lable" (did you mean "label"?"#,
+            ),
+            (
+                r#"containers(#{ status: "dead" })"#,
+                "invalid status filter",
+            ),
+        ] {
+            let m = message_of(script);
+            assert!(m.contains(want), "{script}: {m}");
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub const STDLIB: &[(&str, &str)] = &[
         "workflows.rhai",
         include_str!("../../stdlib/workflows.rhai"),
     ),
+    ("stacks.rhai", include_str!("../../stdlib/stacks.rhai")),
 ];
 
 /// What every script function can reach: the root and the stores, opened on first use so
@@ -253,6 +254,10 @@ pub fn print_line(text: &str) {
 pub fn build_engine(ctx: Rc<Context>) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(256, 256);
+    // Rhai's default is 64 calls deep in a release build but 8 in a debug one: the stdlib
+    // nests deeper than 8 (up → undo_on_error → stack_start → build → build_step → ...),
+    // and a script must not behave differently by how the binary was built.
+    engine.set_max_call_levels(64);
     engine.on_progress(|_| {
         use std::sync::atomic::Ordering;
         if STDOUT_CLOSED.load(Ordering::Relaxed) {

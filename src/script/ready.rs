@@ -20,6 +20,28 @@ fn port_number(v: i64) -> Res<u16> {
 /// One probe attempt may take this long.
 const PROBE: Duration = Duration::from_secs(1);
 
+/// Set by Ctrl-C once `interrupted()` has been asked (see it).
+static CTRL_C: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_ctrl_c(_: libc::c_int) {
+    CTRL_C.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether Ctrl-C was pressed since the last call. Each call takes Ctrl-C over (again: the
+/// REPL puts its own back after each line), so that a script polling it (compose up
+/// following its services' logs) can stop what it started instead of dying at once.
+fn interrupted() -> bool {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(on_ctrl_c),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic.
+    let _ = unsafe { sigaction(Signal::SIGINT, &action) };
+    CTRL_C.swap(false, std::sync::atomic::Ordering::Relaxed)
+}
+
 pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     engine.register_fn("wait", move |v: Dynamic, opts: Map| -> Res<i64> {
@@ -111,6 +133,30 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
             Ok(s.clone())
         },
     );
+    engine.register_fn("interrupted", interrupted);
+    // compose.yaml as up()'s map; what it leaves out is said on stderr.
+    engine.register_fn("compose_load", |path: &str| -> Res<Dynamic> {
+        let loaded = crate::compose::load(std::path::Path::new(path)).map_err(script_error)?;
+        for w in &loaded.warnings {
+            eprintln!("warning: {w}");
+        }
+        Ok(super::value::to_dynamic(&loaded.stack))
+    });
+    engine.register_fn("read_env_file", |path: &str| -> Res<rhai::Map> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            script_error(crate::Error::io(
+                "cannot read env file",
+                std::path::Path::new(path),
+                e,
+            ))
+        })?;
+        let vars = crate::compose::parse_env_file(&text, &|k| std::env::var(k).ok())
+            .map_err(|e| script_error(e.reworded(format!("{path}: {}", e.message()))))?;
+        Ok(vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect())
+    });
     let c = ctx.clone();
     engine.register_fn("made_mark", move || c.made_count() as i64);
     let c = ctx.clone();

@@ -97,6 +97,9 @@ const MIGRATIONS: &[&str] = &[
         stat TEXT NOT NULL,
         digest TEXT NOT NULL
      );",
+    // 5: a running container's other names on its network (docker --network-alias),
+    //    space-separated, for its peers' /etc/hosts.
+    "ALTER TABLE addresses ADD COLUMN aliases TEXT NOT NULL DEFAULT '';",
 ];
 
 fn is_busy(e: &Error) -> bool {
