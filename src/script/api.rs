@@ -214,6 +214,24 @@ fn check_options(func: &str, opts: Dynamic, known: Array, aliases: Map) -> Res<M
     Ok(out)
 }
 
+/// An image argument: a reference or id as a string, or an Image (by its name, or its id
+/// when it has none), so `mount_image(pull("busybox"))` works.
+pub(crate) fn image_ref(func: &str, v: &Dynamic) -> Res<String> {
+    if let Some(img) = v.read_lock::<Image>() {
+        return Ok(if img.tags.is_empty() {
+            img.id.clone()
+        } else {
+            img.name()
+        });
+    }
+    let got = a_value(v);
+    v.clone().into_string().map_err(|_| {
+        invalid(format!(
+            "{func}: the image must be a reference such as \"busybox\", an id, or an Image, got {got}"
+        ))
+    })
+}
+
 fn images_array(v: Vec<Image>) -> Array {
     v.into_iter().map(Dynamic::from).collect()
 }
@@ -270,7 +288,7 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
                 let got = a_value(&reference);
                 reference.into_string().map_err(|_| {
                     invalid(format!(
-                        "pull: the reference must be a string such as \"busybox\" or \"127.0.0.1:5000/app:1\", got {got}"
+                        "pull: the reference must be a string such as \"busybox\" or \"127.0.0.1:5000/app:1\", or an Image, got {got}"
                     ))
                 })?
             }
@@ -295,7 +313,8 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("pull", pull);
 
     let c = ctx.clone();
-    let push = move |source: &str, opts: Map| -> Res<Dynamic> {
+    let push = move |source: Dynamic, opts: Map| -> Res<Dynamic> {
+        let source = image_ref("push", &source)?;
         known_keys(
             &opts,
             "push",
@@ -324,14 +343,14 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
         let dest = opt_str(&opts, "dest")?;
         let report = c
             .images()?
-            .push(source, dest.as_deref(), &options)
+            .push(&source, dest.as_deref(), &options)
             .map_err(script_error)?;
         Ok(to_dynamic(&report))
     };
     let push1 = push.clone();
-    engine.register_fn("push", move |src: &str| push1(src, Map::new()));
+    engine.register_fn("push", move |src: Dynamic| push1(src, Map::new()));
     let push2 = push.clone();
-    engine.register_fn("push", move |src: &str, dest: &str| {
+    engine.register_fn("push", move |src: Dynamic, dest: &str| {
         let mut opts = Map::new();
         opts.insert("dest".into(), dest.into());
         push2(src, opts)
@@ -379,26 +398,31 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     });
 
     let c = ctx.clone();
-    engine.register_fn("image", move |spec: &str| -> Res<Image> {
-        c.images()?.image(spec).map_err(script_error)
+    engine.register_fn("image", move |spec: Dynamic| -> Res<Image> {
+        c.images()?
+            .image(&image_ref("image", &spec)?)
+            .map_err(script_error)
     });
 
     let c = ctx.clone();
-    engine.register_fn("tag", move |src: &str, dst: &str| -> Res<Image> {
-        c.images()?.tag(src, dst).map_err(script_error)
+    engine.register_fn("tag", move |src: Dynamic, dst: &str| -> Res<Image> {
+        c.images()?
+            .tag(&image_ref("tag", &src)?, dst)
+            .map_err(script_error)
     });
 
     let c = ctx.clone();
-    let rmi = move |spec: &str, opts: Map| -> Res<Dynamic> {
+    let rmi = move |spec: Dynamic, opts: Map| -> Res<Dynamic> {
+        let spec = image_ref("rmi", &spec)?;
         known_keys(&opts, "rmi", &["force"])?;
         let report = c
             .images()?
-            .remove(spec, opt_bool(&opts, "force")?, &|id| users(&c, id))
+            .remove(&spec, opt_bool(&opts, "force")?, &|id| users(&c, id))
             .map_err(script_error)?;
         Ok(to_dynamic(&report))
     };
     let rmi2 = rmi.clone();
-    engine.register_fn("rmi", move |spec: &str| rmi2(spec, Map::new()));
+    engine.register_fn("rmi", move |spec: Dynamic| rmi2(spec, Map::new()));
     engine.register_fn("rmi", rmi);
 
     let c = ctx.clone();
@@ -415,25 +439,28 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("prune_images", prune);
 
     let c = ctx.clone();
-    engine.register_fn("mount_image", move |spec: &str| -> Res<String> {
+    engine.register_fn("mount_image", move |spec: Dynamic| -> Res<String> {
         c.images()?
-            .mount(spec)
+            .mount(&image_ref("mount_image", &spec)?)
             .map(|p| p.display().to_string())
             .map_err(script_error)
     });
     let c = ctx.clone();
-    engine.register_fn("unmount_image", move |spec: &str| -> Res<()> {
-        c.images()?.unmount(spec).map_err(script_error)
+    engine.register_fn("unmount_image", move |spec: Dynamic| -> Res<()> {
+        c.images()?
+            .unmount(&image_ref("unmount_image", &spec)?)
+            .map_err(script_error)
     });
 
     let c = ctx.clone();
-    engine.register_fn("save", move |spec: &str, path: &str| -> Res<()> {
+    engine.register_fn("save", move |spec: Dynamic, path: &str| -> Res<()> {
+        let spec = image_ref("save", &spec)?;
         if path.trim().is_empty() {
             return Err(invalid(
                 "save needs a path: a file ending in .tar, or a directory for an OCI layout",
             ));
         }
-        crate::image::archive::save(c.images()?, spec, std::path::Path::new(path))
+        crate::image::archive::save(c.images()?, &spec, std::path::Path::new(path))
             .map_err(script_error)
     });
     let c = ctx.clone();

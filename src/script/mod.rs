@@ -224,7 +224,19 @@ pub fn print_line(text: &str) {
     }
 }
 
+thread_local! {
+    /// The context of the engine this thread built last: how a Container nested in a list or
+    /// map finds its live state when it is printed (Rhai's printing passes no context).
+    static CURRENT: std::cell::RefCell<std::rc::Weak<Context>> = Default::default();
+}
+
+/// The context of the engine this thread built last, while it lives.
+pub fn current_context() -> Option<Rc<Context>> {
+    CURRENT.with(|c| c.borrow().upgrade())
+}
+
 pub fn build_engine(ctx: Rc<Context>) -> Engine {
+    CURRENT.with(|c| *c.borrow_mut() = Rc::downgrade(&ctx));
     let mut engine = Engine::new();
     engine.set_max_expr_depths(256, 256);
     engine.on_progress(|_| {
@@ -293,7 +305,9 @@ pub fn command_status(err: &EvalAltResult) -> Option<i64> {
 /// code that ran (the shell verbs' code is ours, not theirs).
 pub fn describe_plain(err: &EvalAltResult) -> String {
     match innermost(err) {
-        e @ EvalAltResult::ErrorRuntime(..) => describe(e),
+        e @ (EvalAltResult::ErrorRuntime(..) | EvalAltResult::ErrorFunctionNotFound(..)) => {
+            describe(e)
+        }
         other => {
             let text = other.to_string();
             let place = format!(" ({})", other.position());
@@ -320,6 +334,61 @@ pub fn describe(err: &EvalAltResult) -> String {
         }
         // The frames are printed separately, with their places.
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => describe(inner),
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => no_such_call(sig),
+        other => other.to_string(),
+    }
+}
+
+/// Rhai's "Function not found: spawn (Spec, &str | ImmutableString | String, map)" as the
+/// user would say it: which argument types were given, and the forms the function has
+/// (from its doc entry), or the nearest function for a name that is none.
+pub fn no_such_call(sig: &str) -> String {
+    let (name, args) = match sig.split_once(" (") {
+        Some((n, a)) => (n.trim(), a.trim_end_matches(')')),
+        None => (sig.trim(), ""),
+    };
+    let name = name.rsplit("::").next().unwrap_or(name);
+    let given: Vec<String> = if args.trim().is_empty() {
+        Vec::new()
+    } else {
+        args.split(", ").map(type_word).collect()
+    };
+    let given = if given.is_empty() {
+        "no arguments".to_string()
+    } else {
+        format!("({})", given.join(", "))
+    };
+    match docs::docs().iter().find(|d| d.1 == name) {
+        Some(doc) => format!(
+            "{name} does not take {given}: it is {}; see help(\"{name}\")",
+            doc.2
+        ),
+        None => {
+            let names = docs::docs().iter().map(|d| d.1.as_str());
+            match api::closest(name, names) {
+                Some(near) => format!("no function {name} taking {given} (did you mean {near}?)"),
+                None => format!("no function {name} taking {given}; help() lists them"),
+            }
+        }
+    }
+}
+
+/// A Rust-side type name in Rhai's messages as a script writer knows it.
+fn type_word(t: &str) -> String {
+    let t = t.trim();
+    if t.contains("ImmutableString") || t == "&str" || t == "String" {
+        return "string".into();
+    }
+    match t.rsplit("::").next().unwrap_or(t) {
+        "i64" | "i32" | "INT" => "integer".into(),
+        "f64" | "f32" | "FLOAT" => "float".into(),
+        "Array" | "array" => "array".into(),
+        "Map" | "map" => "map".into(),
+        "()" => "()".into(),
+        "bool" => "bool".into(),
+        "char" => "char".into(),
+        "SpecRef" => "Spec".into(),
+        "ContainerRef" => "Container".into(),
         other => other.to_string(),
     }
 }
