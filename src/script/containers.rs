@@ -313,6 +313,15 @@ pub fn describe(ctx: Option<&Context>, v: &Dynamic) -> Option<String> {
 }
 
 pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
+    // help(c) for a value: its type's properties and methods.
+    let type_help = |name: &str| {
+        super::docs::type_doc(name)
+            .map(super::docs::help_type)
+            .unwrap_or_default()
+    };
+    engine.register_fn("help", move |_: &mut SpecRef| type_help("Spec"));
+    engine.register_fn("help", move |_: &mut ContainerRef| type_help("Container"));
+    engine.register_fn("help", move |_: &mut Process| type_help("Process"));
     register_spec(engine);
     register_limits(engine);
     register_identity(engine);

@@ -127,6 +127,11 @@ pub fn register(engine: &mut Engine) {
         .register_fn("to_json", |v: Dynamic| {
             serde_json::to_string_pretty(&dynamic_to_json(&v)).unwrap_or_default()
         })
+        .register_fn("help", |_: &mut Image| {
+            super::docs::type_doc("Image")
+                .map(super::docs::help_type)
+                .unwrap_or_default()
+        })
         .register_fn("to_string", |i: &mut Image| describe_image(i))
         .register_fn("to_debug", |i: &mut Image| describe_image(i));
 }
