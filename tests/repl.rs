@@ -253,3 +253,66 @@ fn repl_help_takes_bare_names_and_types() {
     t.send("\x04");
     assert!(child.wait().success());
 }
+
+/// The first running container of a root, once there is one.
+fn running(root: &std::path::Path) -> String {
+    for _ in 0..200 {
+        let out = common::gocker_ok(
+            root,
+            &[
+                "-e",
+                r#"let r = containers(#{ running: true }); if r.len() > 0 { print(r[0].id) }"#,
+            ],
+        );
+        if !out.trim().is_empty() {
+            return out.trim().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no container started");
+}
+
+/// Ctrl-C on a foreground container reaches it; one whose PID 1 ignores SIGINT is killed
+/// by a second Ctrl-C, recorded as 130; the REPL survives both and prompts again. A Ctrl-C
+/// also ends a sleep at once.
+#[test]
+fn repl_ctrl_c_stops_a_foreground_container() {
+    let root = common::root();
+    let home = tempfile::tempdir().unwrap();
+    let image = busybox("repl/ctrlc:1");
+    let (mut child, mut t) = repl(root.path(), home.path(), &[("NO_COLOR", "1")]);
+    t.line(&format!(r#"pull("{image}", #{{ quiet: true }});"#));
+    // A container that handles SIGINT ends of the first Ctrl-C, in its own way.
+    t.send(&format!(
+        r#"run("{image}", ["sh", "-c", "trap 'exit 7' INT; sleep 30 & wait"], #{{ network: "none", name: "repl-trap" }})"#
+    ));
+    t.send("\r");
+    running(root.path());
+    std::thread::sleep(Duration::from_millis(300));
+    t.send("\x03");
+    let s = t.expect("\u{1b}[?2004h");
+    assert!(s.contains("\n7\r") || s.contains("7\r\n"), "{s:?}");
+    // sleep 30 as PID 1 ignores SIGINT: the second Ctrl-C within 2 s kills it.
+    t.send(&format!(
+        r#"run("{image}", ["sleep", "30"], #{{ network: "none", name: "repl-sleep" }})"#
+    ));
+    t.send("\r");
+    running(root.path());
+    t.send("\x03");
+    t.expect("Ctrl-C again within 2 s kills it");
+    t.send("\x03");
+    let s = t.expect("\u{1b}[?2004h");
+    assert!(s.contains("130"), "{s:?}");
+    let s = t.line(r#"find_container("repl-sleep").exit_code"#);
+    assert!(s.contains("130"), "{s:?}");
+    // The REPL is still here, and Ctrl-C ends a sleeping line too.
+    t.send("sleep(30); 1\r");
+    t.expect("\u{1b}[?2004l");
+    std::thread::sleep(Duration::from_millis(200));
+    t.send("\x03");
+    t.expect("interrupted");
+    t.expect("\u{1b}[?2004h");
+    assert!(t.line("40 + 2").contains("42"));
+    t.send("\x04");
+    assert!(child.wait().success());
+}

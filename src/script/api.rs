@@ -255,6 +255,19 @@ fn credentials(opts: &Map, func: &str) -> Res<Option<Credentials>> {
     }
 }
 
+/// Sleeps, but a Ctrl-C in the REPL ends it at once (the engine then stops the line).
+fn interruptible_sleep(d: std::time::Duration) {
+    use std::sync::atomic::Ordering;
+    let until = std::time::Instant::now() + d;
+    while !super::INTERRUPTED.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+    }
+}
+
 pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn(
         "check_options",
@@ -491,12 +504,12 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("help", super::docs::help_index);
     engine.register_fn("help", |name: &str| super::docs::help_for(name));
     engine.register_fn("sleep", |seconds: f64| {
-        std::thread::sleep(std::time::Duration::from_secs_f64(
+        interruptible_sleep(std::time::Duration::from_secs_f64(
             seconds.clamp(0.0, 86400.0),
         ))
     });
     engine.register_fn("sleep", |seconds: i64| {
-        std::thread::sleep(std::time::Duration::from_secs(
+        interruptible_sleep(std::time::Duration::from_secs(
             seconds.clamp(0, 86400) as u64
         ))
     });
