@@ -79,7 +79,7 @@ const DOCS: &[(&str, &str, &str, &str, &str)] = &[
      "Removes a name; the image goes with its last name (or when named by id), and with it every layer no other image shares. Refuses an image in use unless forced.",
      r#"rmi("box:1")"#),
     ("images", "prune_images", "prune_images() / prune_images(#{ all })", "Removes untagged images but the build cache's (all unused ones with `all`).", "prune_images()"),
-    ("images", "mount_image", "mount_image(ref)", "Mounts the image's flattened filesystem read-only on the host and returns the path (podman image mount).", r#"let dir = mount_image("busybox");"#),
+    ("images", "mount_image", "mount_image(ref)", "Mounts the image's flattened filesystem read-only on the host and returns the path (podman image mount). Like every function that takes an image reference, it takes an Image too: mount_image(pull(ref)).", r#"let dir = mount_image("busybox");"#),
     ("images", "unmount_image", "unmount_image(ref)", "Undoes mount_image.", r#"unmount_image("busybox")"#),
     ("images", "save", "save(ref, path)", "Writes an image as a `docker save` tarball (path ending in .tar) or an OCI layout directory, with its exact original layers.", r#"save("busybox", "/tmp/busybox.tar")"#),
     ("images", "load", "load(path)", "Loads images from a `docker save` tarball or an OCI layout (directory or tar), returns them.", r#"load("/tmp/busybox.tar")"#),
@@ -107,7 +107,7 @@ const DOCS: &[(&str, &str, &str, &str, &str)] = &[
     ("containers", "set_read_only", "set_read_only(spec, on)", "Mounts the root filesystem read-only (volumes keep their own mode).", "c.set_read_only(true)"),
     ("containers", "add_device", "add_device(spec, \"/dev/X[:/dev/Y][:rwm]\")", "Makes a host device available inside, with the permissions given (default rwm); no other device can be opened.", r#"c.add_device("/dev/fuse")"#),
     ("containers", "bind", "bind(spec, host_path, target) / bind(spec, host_path, target, #{ readonly })", "A volume: the host path bind-mounted at target.", r#"c.bind("/srv/data", "/data", #{ readonly: true })"#),
-    ("containers", "spawn", "spawn(spec) / spawn(spec, argv) / spawn(spec, argv, #{ detach, tty, capture })", "Creates and starts the container under its supervisor and returns its Process (p.pid, p.container, p.wait(), and with capture p.output()). In the foreground it shares your terminal; detached, its output goes to its log and it outlives the script. The argv replaces the image's Cmd. A command that cannot start is an error with an exit_code: 127 when it is not found, 126 when it cannot be run (Docker's).", r#"let p = c.spawn(["sh", "-c", "exit 3"]); p.wait()"#),
+    ("containers", "spawn", "spawn(spec) / spawn(spec, argv) / spawn(spec, argv, #{ detach, tty, capture })", "Creates and starts the container under its supervisor and returns its Process (p.pid, p.container, p.wait(), and with capture p.output()). In the foreground it shares your terminal; detached, its output goes to its log and it outlives the script. The argv replaces the image's Cmd. From then on the Spec is that container too: c.id, exec(c, ...), logs(c), wait(c), kill(c), remove(c). A command that cannot start is an error with an exit_code: 127 when it is not found, 126 when it cannot be run (Docker's).", r#"let p = c.spawn(["sh", "-c", "exit 3"]); p.wait()"#),
     ("containers", "output", "p.output()", "Waits for a process spawned with capture and returns #{ code, stdout, stderr }, its output kept apart.", r#"c.spawn(["sh", "-c", "echo hi"], #{ capture: true }).output().stdout"#),
     ("containers", "wait", "wait(process_or_container) / wait(container, #{ timeout })", "Waits for the container to exit and returns its exit code (128 + signal when killed by one; 137 when OOM-killed); with a timeout (seconds or \"10s\"), an error of kind timeout when it is still running then.", "p.wait()"),
     ("containers", "set_health", "set_health(spec, #{ cmd, test, interval, timeout, start_period, retries })", "A health check over the image's HEALTHCHECK (docker --health-*): cmd as an array (exec form) or a string (through the shell), or Docker's test ([\"NONE\"] turns the image's off). The supervisor runs it every interval (default 30 s); retries failures in a row (default 3, not counting the start period) make it unhealthy.", r#"c.set_health(#{ cmd: "wget -q -O- localhost", interval: "5s" })"#),
@@ -400,7 +400,16 @@ pub fn help_for(name: &str) -> String {
 
 /// The API reference in Markdown, for README.md.
 pub fn markdown() -> String {
-    let mut out = String::new();
+    let mut out = String::from("\n### types\n\n");
+    for t in TYPES {
+        let props: Vec<String> = t.properties.iter().map(|p| format!("`{}`", p.0)).collect();
+        out.push_str(&format!(
+            "- `{}`: {} Properties: {}.\n",
+            t.name,
+            t.summary,
+            props.join(", ")
+        ));
+    }
     let mut topic = "";
     for (t, _, sig, desc, example) in docs() {
         if t != topic {

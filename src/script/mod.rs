@@ -305,9 +305,9 @@ pub fn command_status(err: &EvalAltResult) -> Option<i64> {
 /// code that ran (the shell verbs' code is ours, not theirs).
 pub fn describe_plain(err: &EvalAltResult) -> String {
     match innermost(err) {
-        e @ (EvalAltResult::ErrorRuntime(..) | EvalAltResult::ErrorFunctionNotFound(..)) => {
-            describe(e)
-        }
+        e @ (EvalAltResult::ErrorRuntime(..)
+        | EvalAltResult::ErrorFunctionNotFound(..)
+        | EvalAltResult::ErrorDotExpr(..)) => describe(e),
         other => {
             let text = other.to_string();
             let place = format!(" ({})", other.position());
@@ -335,6 +335,9 @@ pub fn describe(err: &EvalAltResult) -> String {
         // The frames are printed separately, with their places.
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => describe(inner),
         EvalAltResult::ErrorFunctionNotFound(sig, _) => no_such_call(sig),
+        EvalAltResult::ErrorDotExpr(text, _) => {
+            no_such_property(text).unwrap_or_else(|| text.clone())
+        }
         other => other.to_string(),
     }
 }
@@ -353,6 +356,20 @@ pub fn no_such_call(sig: &str) -> String {
     } else {
         args.split(", ").map(type_word).collect()
     };
+    // x.bogus() on one of our values: what that value has.
+    let first = given.first().and_then(|t| docs::type_doc(t));
+    let known = docs::docs().iter().any(|d| d.1 == name);
+    if let (Some(t), false) = (first, known) {
+        let members = docs::members(t);
+        let hint = match api::closest(name, members.iter().copied()) {
+            Some(near) => format!(" (did you mean {near}?)"),
+            None => String::new(),
+        };
+        return format!(
+            "a {} has no method {name}{hint}; help({}) lists what it has",
+            t.name, t.name
+        );
+    }
     let given = if given.is_empty() {
         "no arguments".to_string()
     } else {
@@ -373,6 +390,26 @@ pub fn no_such_call(sig: &str) -> String {
     }
 }
 
+/// Rhai's "Unknown property 'status' - a getter is not registered for type 'Spec'" for one
+/// of our types: what it has instead.
+fn no_such_property(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("Unknown property '")?;
+    let (prop, rest) = rest.split_once('\'')?;
+    let ty = rest.rsplit_once("type '")?.1.trim_end_matches('\'');
+    let t = docs::type_doc(ty)?;
+    let names: Vec<&str> = t.properties.iter().map(|p| p.0).collect();
+    let hint = match api::closest(prop, names.iter().copied()) {
+        Some(near) => format!(" (did you mean {near}?)"),
+        None => String::new(),
+    };
+    Some(format!(
+        "a {} has no property {prop}{hint}; it has {}; help({}) shows them",
+        t.name,
+        names.join(", "),
+        t.name
+    ))
+}
+
 /// A Rust-side type name in Rhai's messages as a script writer knows it.
 fn type_word(t: &str) -> String {
     let t = t.trim();
@@ -390,5 +427,45 @@ fn type_word(t: &str) -> String {
         "SpecRef" => "Spec".into(),
         "ContainerRef" => "Container".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(script: &str) -> String {
+        let ctx = Context::new(crate::store::Paths::new("/nonexistent"));
+        let mut engine = build_engine(ctx);
+        install_stdlib(&mut engine).expect("stdlib");
+        match engine.eval::<Dynamic>(script) {
+            Ok(v) => panic!("{script} gave {v}"),
+            Err(e) => describe_plain(&e),
+        }
+    }
+
+    /// Rhai's "Function not found" and "Unknown property" with Rust type names become what
+    /// the function takes or what the value has.
+    #[test]
+    fn wrong_calls_and_properties_say_what_there_is() {
+        for (script, want) in [
+            (
+                r#"container("x").set_hostname(42)"#,
+                "set_hostname does not take (Spec, integer): it is set_hostname(spec, name)",
+            ),
+            (
+                r#"container("x").set_hostnme("a")"#,
+                "a Spec has no method set_hostnme (did you mean set_hostname?); help(Spec) lists what it has",
+            ),
+            (
+                r#"container("x").statsu"#,
+                "a Spec has no property statsu",
+            ),
+            (r#"contaner("x")"#, "no function contaner taking (string) (did you mean container?)"),
+        ] {
+            let got = error_of(script);
+            assert!(got.starts_with(want), "{script}: {got}");
+            assert!(!got.contains("ImmutableString") && !got.contains("gocker::"), "{got}");
+        }
     }
 }
