@@ -580,3 +580,52 @@ pub fn print_error(source: &str, name: &str, err: &EvalAltResult) {
 fn error_position(err: &EvalAltResult) -> Position {
     err.position()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_takes_a_bare_name_unless_it_is_a_variable() {
+        let none = |_: &str| false;
+        assert_eq!(quote_help_names("help(run)", &none), r#"help("run")"#);
+        assert_eq!(
+            quote_help_names("help( Container ) ; help()", &none),
+            r#"help("Container") ; help()"#
+        );
+        // A variable, a string, an expression, another function: left alone.
+        assert_eq!(quote_help_names("help(c)", &|n| n == "c"), "help(c)");
+        assert_eq!(
+            quote_help_names(r#"help("pull")"#, &none),
+            r#"help("pull")"#
+        );
+        assert_eq!(quote_help_names("help(a + b)", &none), "help(a + b)");
+        assert_eq!(quote_help_names("myhelp(x)", &none), "myhelp(x)");
+        assert_eq!(
+            quote_help_names(r#"print("help(x)")"#, &none),
+            r#"print("help(x)")"#
+        );
+    }
+
+    #[test]
+    fn colours_keywords_strings_numbers_and_comments() {
+        let c = colorize(r#"let x = "a\"b" + 42; // done"#);
+        assert!(
+            c.starts_with(&format!("{KEYWORD_COLOR}let{RESET} x = ")),
+            "{c:?}"
+        );
+        assert!(
+            c.contains(&format!(r#"{STRING_COLOR}"a\"b"{RESET}"#)),
+            "{c:?}"
+        );
+        assert!(c.contains(&format!("{NUMBER_COLOR}42{RESET}")), "{c:?}");
+        assert!(
+            c.ends_with(&format!("{COMMENT_COLOR}// done{RESET}")),
+            "{c:?}"
+        );
+        // Names that contain a keyword or a digit are not coloured.
+        assert_eq!(colorize("letter x1"), "letter x1");
+        // An unfinished string is coloured to the end.
+        assert_eq!(colorize("\"ab"), format!("{STRING_COLOR}\"ab{RESET}"));
+    }
+}
