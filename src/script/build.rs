@@ -9,6 +9,7 @@ use rhai::{Array, Dynamic, Engine, Map};
 use serde_json::{json, Value};
 
 use super::api::{known_keys, opt_bool, opt_str, Res};
+use super::containers::container_id;
 use super::value::{json_to_dynamic, to_dynamic};
 use super::{invalid, script_error, Context};
 use crate::build::{self, dockerfile, BuildState, CopyStep};
@@ -35,15 +36,6 @@ fn strings(v: &Dynamic, what: &str) -> Res<Vec<String>> {
             "{what} must be a string or an array of strings, not {t}"
         ))
     })
-}
-
-fn container_id(v: &Dynamic) -> Res<String> {
-    if let Some(c) = v.read_lock::<super::containers::ContainerRef>() {
-        return Ok(c.id.clone());
-    }
-    v.clone()
-        .into_string()
-        .map_err(|t| invalid(format!("expected a container (or its name or id), not {t}")))
 }
 
 /// A shell-form command through the build's SHELL; an exec-form one as it is.
