@@ -305,6 +305,18 @@ fn repl_ctrl_c_stops_a_foreground_container() {
     assert!(s.contains("130"), "{s:?}");
     let s = t.line(r#"find_container("repl-sleep").exit_code"#);
     assert!(s.contains("130"), "{s:?}");
+    // Waiting for a detached container is stopped too; the container keeps running.
+    t.line(&format!(
+        r#"let d = run("{image}", ["sleep", "30"], #{{ network: "none", name: "repl-bg", detach: true }});"#
+    ));
+    t.send("wait(d)\r");
+    t.expect("\u{1b}[?2004l");
+    std::thread::sleep(Duration::from_millis(200));
+    t.send("\x03");
+    t.expect("interrupted");
+    t.expect("\u{1b}[?2004h");
+    assert!(t.line("d.status").contains("running"));
+    t.line("kill(d); remove(d, #{ force: true });");
     // The REPL is still here, and Ctrl-C ends a sleeping line too.
     t.send("sleep(30); 1\r");
     t.expect("\u{1b}[?2004l");

@@ -27,6 +27,7 @@ fn a_spawned_spec_is_its_container() {
         print(`method ${{c.exec(["hostname"]).code}}`);
         print(`spec ${{c}}`);
         print(`container ${{c.container}}`);
+        print(`status ${{c.status}}`);
         print(`logs ${{logs(c)}}`);
         kill(c, "SIGKILL");
         print(`wait ${{wait(c)}}`);
@@ -40,6 +41,7 @@ fn a_spawned_spec_is_its_container() {
         "exec inside",
         "method 0",
         "logs started",
+        "status running",
         "wait 137",
         "left 0",
     ] {

@@ -678,6 +678,30 @@ fn register_spawn(engine: &mut Engine, ctx: Rc<Context>) {
             id: s.container_id("container")?,
         })
     });
+    // And its live state, as a Container's.
+    let live = |ctx: &Rc<Context>, s: &SpecRef, what: &str| -> Res<Container> {
+        ctx.containers()?
+            .get(&s.container_id(what)?)
+            .map_err(script_error)
+    };
+    let c = ctx.clone();
+    engine.register_get("status", move |s: &mut SpecRef| -> Res<String> {
+        Ok(live(&c, s, "status")?.status.as_str().to_string())
+    });
+    let c = ctx.clone();
+    engine.register_get("ip", move |s: &mut SpecRef| -> Res<Dynamic> {
+        Ok(live(&c, s, "ip")?
+            .ip
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT))
+    });
+    let c = ctx.clone();
+    engine.register_get("exit_code", move |s: &mut SpecRef| -> Res<Dynamic> {
+        Ok(live(&c, s, "exit_code")?
+            .exit_code
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT))
+    });
 
     let c = ctx.clone();
     // Any types for the command and options: wrong ones are told what was expected.
@@ -795,6 +819,25 @@ fn register_security(engine: &mut Engine) {
     );
 }
 
+/// Waits for a container to exit, in slices, so that a Ctrl-C in the REPL stops the wait
+/// (and the line) instead of waiting for a detached container that may run for days.
+fn wait_interruptibly(store: &crate::container::ContainerStore, id: &str) -> Res<i64> {
+    use std::sync::atomic::Ordering;
+    loop {
+        match store.wait(id, Some(Duration::from_millis(200))) {
+            Err(e) if e.kind() == crate::error::Kind::Timeout => {
+                if super::INTERRUPTED.swap(false, Ordering::Relaxed) {
+                    return Err(Box::new(rhai::EvalAltResult::ErrorTerminated(
+                        super::INTERRUPT.into(),
+                        rhai::Position::NONE,
+                    )));
+                }
+            }
+            other => return other.map_err(script_error),
+        }
+    }
+}
+
 /// A started process: its pid, its container, wait.
 fn register_process(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_type_with_name::<Process>("Process");
@@ -821,7 +864,7 @@ fn register_process(engine: &mut Engine, ctx: Rc<Context>) {
         let started = p.started.borrow_mut().take();
         let code = match started {
             Some(mut s) => s.wait(c.containers()?).map_err(script_error)?,
-            None => c.containers()?.wait(&p.id, None).map_err(script_error)?,
+            None => wait_interruptibly(c.containers()?, &p.id)?,
         };
         *p.exit.borrow_mut() = Some(code);
         Ok(code)
@@ -968,9 +1011,7 @@ fn register_lookup(engine: &mut Engine, ctx: Rc<Context>) {
 fn register_lifecycle(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     engine.register_fn("wait", move |v: Dynamic| -> Res<i64> {
-        c.containers()?
-            .wait(&container_id(&v)?, None)
-            .map_err(script_error)
+        wait_interruptibly(c.containers()?, &container_id(&v)?)
     });
     let c = ctx.clone();
     let kill = move |v: Dynamic, sig: &str| -> Res<()> {
