@@ -21,6 +21,7 @@ pub(crate) fn opt_str(opts: &Map, key: &str) -> Res<Option<String>> {
             .clone()
             .into_string()
             .map(Some)
+            .map_err(a_type)
             .map_err(|t| invalid(format!("option {key} must be a string, not {t}"))),
     }
 }
@@ -30,6 +31,7 @@ pub(crate) fn opt_bool(opts: &Map, key: &str) -> Res<bool> {
         None => Ok(false),
         Some(v) => v
             .as_bool()
+            .map_err(a_type)
             .map_err(|t| invalid(format!("option {key} must be true or false, not {t}"))),
     }
 }
@@ -100,6 +102,26 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     d[a.len()][b.len()]
+}
+
+/// A type's name as Rhai gives it (`Dynamic::type_name`, the `Err` of `into_string` or
+/// `as_int`) in the words of an error: "a string", "a number", "a Spec".
+pub(crate) fn a_type(t: &str) -> String {
+    let short = t.rsplit("::").next().unwrap_or(t);
+    match short {
+        "SpecRef" | "Spec" => "a Spec",
+        "ContainerRef" | "Container" => "a Container",
+        "Process" => "a Process",
+        "Image" => "an Image",
+        "string" | "char" | "String" | "ImmutableString" | "&str" => "a string",
+        "i64" | "f64" | "i32" | "f32" | "INT" | "FLOAT" => "a number",
+        "bool" => "true or false",
+        "array" | "Array" => "an array",
+        "map" | "Map" => "a map",
+        "()" => "nothing (())",
+        other => return format!("a {other}"),
+    }
+    .to_string()
 }
 
 /// How a value is named in an error: "a string", "an array", "a Spec".

@@ -27,15 +27,20 @@ fn strings(v: &Dynamic, what: &str) -> Res<Vec<String>> {
             .into_iter()
             .map(|x| {
                 x.into_string()
+                    .map_err(super::api::a_type)
                     .map_err(|t| invalid(format!("{what} must be strings, not {t}")))
             })
             .collect();
     }
-    v.clone().into_string().map(|s| vec![s]).map_err(|t| {
-        invalid(format!(
-            "{what} must be a string or an array of strings, not {t}"
-        ))
-    })
+    v.clone()
+        .into_string()
+        .map(|s| vec![s])
+        .map_err(super::api::a_type)
+        .map_err(|t| {
+            invalid(format!(
+                "{what} must be a string or an array of strings, not {t}"
+            ))
+        })
 }
 
 /// A shell-form command through the build's SHELL; an exec-form one as it is.
@@ -82,6 +87,7 @@ pub fn healthcheck(opts: &Map) -> Res<Value> {
     if let Some(r) = opts.get("retries") {
         let n = r
             .as_int()
+            .map_err(super::api::a_type)
             .map_err(|t| invalid(format!("healthcheck retries must be a number, not {t}")))?;
         hc.insert("Retries".into(), json!(n));
     }

@@ -67,6 +67,7 @@ fn strings(a: Array, what: &str) -> Res<Vec<String>> {
     a.into_iter()
         .map(|v| {
             v.into_string()
+                .map_err(super::api::a_type)
                 .map_err(|t| invalid(format!("{what} must be strings, not {t}")))
         })
         .collect()
@@ -182,7 +183,8 @@ fn size(v: &Dynamic, what: &str) -> Res<i64> {
     match v.clone().into_string() {
         Ok(s) => parse_size(&s).map_err(script_error),
         Err(t) => Err(invalid(format!(
-            "{what} must be a size like \"64m\" or a number of bytes, not {t}"
+            "{what} must be a size like \"64m\" or a number of bytes, not {}",
+            super::api::a_type(t)
         ))),
     }
 }
@@ -190,6 +192,7 @@ fn size(v: &Dynamic, what: &str) -> Res<i64> {
 fn number(v: &Dynamic, what: &str) -> Res<f64> {
     v.as_float()
         .or_else(|_| v.as_int().map(|i| i as f64))
+        .map_err(super::api::a_type)
         .map_err(|t| invalid(format!("{what} must be a number, not {t}")))
 }
 
@@ -203,7 +206,8 @@ pub(super) fn duration(v: &Dynamic) -> Res<Duration> {
     match v.clone().into_string() {
         Ok(s) => parse_duration(&s).map_err(script_error),
         Err(t) => Err(invalid(format!(
-            "a duration must be like \"10s\" or seconds, not {t}"
+            "a duration must be like \"10s\" or seconds, not {}",
+            super::api::a_type(t)
         ))),
     }
 }
@@ -350,6 +354,7 @@ fn register_commit(engine: &mut Engine, ctx: Rc<Context>) {
         if let Some(p) = opts.get("pause") {
             o.no_pause = !p
                 .as_bool()
+                .map_err(super::api::a_type)
                 .map_err(|t| invalid(format!("commit: pause must be true or false, not {t}")))?;
         }
         let Some(changes) = opts.get("changes") else {
@@ -418,9 +423,13 @@ fn register_commit(engine: &mut Engine, ctx: Rc<Context>) {
         let name = if name.is_unit() {
             None
         } else {
-            Some(name.into_string().map_err(|t| {
-                invalid(format!("commit: the image name must be a string, not {t}"))
-            })?)
+            Some(
+                name.into_string()
+                    .map_err(super::api::a_type)
+                    .map_err(|t| {
+                        invalid(format!("commit: the image name must be a string, not {t}"))
+                    })?,
+            )
         };
         c.containers()?
             .commit(c.images()?, &container_id(&v)?, name.as_deref(), &opts)
@@ -755,7 +764,7 @@ fn register_security(engine: &mut Engine) {
         } else {
             Err(invalid(format!(
                 "{what} takes a capability name or an array of them, not {}",
-                v.type_name()
+                super::api::a_type(v.type_name())
             )))
         }
     }

@@ -467,5 +467,20 @@ mod tests {
             assert!(got.starts_with(want), "{script}: {got}");
             assert!(!got.contains("ImmutableString") && !got.contains("gocker::"), "{got}");
         }
+        // A value of the wrong type is named in words, never by its Rust type.
+        for (script, want) in [
+            (
+                r#"container("x").set_memory_limit(container("y"))"#,
+                "must be a size like \"64m\" or a number of bytes, not a Spec",
+            ),
+            (
+                r#"container("x").unshare([container("y")])"#,
+                "namespaces must be strings, not a Spec",
+            ),
+            (r#"container("x").cap_add(1)"#, "not a number"),
+        ] {
+            let got = error_of(script);
+            assert!(got.contains(want), "{script}: {got}");
+        }
     }
 }
