@@ -254,6 +254,7 @@ pub const TYPES: &[TypeDoc] = &[
             ("env", "its environment as [\"K=V\"]"),
             ("cmd", "its default command"),
             ("entrypoint", "its entrypoint"),
+            ("exposed_ports", "the ports it EXPOSEs, as [\"80/tcp\"]"),
             ("to_map", "everything about it as a plain map"),
         ],
     },
