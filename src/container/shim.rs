@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use nix::sched::CloneFlags;
@@ -35,7 +35,101 @@ static INIT_PID: AtomicI32 = AtomicI32::new(0);
 /// The container's pty master, when it has one: a window size change goes there.
 static TTY_MASTER: AtomicI32 = AtomicI32::new(-1);
 
+/// A foreground container: the terminal's Ctrl-C comes to this supervisor.
+static FOREGROUND: AtomicBool = AtomicBool::new(false);
+/// When the last Ctrl-C came (monotonic milliseconds), so a second one soon after kills.
+static LAST_INTERRUPT_MS: AtomicI64 = AtomicI64::new(0);
+/// The container was killed for a second Ctrl-C (its exit is then 130, see `supervise`).
+static KILLED_BY_INTERRUPT: AtomicBool = AtomicBool::new(false);
+/// How soon a second Ctrl-C must follow the first to kill the container.
+const SECOND_INTERRUPT_MS: i64 = 2000;
+
+fn monotonic_ms() -> i64 {
+    // SAFETY: clock_gettime is async-signal-safe and writes only the timespec given.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}
+
+/// Whether `pid` has a handler for SIGINT (the SigCgt mask of /proc/PID/status), read
+/// with nothing but async-signal-safe calls and the stack: a PID 1 without one never gets
+/// a SIGINT, the kernel drops it.
+fn catches_sigint(pid: i32) -> bool {
+    let mut path = *b"/proc/\0\0\0\0\0\0\0\0\0\0\0/status\0";
+    let mut digits = [0u8; 11];
+    let (mut n, mut len) = (pid.max(0) as u32, 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 || len == digits.len() {
+            break;
+        }
+    }
+    let mut at = 6;
+    for i in (0..len).rev() {
+        path[at] = digits[i];
+        at += 1;
+    }
+    let tail = b"/status\0";
+    path[at..at + tail.len()].copy_from_slice(tail);
+    let mut buf = [0u8; 4096];
+    // SAFETY: open, read and close are async-signal-safe; the buffers are ours.
+    let got = unsafe {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return true;
+        }
+        let got = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        got
+    };
+    let text = &buf[..got.max(0) as usize];
+    let key = b"SigCgt:\t";
+    let Some(start) = text.windows(key.len()).position(|w| w == key) else {
+        return true;
+    };
+    // The mask in hex, lowest signal in the last digit: SIGINT (2) is its bit 1.
+    let hex = &text[start + key.len()..];
+    let end = hex
+        .iter()
+        .position(|c| !c.is_ascii_hexdigit())
+        .unwrap_or(hex.len());
+    match end.checked_sub(1).map(|i| hex[i]) {
+        Some(last) => {
+            let v = (last as char).to_digit(16).unwrap_or(0xf);
+            v & 0b10 != 0
+        }
+        None => true,
+    }
+}
+
+fn say(text: &[u8]) {
+    // SAFETY: write is async-signal-safe.
+    unsafe { libc::write(2, text.as_ptr().cast(), text.len()) };
+}
+
 extern "C" fn forward(sig: libc::c_int) {
+    let pid = INIT_PID.load(Ordering::Relaxed);
+    // Ctrl-C on a foreground container: forwarded, and a second one within 2 s kills it
+    // (a container's PID 1 without a SIGINT handler would never end of the first).
+    if sig == libc::SIGINT && pid > 0 && FOREGROUND.load(Ordering::Relaxed) {
+        let now = monotonic_ms();
+        let last = LAST_INTERRUPT_MS.swap(now, Ordering::Relaxed);
+        if last > 0 && now - last <= SECOND_INTERRUPT_MS {
+            KILLED_BY_INTERRUPT.store(true, Ordering::Relaxed);
+            // SAFETY: kill is async-signal-safe.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return;
+        }
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        if !catches_sigint(pid) {
+            say(b"\r\nthe container's PID 1 ignores SIGINT: Ctrl-C again within 2 s kills it\r\n");
+        }
+        return;
+    }
+
     let master = TTY_MASTER.load(Ordering::Relaxed);
     if sig == libc::SIGWINCH && master >= 0 {
         // SAFETY: ioctl is async-signal-safe; winsize is plain data on our stack.
@@ -47,7 +141,6 @@ extern "C" fn forward(sig: libc::c_int) {
         }
         return;
     }
-    let pid = INIT_PID.load(Ordering::Relaxed);
     if pid > 0 {
         // SAFETY: kill is async-signal-safe.
         unsafe { libc::kill(pid, sig) };
@@ -131,6 +224,7 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         }
     };
     INIT_PID.store(pid.as_raw(), Ordering::Relaxed);
+    FOREGROUND.store(!detach, Ordering::Relaxed);
     let handler = SigAction::new(
         SigHandler::Handler(forward),
         SaFlags::SA_RESTART,
@@ -202,6 +296,13 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
     let code = loop {
         match waitpid(pid, None) {
             Ok(WaitStatus::Exited(_, c)) => break c,
+            // Killed for a second Ctrl-C: it ends as the user's interrupt, 130, as a
+            // shell reports a job stopped by Ctrl-C (the SIGKILL only carried it out).
+            Ok(WaitStatus::Signaled(_, Signal::SIGKILL, _))
+                if KILLED_BY_INTERRUPT.load(Ordering::Relaxed) =>
+            {
+                break 128 + libc::SIGINT
+            }
             Ok(WaitStatus::Signaled(_, s, _)) => break 128 + s as i32,
             Ok(_) => continue,
             Err(nix::errno::Errno::EINTR) => continue,

@@ -21,6 +21,7 @@ pub(crate) fn opt_str(opts: &Map, key: &str) -> Res<Option<String>> {
             .clone()
             .into_string()
             .map(Some)
+            .map_err(a_type)
             .map_err(|t| invalid(format!("option {key} must be a string, not {t}"))),
     }
 }
@@ -30,6 +31,7 @@ pub(crate) fn opt_bool(opts: &Map, key: &str) -> Res<bool> {
         None => Ok(false),
         Some(v) => v
             .as_bool()
+            .map_err(a_type)
             .map_err(|t| invalid(format!("option {key} must be true or false, not {t}"))),
     }
 }
@@ -100,6 +102,26 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     d[a.len()][b.len()]
+}
+
+/// A type's name as Rhai gives it (`Dynamic::type_name`, the `Err` of `into_string` or
+/// `as_int`) in the words of an error: "a string", "a number", "a Spec".
+pub(crate) fn a_type(t: &str) -> String {
+    let short = t.rsplit("::").next().unwrap_or(t);
+    match short {
+        "SpecRef" | "Spec" => "a Spec",
+        "ContainerRef" | "Container" => "a Container",
+        "Process" => "a Process",
+        "Image" => "an Image",
+        "string" | "char" | "String" | "ImmutableString" | "&str" => "a string",
+        "i64" | "f64" | "i32" | "f32" | "INT" | "FLOAT" => "a number",
+        "bool" => "true or false",
+        "array" | "Array" => "an array",
+        "map" | "Map" => "a map",
+        "()" => "nothing (())",
+        other => return format!("a {other}"),
+    }
+    .to_string()
 }
 
 /// How a value is named in an error: "a string", "an array", "a Spec".
@@ -214,6 +236,24 @@ fn check_options(func: &str, opts: Dynamic, known: Array, aliases: Map) -> Res<M
     Ok(out)
 }
 
+/// An image argument: a reference or id as a string, or an Image (by its name, or its id
+/// when it has none), so `mount_image(pull("busybox"))` works.
+pub(crate) fn image_ref(func: &str, v: &Dynamic) -> Res<String> {
+    if let Some(img) = v.read_lock::<Image>() {
+        return Ok(if img.tags.is_empty() {
+            img.id.clone()
+        } else {
+            img.name()
+        });
+    }
+    let got = a_value(v);
+    v.clone().into_string().map_err(|_| {
+        invalid(format!(
+            "{func}: the image must be a reference such as \"busybox\", an id, or an Image, got {got}"
+        ))
+    })
+}
+
 fn images_array(v: Vec<Image>) -> Array {
     v.into_iter().map(Dynamic::from).collect()
 }
@@ -234,6 +274,19 @@ fn credentials(opts: &Map, func: &str) -> Res<Option<Credentials>> {
         _ => Err(invalid(format!(
             "{func}: username and password go together"
         ))),
+    }
+}
+
+/// Sleeps, but a Ctrl-C in the REPL ends it at once (the engine then stops the line).
+fn interruptible_sleep(d: std::time::Duration) {
+    use std::sync::atomic::Ordering;
+    let until = std::time::Instant::now() + d;
+    while !super::INTERRUPTED.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
     }
 }
 
@@ -270,7 +323,7 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
                 let got = a_value(&reference);
                 reference.into_string().map_err(|_| {
                     invalid(format!(
-                        "pull: the reference must be a string such as \"busybox\" or \"127.0.0.1:5000/app:1\", got {got}"
+                        "pull: the reference must be a string such as \"busybox\" or \"127.0.0.1:5000/app:1\", or an Image, got {got}"
                     ))
                 })?
             }
@@ -295,7 +348,8 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("pull", pull);
 
     let c = ctx.clone();
-    let push = move |source: &str, opts: Map| -> Res<Dynamic> {
+    let push = move |source: Dynamic, opts: Map| -> Res<Dynamic> {
+        let source = image_ref("push", &source)?;
         known_keys(
             &opts,
             "push",
@@ -324,14 +378,14 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
         let dest = opt_str(&opts, "dest")?;
         let report = c
             .images()?
-            .push(source, dest.as_deref(), &options)
+            .push(&source, dest.as_deref(), &options)
             .map_err(script_error)?;
         Ok(to_dynamic(&report))
     };
     let push1 = push.clone();
-    engine.register_fn("push", move |src: &str| push1(src, Map::new()));
+    engine.register_fn("push", move |src: Dynamic| push1(src, Map::new()));
     let push2 = push.clone();
-    engine.register_fn("push", move |src: &str, dest: &str| {
+    engine.register_fn("push", move |src: Dynamic, dest: &str| {
         let mut opts = Map::new();
         opts.insert("dest".into(), dest.into());
         push2(src, opts)
@@ -379,26 +433,31 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     });
 
     let c = ctx.clone();
-    engine.register_fn("image", move |spec: &str| -> Res<Image> {
-        c.images()?.image(spec).map_err(script_error)
+    engine.register_fn("image", move |spec: Dynamic| -> Res<Image> {
+        c.images()?
+            .image(&image_ref("image", &spec)?)
+            .map_err(script_error)
     });
 
     let c = ctx.clone();
-    engine.register_fn("tag", move |src: &str, dst: &str| -> Res<Image> {
-        c.images()?.tag(src, dst).map_err(script_error)
+    engine.register_fn("tag", move |src: Dynamic, dst: &str| -> Res<Image> {
+        c.images()?
+            .tag(&image_ref("tag", &src)?, dst)
+            .map_err(script_error)
     });
 
     let c = ctx.clone();
-    let rmi = move |spec: &str, opts: Map| -> Res<Dynamic> {
+    let rmi = move |spec: Dynamic, opts: Map| -> Res<Dynamic> {
+        let spec = image_ref("rmi", &spec)?;
         known_keys(&opts, "rmi", &["force"])?;
         let report = c
             .images()?
-            .remove(spec, opt_bool(&opts, "force")?, &|id| users(&c, id))
+            .remove(&spec, opt_bool(&opts, "force")?, &|id| users(&c, id))
             .map_err(script_error)?;
         Ok(to_dynamic(&report))
     };
     let rmi2 = rmi.clone();
-    engine.register_fn("rmi", move |spec: &str| rmi2(spec, Map::new()));
+    engine.register_fn("rmi", move |spec: Dynamic| rmi2(spec, Map::new()));
     engine.register_fn("rmi", rmi);
 
     let c = ctx.clone();
@@ -415,25 +474,28 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("prune_images", prune);
 
     let c = ctx.clone();
-    engine.register_fn("mount_image", move |spec: &str| -> Res<String> {
+    engine.register_fn("mount_image", move |spec: Dynamic| -> Res<String> {
         c.images()?
-            .mount(spec)
+            .mount(&image_ref("mount_image", &spec)?)
             .map(|p| p.display().to_string())
             .map_err(script_error)
     });
     let c = ctx.clone();
-    engine.register_fn("unmount_image", move |spec: &str| -> Res<()> {
-        c.images()?.unmount(spec).map_err(script_error)
+    engine.register_fn("unmount_image", move |spec: Dynamic| -> Res<()> {
+        c.images()?
+            .unmount(&image_ref("unmount_image", &spec)?)
+            .map_err(script_error)
     });
 
     let c = ctx.clone();
-    engine.register_fn("save", move |spec: &str, path: &str| -> Res<()> {
+    engine.register_fn("save", move |spec: Dynamic, path: &str| -> Res<()> {
+        let spec = image_ref("save", &spec)?;
         if path.trim().is_empty() {
             return Err(invalid(
                 "save needs a path: a file ending in .tar, or a directory for an OCI layout",
             ));
         }
-        crate::image::archive::save(c.images()?, spec, std::path::Path::new(path))
+        crate::image::archive::save(c.images()?, &spec, std::path::Path::new(path))
             .map_err(script_error)
     });
     let c = ctx.clone();
@@ -464,12 +526,12 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("help", super::docs::help_index);
     engine.register_fn("help", |name: &str| super::docs::help_for(name));
     engine.register_fn("sleep", |seconds: f64| {
-        std::thread::sleep(std::time::Duration::from_secs_f64(
+        interruptible_sleep(std::time::Duration::from_secs_f64(
             seconds.clamp(0.0, 86400.0),
         ))
     });
     engine.register_fn("sleep", |seconds: i64| {
-        std::thread::sleep(std::time::Duration::from_secs(
+        interruptible_sleep(std::time::Duration::from_secs(
             seconds.clamp(0, 86400) as u64
         ))
     });

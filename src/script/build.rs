@@ -9,6 +9,7 @@ use rhai::{Array, Dynamic, Engine, Map};
 use serde_json::{json, Value};
 
 use super::api::{known_keys, opt_bool, opt_str, Res};
+use super::containers::container_id;
 use super::value::{json_to_dynamic, to_dynamic};
 use super::{invalid, script_error, Context};
 use crate::build::{self, dockerfile, BuildState, CopyStep};
@@ -26,24 +27,20 @@ fn strings(v: &Dynamic, what: &str) -> Res<Vec<String>> {
             .into_iter()
             .map(|x| {
                 x.into_string()
+                    .map_err(super::api::a_type)
                     .map_err(|t| invalid(format!("{what} must be strings, not {t}")))
             })
             .collect();
     }
-    v.clone().into_string().map(|s| vec![s]).map_err(|t| {
-        invalid(format!(
-            "{what} must be a string or an array of strings, not {t}"
-        ))
-    })
-}
-
-fn container_id(v: &Dynamic) -> Res<String> {
-    if let Some(c) = v.read_lock::<super::containers::ContainerRef>() {
-        return Ok(c.id.clone());
-    }
     v.clone()
         .into_string()
-        .map_err(|t| invalid(format!("expected a container (or its name or id), not {t}")))
+        .map(|s| vec![s])
+        .map_err(super::api::a_type)
+        .map_err(|t| {
+            invalid(format!(
+                "{what} must be a string or an array of strings, not {t}"
+            ))
+        })
 }
 
 /// A shell-form command through the build's SHELL; an exec-form one as it is.
@@ -90,6 +87,7 @@ pub fn healthcheck(opts: &Map) -> Res<Value> {
     if let Some(r) = opts.get("retries") {
         let n = r
             .as_int()
+            .map_err(super::api::a_type)
             .map_err(|t| invalid(format!("healthcheck retries must be a number, not {t}")))?;
         hc.insert("Retries".into(), json!(n));
     }

@@ -23,9 +23,31 @@ use crate::runtime::security::{self, DeviceRequest, SeccompProfile};
 use crate::sys::time::{self, Nanos};
 
 /// A Spec shared by all copies of the script value, so `set_x(c, ...)` and `c.set_x(...)`
-/// both change the same container description.
+/// both change the same container description. Once spawned it is also that container
+/// (its id in the second field): `c.id`, `wait(c)`, `kill(c)`, `logs(c)` work on it.
 #[derive(Clone)]
-pub struct SpecRef(pub Rc<RefCell<Spec>>);
+pub struct SpecRef(pub Rc<RefCell<Spec>>, pub Rc<RefCell<Option<String>>>);
+
+impl SpecRef {
+    pub fn new(spec: Spec) -> SpecRef {
+        SpecRef(Rc::new(RefCell::new(spec)), Rc::new(RefCell::new(None)))
+    }
+
+    /// The container it became at its last spawn.
+    pub fn spawned(&self) -> Option<String> {
+        self.1.borrow().clone()
+    }
+
+    /// Its container's id, or an error saying it has not been spawned.
+    fn container_id(&self, what: &str) -> Res<String> {
+        self.spawned().ok_or_else(|| {
+            invalid(format!(
+                "{what}: this Spec ({}) is no container until it is spawned: spawn it first",
+                self.0.borrow().image
+            ))
+        })
+    }
+}
 
 /// A container, by id; its getters read the live state.
 #[derive(Clone)]
@@ -46,6 +68,7 @@ fn strings(a: Array, what: &str) -> Res<Vec<String>> {
     a.into_iter()
         .map(|v| {
             v.into_string()
+                .map_err(super::api::a_type)
                 .map_err(|t| invalid(format!("{what} must be strings, not {t}")))
         })
         .collect()
@@ -161,7 +184,8 @@ fn size(v: &Dynamic, what: &str) -> Res<i64> {
     match v.clone().into_string() {
         Ok(s) => parse_size(&s).map_err(script_error),
         Err(t) => Err(invalid(format!(
-            "{what} must be a size like \"64m\" or a number of bytes, not {t}"
+            "{what} must be a size like \"64m\" or a number of bytes, not {}",
+            super::api::a_type(t)
         ))),
     }
 }
@@ -169,6 +193,7 @@ fn size(v: &Dynamic, what: &str) -> Res<i64> {
 fn number(v: &Dynamic, what: &str) -> Res<f64> {
     v.as_float()
         .or_else(|_| v.as_int().map(|i| i as f64))
+        .map_err(super::api::a_type)
         .map_err(|t| invalid(format!("{what} must be a number, not {t}")))
 }
 
@@ -182,11 +207,14 @@ pub(super) fn duration(v: &Dynamic) -> Res<Duration> {
     match v.clone().into_string() {
         Ok(s) => parse_duration(&s).map_err(script_error),
         Err(t) => Err(invalid(format!(
-            "a duration must be like \"10s\" or seconds, not {t}"
+            "a duration must be like \"10s\" or seconds, not {}",
+            super::api::a_type(t)
         ))),
     }
 }
 
+/// The container a value names: a Container, a Process, a Spec that has been spawned, or a
+/// name or id.
 pub(super) fn container_id(v: &Dynamic) -> Res<String> {
     if let Some(c) = v.read_lock::<ContainerRef>() {
         return Ok(c.id.clone());
@@ -194,12 +222,111 @@ pub(super) fn container_id(v: &Dynamic) -> Res<String> {
     if let Some(p) = v.read_lock::<Process>() {
         return Ok(p.id.clone());
     }
-    v.clone()
-        .into_string()
-        .map_err(|t| invalid(format!("expected a container (or its name or id), not {t}")))
+    if let Some(s) = v.read_lock::<SpecRef>() {
+        return s.container_id("a container is needed");
+    }
+    let got = super::api::a_value(v);
+    v.clone().into_string().map_err(|_| {
+        invalid(format!(
+            "expected a container (a Container, a spawned Spec, or a name or id), got {got}"
+        ))
+    })
+}
+
+/// A size as a person writes it: 64m, 1g, 512k, or bytes when it is none of those.
+fn short_size(n: i64) -> String {
+    for (unit, shift) in [("g", 30), ("m", 20), ("k", 10)] {
+        if n > 0 && n % (1i64 << shift) == 0 {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    n.to_string()
+}
+
+fn short(id: &str) -> &str {
+    &id[..12.min(id.len())]
+}
+
+/// How a Spec prints: `Spec(busybox, mem=64m, net=none)`: its image and what was set.
+pub fn describe_spec(s: &SpecRef) -> String {
+    let sp = s.0.borrow();
+    let mut parts = vec![sp.image.clone()];
+    if let Some(n) = &sp.name {
+        parts.push(format!("name={n}"));
+    }
+    if let Some(m) = sp.limits.memory {
+        parts.push(format!("mem={}", short_size(m)));
+    }
+    if let Some(c) = sp.limits.cpus {
+        parts.push(format!("cpus={c}"));
+    }
+    if let Some(p) = sp.limits.pids {
+        parts.push(format!("pids={p}"));
+    }
+    parts.push(format!("net={}", sp.network.as_str()));
+    if let Some(id) = s.spawned() {
+        parts.push(format!("container={}", short(&id)));
+    }
+    format!("Spec({})", parts.join(", "))
+}
+
+/// How a Container prints: `Container(web, running, 172.29.0.2)`, read live; a container
+/// that is gone prints its short id and says so.
+pub fn describe_container(ctx: Option<&Context>, id: &str) -> String {
+    let found = ctx
+        .and_then(|c| c.containers().ok())
+        .and_then(|s| s.get(id).ok());
+    let Some(c) = found else {
+        return format!("Container({}, removed)", short(id));
+    };
+    let mut parts = vec![c.name.clone()];
+    parts.push(match (c.status, c.exit_code) {
+        (Status::Exited, Some(code)) => format!("exited ({code})"),
+        (status, _) => status.as_str().to_string(),
+    });
+    if let Some(ip) = c.ip.filter(|_| c.status == Status::Running) {
+        parts.push(ip);
+    }
+    format!("Container({})", parts.join(", "))
+}
+
+/// How a Process prints: `Process(web, pid 4242)`, or its exit code once waited for.
+pub fn describe_process(ctx: Option<&Context>, p: &Process) -> String {
+    let name = ctx
+        .and_then(|c| c.containers().ok())
+        .and_then(|s| s.get(&p.id).ok())
+        .map(|c| c.name)
+        .unwrap_or_else(|| short(&p.id).to_string());
+    match *p.exit.borrow() {
+        Some(code) => format!("Process({name}, exited {code})"),
+        None => format!("Process({name}, pid {})", p.pid),
+    }
+}
+
+/// How any of this module's values prints, None for other values.
+pub fn describe(ctx: Option<&Context>, v: &Dynamic) -> Option<String> {
+    if let Some(s) = v.read_lock::<SpecRef>() {
+        return Some(describe_spec(&s));
+    }
+    if let Some(c) = v.read_lock::<ContainerRef>() {
+        return Some(describe_container(ctx, &c.id));
+    }
+    if let Some(p) = v.read_lock::<Process>() {
+        return Some(describe_process(ctx, &p));
+    }
+    None
 }
 
 pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
+    // help(c) for a value: its type's properties and methods.
+    let type_help = |name: &str| {
+        super::docs::type_doc(name)
+            .map(super::docs::help_type)
+            .unwrap_or_default()
+    };
+    engine.register_fn("help", move |_: &mut SpecRef| type_help("Spec"));
+    engine.register_fn("help", move |_: &mut ContainerRef| type_help("Container"));
+    engine.register_fn("help", move |_: &mut Process| type_help("Process"));
     register_spec(engine);
     register_limits(engine);
     register_identity(engine);
@@ -228,6 +355,7 @@ fn register_commit(engine: &mut Engine, ctx: Rc<Context>) {
         if let Some(p) = opts.get("pause") {
             o.no_pause = !p
                 .as_bool()
+                .map_err(super::api::a_type)
                 .map_err(|t| invalid(format!("commit: pause must be true or false, not {t}")))?;
         }
         let Some(changes) = opts.get("changes") else {
@@ -296,9 +424,13 @@ fn register_commit(engine: &mut Engine, ctx: Rc<Context>) {
         let name = if name.is_unit() {
             None
         } else {
-            Some(name.into_string().map_err(|t| {
-                invalid(format!("commit: the image name must be a string, not {t}"))
-            })?)
+            Some(
+                name.into_string()
+                    .map_err(super::api::a_type)
+                    .map_err(|t| {
+                        invalid(format!("commit: the image name must be a string, not {t}"))
+                    })?,
+            )
         };
         c.containers()?
             .commit(c.images()?, &container_id(&v)?, name.as_deref(), &opts)
@@ -326,13 +458,14 @@ fn with_spec(s: &mut SpecRef, f: impl FnOnce(&mut Spec) -> Res<()>) -> Res<SpecR
 /// The Spec: what a container will be (container, unshare, mount_rootfs).
 fn register_spec(engine: &mut Engine) {
     engine.register_type_with_name::<SpecRef>("Spec");
-    engine.register_fn("container", |img: Image| {
-        let mut spec = Spec::bare(&img.name());
-        spec.image_id = Some(img.id.clone());
-        SpecRef(Rc::new(RefCell::new(spec)))
-    });
-    engine.register_fn("container", |reference: &str| {
-        SpecRef(Rc::new(RefCell::new(Spec::bare(reference))))
+    engine.register_fn("container", |image: Dynamic| -> Res<SpecRef> {
+        if let Some(img) = image.read_lock::<Image>() {
+            let mut spec = Spec::bare(&img.name());
+            spec.image_id = Some(img.id.clone());
+            return Ok(SpecRef::new(spec));
+        }
+        let reference = super::api::image_ref("container", &image)?;
+        Ok(SpecRef::new(Spec::bare(&reference)))
     });
     engine.register_fn("unshare", |s: &mut SpecRef, names: Array| -> Res<SpecRef> {
         let names = strings(names, "namespaces")?;
@@ -571,11 +704,41 @@ fn register_wiring(engine: &mut Engine) {
 /// A Spec as a value, and spawn.
 fn register_spawn(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_fn("to_map", |s: &mut SpecRef| to_dynamic(&*s.0.borrow()));
-    engine.register_fn("to_string", |s: &mut SpecRef| {
-        format!("Spec({})", s.0.borrow().image)
+    engine.register_fn("to_string", |s: &mut SpecRef| describe_spec(s));
+    engine.register_fn("to_debug", |s: &mut SpecRef| describe_spec(s));
+    // Once spawned, the Spec is its container too.
+    engine.register_get("id", |s: &mut SpecRef| s.container_id("id"));
+    engine.register_get("short_id", |s: &mut SpecRef| -> Res<String> {
+        Ok(short(&s.container_id("short_id")?).to_string())
     });
-    engine.register_fn("to_debug", |s: &mut SpecRef| {
-        format!("Spec({})", s.0.borrow().image)
+    engine.register_get("container", |s: &mut SpecRef| -> Res<ContainerRef> {
+        Ok(ContainerRef {
+            id: s.container_id("container")?,
+        })
+    });
+    // And its live state, as a Container's.
+    let live = |ctx: &Rc<Context>, s: &SpecRef, what: &str| -> Res<Container> {
+        ctx.containers()?
+            .get(&s.container_id(what)?)
+            .map_err(script_error)
+    };
+    let c = ctx.clone();
+    engine.register_get("status", move |s: &mut SpecRef| -> Res<String> {
+        Ok(live(&c, s, "status")?.status.as_str().to_string())
+    });
+    let c = ctx.clone();
+    engine.register_get("ip", move |s: &mut SpecRef| -> Res<Dynamic> {
+        Ok(live(&c, s, "ip")?
+            .ip
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT))
+    });
+    let c = ctx.clone();
+    engine.register_get("exit_code", move |s: &mut SpecRef| -> Res<Dynamic> {
+        Ok(live(&c, s, "exit_code")?
+            .exit_code
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT))
     });
 
     let c = ctx.clone();
@@ -614,6 +777,7 @@ fn register_spawn(engine: &mut Engine, ctx: Rc<Context>) {
             }
             c.record_made("container", &started.container.id);
         }
+        *s.1.borrow_mut() = Some(started.container.id.clone());
         Ok(Process {
             id: started.container.id.clone(),
             pid: started.container.pid.unwrap_or(0) as i64,
@@ -642,7 +806,7 @@ fn register_security(engine: &mut Engine) {
         } else {
             Err(invalid(format!(
                 "{what} takes a capability name or an array of them, not {}",
-                v.type_name()
+                super::api::a_type(v.type_name())
             )))
         }
     }
@@ -706,6 +870,25 @@ fn register_security(engine: &mut Engine) {
     );
 }
 
+/// Waits for a container to exit, in slices, so that a Ctrl-C in the REPL stops the wait
+/// (and the line) instead of waiting for a detached container that may run for days.
+fn wait_interruptibly(store: &crate::container::ContainerStore, id: &str) -> Res<i64> {
+    use std::sync::atomic::Ordering;
+    loop {
+        match store.wait(id, Some(Duration::from_millis(200))) {
+            Err(e) if e.kind() == crate::error::Kind::Timeout => {
+                if super::INTERRUPTED.swap(false, Ordering::Relaxed) {
+                    return Err(Box::new(rhai::EvalAltResult::ErrorTerminated(
+                        super::INTERRUPT.into(),
+                        rhai::Position::NONE,
+                    )));
+                }
+            }
+            other => return other.map_err(script_error),
+        }
+    }
+}
+
 /// A started process: its pid, its container, wait.
 fn register_process(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_type_with_name::<Process>("Process");
@@ -732,16 +915,18 @@ fn register_process(engine: &mut Engine, ctx: Rc<Context>) {
         let started = p.started.borrow_mut().take();
         let code = match started {
             Some(mut s) => s.wait(c.containers()?).map_err(script_error)?,
-            None => c.containers()?.wait(&p.id, None).map_err(script_error)?,
+            None => wait_interruptibly(c.containers()?, &p.id)?,
         };
         *p.exit.borrow_mut() = Some(code);
         Ok(code)
     });
-    engine.register_fn("to_string", |p: &mut Process| {
-        format!("Process({} pid {})", &p.id[..12.min(p.id.len())], p.pid)
+    let c = ctx.clone();
+    engine.register_fn("to_string", move |p: &mut Process| {
+        describe_process(Some(&c), p)
     });
-    engine.register_fn("to_debug", |p: &mut Process| {
-        format!("Process({} pid {})", &p.id[..12.min(p.id.len())], p.pid)
+    let c = ctx.clone();
+    engine.register_fn("to_debug", move |p: &mut Process| {
+        describe_process(Some(&c), p)
     });
 }
 
@@ -784,11 +969,12 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
     engine.register_get("short_id", |r: &mut ContainerRef| {
         r.id.chars().take(12).collect::<String>()
     });
-    engine.register_fn("to_string", |r: &mut ContainerRef| {
-        format!("Container({})", &r.id[..12.min(r.id.len())])
+    let c = ctx.clone();
+    engine.register_fn("to_string", move |r: &mut ContainerRef| {
+        describe_container(Some(&c), &r.id)
     });
-    engine.register_fn("to_debug", |r: &mut ContainerRef| {
-        format!("Container({})", &r.id[..12.min(r.id.len())])
+    engine.register_fn("to_debug", move |r: &mut ContainerRef| {
+        describe_container(Some(&ctx), &r.id)
     });
 }
 
@@ -921,9 +1107,7 @@ fn filter(ctx: &Context, opts: &Map) -> Res<Filter> {
 fn register_lifecycle(engine: &mut Engine, ctx: Rc<Context>) {
     let c = ctx.clone();
     engine.register_fn("wait", move |v: Dynamic| -> Res<i64> {
-        c.containers()?
-            .wait(&container_id(&v)?, None)
-            .map_err(script_error)
+        wait_interruptibly(c.containers()?, &container_id(&v)?)
     });
     let c = ctx.clone();
     let kill = move |v: Dynamic, sig: &str| -> Res<()> {

@@ -79,7 +79,7 @@ const DOCS: &[(&str, &str, &str, &str, &str)] = &[
      "Removes a name; the image goes with its last name (or when named by id), and with it every layer no other image shares. Refuses an image in use unless forced.",
      r#"rmi("box:1")"#),
     ("images", "prune_images", "prune_images() / prune_images(#{ all })", "Removes untagged images but the build cache's (all unused ones with `all`).", "prune_images()"),
-    ("images", "mount_image", "mount_image(ref)", "Mounts the image's flattened filesystem read-only on the host and returns the path (podman image mount).", r#"let dir = mount_image("busybox");"#),
+    ("images", "mount_image", "mount_image(ref)", "Mounts the image's flattened filesystem read-only on the host and returns the path (podman image mount). Like every function that takes an image reference, it takes an Image too: mount_image(pull(ref)).", r#"let dir = mount_image("busybox");"#),
     ("images", "unmount_image", "unmount_image(ref)", "Undoes mount_image.", r#"unmount_image("busybox")"#),
     ("images", "save", "save(ref, path)", "Writes an image as a `docker save` tarball (path ending in .tar) or an OCI layout directory, with its exact original layers.", r#"save("busybox", "/tmp/busybox.tar")"#),
     ("images", "load", "load(path)", "Loads images from a `docker save` tarball or an OCI layout (directory or tar), returns them.", r#"load("/tmp/busybox.tar")"#),
@@ -109,7 +109,7 @@ const DOCS: &[(&str, &str, &str, &str, &str)] = &[
     ("containers", "set_read_only", "set_read_only(spec, on)", "Mounts the root filesystem read-only (volumes keep their own mode).", "c.set_read_only(true)"),
     ("containers", "add_device", "add_device(spec, \"/dev/X[:/dev/Y][:rwm]\")", "Makes a host device available inside, with the permissions given (default rwm); no other device can be opened.", r#"c.add_device("/dev/fuse")"#),
     ("containers", "bind", "bind(spec, host_path, target) / bind(spec, host_path, target, #{ readonly })", "A volume: the host path bind-mounted at target.", r#"c.bind("/srv/data", "/data", #{ readonly: true })"#),
-    ("containers", "spawn", "spawn(spec) / spawn(spec, argv) / spawn(spec, argv, #{ detach, tty, capture, keep })", "Creates and starts the container under its supervisor and returns its Process (p.pid, p.container, p.wait(), and with capture p.output()). With keep, it is not among what a failing script removes (see made_since). In the foreground it shares your terminal; detached, its output goes to its log and it outlives the script. The argv replaces the image's Cmd. A command that cannot start is an error with an exit_code: 127 when it is not found, 126 when it cannot be run (Docker's).", r#"let p = c.spawn(["sh", "-c", "exit 3"]); p.wait()"#),
+    ("containers", "spawn", "spawn(spec) / spawn(spec, argv) / spawn(spec, argv, #{ detach, tty, capture, keep })", "Creates and starts the container under its supervisor and returns its Process (p.pid, p.container, p.wait(), and with capture p.output()). With keep, it is not among what a failing script removes (see made_since). In the foreground it shares your terminal; detached, its output goes to its log and it outlives the script. The argv replaces the image's Cmd. From then on the Spec is that container too: c.id, exec(c, ...), logs(c), wait(c), kill(c), remove(c). A command that cannot start is an error with an exit_code: 127 when it is not found, 126 when it cannot be run (Docker's).", r#"let p = c.spawn(["sh", "-c", "exit 3"]); p.wait()"#),
     ("containers", "output", "p.output()", "Waits for a process spawned with capture and returns #{ code, stdout, stderr }, its output kept apart.", r#"c.spawn(["sh", "-c", "echo hi"], #{ capture: true }).output().stdout"#),
     ("containers", "wait", "wait(process_or_container) / wait(container, #{ timeout })", "Waits for the container to exit and returns its exit code (128 + signal when killed by one; 137 when OOM-killed); with a timeout (seconds or \"10s\"), an error of kind timeout when it is still running then.", "p.wait()"),
     ("containers", "set_health", "set_health(spec, #{ cmd, test, interval, timeout, start_period, retries })", "A health check over the image's HEALTHCHECK (docker --health-*): cmd as an array (exec form) or a string (through the shell), or Docker's test ([\"NONE\"] turns the image's off). The supervisor runs it every interval (default 30 s); retries failures in a row (default 3, not counting the start period) make it unhealthy.", r#"c.set_health(#{ cmd: "wget -q -O- localhost", interval: "5s" })"#),
@@ -184,6 +184,169 @@ const DOCS: &[(&str, &str, &str, &str, &str)] = &[
     ("script", "human_size", "human_size(bytes)", "Formats a byte count as docker does (1.2 MB).", "human_size(1234567)"),
 ];
 
+/// A value type scripts hold: what it is, the argument names its functions give it in their
+/// signatures (so its methods are read from the docs, never listed twice), and its
+/// properties with one line each.
+pub struct TypeDoc {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub receivers: &'static [&'static str],
+    pub properties: &'static [(&'static str, &'static str)],
+}
+
+pub const TYPES: &[TypeDoc] = &[
+    TypeDoc {
+        name: "Spec",
+        summary: "What a container will be (container(image)): nothing touches the host until spawn. Once spawned it is also that container: wait, kill, logs, exec, stop, remove take it.",
+        receivers: &["spec", "spec_or_container"],
+        properties: &[
+            ("id", "its container's id, once spawned"),
+            ("short_id", "the first 12 characters of its container's id, once spawned"),
+            ("container", "its container (a Container), once spawned"),
+            ("status", "its container's status (created, running, exited), once spawned"),
+            ("ip", "its container's address on its bridge network, once spawned"),
+            ("exit_code", "how its container ended, once spawned and exited"),
+            ("to_map", "the Spec as a plain map"),
+        ],
+    },
+    TypeDoc {
+        name: "Container",
+        summary: "A created container (ps(), containers(), find_container(name), p.container); its properties read the live state.",
+        receivers: &["container", "process_or_container", "spec_or_container", "name_or_id", "c"],
+        properties: &[
+            ("id", "its full id"),
+            ("short_id", "the first 12 characters of its id"),
+            ("name", "its name"),
+            ("status", "created, running or exited"),
+            ("status_text", "Docker's words: Up, Exited (0), Created"),
+            ("pid", "its init's pid on the host while it runs, else ()"),
+            ("exit_code", "how it ended (128 + signal when killed), else ()"),
+            ("oom_killed", "whether the kernel killed it for memory"),
+            ("image", "the image it was made from"),
+            ("command", "the command it runs, as an array"),
+            ("created", "when it was made (seconds since the epoch)"),
+            ("ip", "its address on its bridge network, else ()"),
+            ("abandoned", "whether its creator died before it started"),
+            ("labels", "its labels, the image's under its own (a map)"),
+            ("to_map", "everything about it as a plain map"),
+        ],
+    },
+    TypeDoc {
+        name: "Process",
+        summary: "A started container's init (what spawn returns); container functions take it too.",
+        receivers: &["p", "process_or_container"],
+        properties: &[
+            ("pid", "its pid on the host"),
+            ("id", "its container's id"),
+            ("container", "its container (a Container)"),
+        ],
+    },
+    TypeDoc {
+        name: "Image",
+        summary: "A local image (pull, image, images()); every function that takes an image reference takes an Image too.",
+        receivers: &["ref", "ref_or_id", "image_or_ref", "source", "image"],
+        properties: &[
+            ("id", "its config digest, sha256:..."),
+            ("short_id", "the first 12 hex digits of its id"),
+            ("name", "its first name (repository:tag), else its id"),
+            ("digest", "its manifest digest"),
+            ("tags", "every name it has"),
+            ("digests", "every repository@digest it was pulled as"),
+            ("size", "bytes of its layers"),
+            ("created", "when it was built (ISO 8601), else ()"),
+            ("platform", "os/architecture[/variant]"),
+            ("config", "its config (Env, Cmd, Entrypoint, ...) as a map"),
+            ("layers", "its layers as maps"),
+            ("env", "its environment as [\"K=V\"]"),
+            ("cmd", "its default command"),
+            ("entrypoint", "its entrypoint"),
+            ("exposed_ports", "the ports it EXPOSEs, as [\"80/tcp\"]"),
+            ("to_map", "everything about it as a plain map"),
+        ],
+    },
+];
+
+/// The type a name means, case-insensitively for the types ("container" is a function).
+pub fn type_doc(name: &str) -> Option<&'static TypeDoc> {
+    TYPES.iter().find(|t| t.name == name)
+}
+
+/// The first argument's name in a signature: "spec" in `set_env(spec, key, value)`, "p" in
+/// `p.output()`.
+fn receiver(signature: &str) -> Option<&str> {
+    let (head, rest) = signature.split_once('(')?;
+    if let Some((recv, _)) = head.split_once('.') {
+        return Some(recv.trim());
+    }
+    let first = rest.split([',', ')']).next()?.trim();
+    (!first.is_empty()).then_some(first)
+}
+
+/// A type's functions (callable as methods): (name, first sentence of its description).
+pub fn methods(t: &TypeDoc) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for d in docs() {
+        let takes = receiver(&d.2).is_some_and(|r| t.receivers.contains(&r));
+        if takes && !out.iter().any(|(n, _)| *n == d.1) {
+            out.push((d.1.as_str(), first_sentence(&d.3)));
+        }
+    }
+    out
+}
+
+/// Every name that completes after `value.` for a value of this type: properties, then
+/// methods.
+pub fn members(t: &TypeDoc) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = t.properties.iter().map(|p| p.0).collect();
+    for (m, _) in methods(t) {
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
+}
+
+fn first_sentence(desc: &str) -> String {
+    desc.split(". ")
+        .next()
+        .unwrap_or(desc)
+        .trim_end_matches('.')
+        .to_string()
+}
+
+/// help(Container): the type, its properties and its methods, one line each.
+pub fn help_type(t: &TypeDoc) -> String {
+    let mut out = format!(
+        "{}: {}
+
+properties:
+",
+        t.name, t.summary
+    );
+    for (name, line) in t.properties {
+        out.push_str(&format!(
+            "  .{name:<16} {line}
+"
+        ));
+    }
+    out.push_str(
+        "
+methods (x.f(a) is f(x, a)):
+",
+    );
+    for (name, line) in methods(t) {
+        out.push_str(&format!(
+            "  .{name:<16} {line}
+"
+        ));
+    }
+    out.push_str(
+        "
+help(\"name\") shows one with an example.",
+    );
+    out
+}
+
 pub fn help_index() -> String {
     let mut out = String::new();
     let mut topic = "";
@@ -199,14 +362,35 @@ pub fn help_index() -> String {
             .trim_end_matches('.');
         out.push_str(&format!("  {name:<16} {first}\n"));
     }
-    out.push_str("\nhelp(\"name\") shows one function with an example.");
+    out.push_str(&format!(
+        "\ntypes: {} (help(Container) lists one's properties and methods)\n",
+        TYPES.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+    ));
+    out.push_str("\nhelp(name) shows one function with an example.");
     out
 }
 
 pub fn help_for(name: &str) -> String {
+    let name = name.trim();
+    if let Some(t) = type_doc(name) {
+        return help_type(t);
+    }
     match docs().iter().find(|d| d.1 == name) {
         Some((_, _, sig, desc, example)) => format!("{sig}\n\n  {desc}\n\n  example: {example}"),
         None => {
+            // A property: which types have it.
+            let props: Vec<String> = TYPES
+                .iter()
+                .flat_map(|t| {
+                    t.properties
+                        .iter()
+                        .filter(|p| p.0 == name)
+                        .map(move |p| format!("  {}.{}: {}", t.name, p.0, p.1))
+                })
+                .collect();
+            if !props.is_empty() {
+                return props.join("\n");
+            }
             let close: Vec<&str> = docs()
                 .iter()
                 .map(|d| d.1.as_str())
@@ -226,7 +410,16 @@ pub fn help_for(name: &str) -> String {
 
 /// The API reference in Markdown, for README.md.
 pub fn markdown() -> String {
-    let mut out = String::new();
+    let mut out = String::from("\n### types\n\n");
+    for t in TYPES {
+        let props: Vec<String> = t.properties.iter().map(|p| format!("`{}`", p.0)).collect();
+        out.push_str(&format!(
+            "- `{}`: {} Properties: {}.\n",
+            t.name,
+            t.summary,
+            props.join(", ")
+        ));
+    }
     let mut topic = "";
     for (t, _, sig, desc, example) in docs() {
         if t != topic {
@@ -274,6 +467,59 @@ mod tests {
             missing.is_empty(),
             "functions without a doc entry: {missing:?}"
         );
+    }
+
+    /// help(Container) and completion after `c.` know each property of the script's types,
+    /// and name none that does not exist; every type has methods.
+    #[test]
+    fn every_property_of_the_types_is_documented() {
+        use std::collections::BTreeSet;
+        let ctx = crate::script::Context::new(crate::store::Paths::new("/nonexistent"));
+        let engine = crate::script::build_engine(ctx);
+        let mut getters: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut fns: BTreeSet<(String, String)> = BTreeSet::new();
+        for sig in engine.gen_fn_signatures(false) {
+            let Some((name, rest)) = sig.split_once('(') else {
+                continue;
+            };
+            let first = rest
+                .split([',', ')'])
+                .next()
+                .unwrap_or("")
+                .rsplit(": ")
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("&mut ")
+                .to_string();
+            match name.strip_prefix("get$") {
+                Some(prop) => getters.insert((first, prop.to_string())),
+                None => fns.insert((first, name.to_string())),
+            };
+        }
+        for t in super::TYPES {
+            for (prop, _) in t.properties {
+                let key = (t.name.to_string(), prop.to_string());
+                assert!(
+                    getters.contains(&key) || fns.contains(&key),
+                    "{}.{prop} is documented but not registered",
+                    t.name
+                );
+            }
+            assert!(!super::methods(t).is_empty(), "{} has no methods", t.name);
+        }
+        for (ty, prop) in &getters {
+            if let Some(t) = super::type_doc(ty) {
+                assert!(
+                    t.properties.iter().any(|p| p.0 == prop),
+                    "{ty}.{prop} has no line in TYPES"
+                );
+            }
+        }
+        let help = super::help_for("Container");
+        assert!(help.contains(".status") && help.contains(".exec") && !help.contains(".unshare"));
+        assert!(super::help_for("Spec").contains(".set_memory_limit"));
+        assert!(super::help_for("Process").contains(".output"));
+        assert!(super::help_for("Image").contains(".mount_image"));
     }
 
     /// README.md's API section is this table, so the two cannot drift. Regenerate with

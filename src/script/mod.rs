@@ -251,7 +251,19 @@ pub fn print_line(text: &str) {
     }
 }
 
+thread_local! {
+    /// The context of the engine this thread built last: how a Container nested in a list or
+    /// map finds its live state when it is printed (Rhai's printing passes no context).
+    static CURRENT: std::cell::RefCell<std::rc::Weak<Context>> = Default::default();
+}
+
+/// The context of the engine this thread built last, while it lives.
+pub fn current_context() -> Option<Rc<Context>> {
+    CURRENT.with(|c| c.borrow().upgrade())
+}
+
 pub fn build_engine(ctx: Rc<Context>) -> Engine {
+    CURRENT.with(|c| *c.borrow_mut() = Rc::downgrade(&ctx));
     let mut engine = Engine::new();
     engine.set_max_expr_depths(256, 256);
     // Rhai's default is 64 calls deep in a release build but 8 in a debug one: the stdlib
@@ -324,7 +336,9 @@ pub fn command_status(err: &EvalAltResult) -> Option<i64> {
 /// code that ran (the shell verbs' code is ours, not theirs).
 pub fn describe_plain(err: &EvalAltResult) -> String {
     match innermost(err) {
-        e @ EvalAltResult::ErrorRuntime(..) => describe(e),
+        e @ (EvalAltResult::ErrorRuntime(..)
+        | EvalAltResult::ErrorFunctionNotFound(..)
+        | EvalAltResult::ErrorDotExpr(..)) => describe(e),
         other => {
             let text = other.to_string();
             let place = format!(" ({})", other.position());
@@ -351,6 +365,153 @@ pub fn describe(err: &EvalAltResult) -> String {
         }
         // The frames are printed separately, with their places.
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => describe(inner),
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => no_such_call(sig),
+        EvalAltResult::ErrorDotExpr(text, _) => {
+            no_such_property(text).unwrap_or_else(|| text.clone())
+        }
         other => other.to_string(),
+    }
+}
+
+/// Rhai's "Function not found: spawn (Spec, &str | ImmutableString | String, map)" as the
+/// user would say it: which argument types were given, and the forms the function has
+/// (from its doc entry), or the nearest function for a name that is none.
+pub fn no_such_call(sig: &str) -> String {
+    let (name, args) = match sig.split_once(" (") {
+        Some((n, a)) => (n.trim(), a.trim_end_matches(')')),
+        None => (sig.trim(), ""),
+    };
+    let name = name.rsplit("::").next().unwrap_or(name);
+    let given: Vec<String> = if args.trim().is_empty() {
+        Vec::new()
+    } else {
+        args.split(", ").map(type_word).collect()
+    };
+    // x.bogus() on one of our values: what that value has.
+    let first = given.first().and_then(|t| docs::type_doc(t));
+    let known = docs::docs().iter().any(|d| d.1 == name);
+    if let (Some(t), false) = (first, known) {
+        let members = docs::members(t);
+        let hint = match api::closest(name, members.iter().copied()) {
+            Some(near) => format!(" (did you mean {near}?)"),
+            None => String::new(),
+        };
+        return format!(
+            "a {} has no method {name}{hint}; help({}) lists what it has",
+            t.name, t.name
+        );
+    }
+    let given = if given.is_empty() {
+        "no arguments".to_string()
+    } else {
+        format!("({})", given.join(", "))
+    };
+    match docs::docs().iter().find(|d| d.1 == name) {
+        Some(doc) => format!(
+            "{name} does not take {given}: it is {}; see help(\"{name}\")",
+            doc.2
+        ),
+        None => {
+            let names = docs::docs().iter().map(|d| d.1.as_str());
+            match api::closest(name, names) {
+                Some(near) => format!("no function {name} taking {given} (did you mean {near}?)"),
+                None => format!("no function {name} taking {given}; help() lists them"),
+            }
+        }
+    }
+}
+
+/// Rhai's "Unknown property 'status' - a getter is not registered for type 'Spec'" for one
+/// of our types: what it has instead.
+fn no_such_property(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("Unknown property '")?;
+    let (prop, rest) = rest.split_once('\'')?;
+    let ty = rest.rsplit_once("type '")?.1.trim_end_matches('\'');
+    let t = docs::type_doc(ty)?;
+    let names: Vec<&str> = t.properties.iter().map(|p| p.0).collect();
+    let hint = match api::closest(prop, names.iter().copied()) {
+        Some(near) => format!(" (did you mean {near}?)"),
+        None => String::new(),
+    };
+    Some(format!(
+        "a {} has no property {prop}{hint}; it has {}; help({}) shows them",
+        t.name,
+        names.join(", "),
+        t.name
+    ))
+}
+
+/// A Rust-side type name in Rhai's messages as a script writer knows it.
+fn type_word(t: &str) -> String {
+    let t = t.trim();
+    if t.contains("ImmutableString") || t == "&str" || t == "String" {
+        return "string".into();
+    }
+    match t.rsplit("::").next().unwrap_or(t) {
+        "i64" | "i32" | "INT" => "integer".into(),
+        "f64" | "f32" | "FLOAT" => "float".into(),
+        "Array" | "array" => "array".into(),
+        "Map" | "map" => "map".into(),
+        "()" => "()".into(),
+        "bool" => "bool".into(),
+        "char" => "char".into(),
+        "SpecRef" => "Spec".into(),
+        "ContainerRef" => "Container".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(script: &str) -> String {
+        let ctx = Context::new(crate::store::Paths::new("/nonexistent"));
+        let mut engine = build_engine(ctx);
+        install_stdlib(&mut engine).expect("stdlib");
+        match engine.eval::<Dynamic>(script) {
+            Ok(v) => panic!("{script} gave {v}"),
+            Err(e) => describe_plain(&e),
+        }
+    }
+
+    /// Rhai's "Function not found" and "Unknown property" with Rust type names become what
+    /// the function takes or what the value has.
+    #[test]
+    fn wrong_calls_and_properties_say_what_there_is() {
+        for (script, want) in [
+            (
+                r#"container("x").set_hostname(42)"#,
+                "set_hostname does not take (Spec, integer): it is set_hostname(spec, name)",
+            ),
+            (
+                r#"container("x").set_hostnme("a")"#,
+                "a Spec has no method set_hostnme (did you mean set_hostname?); help(Spec) lists what it has",
+            ),
+            (
+                r#"container("x").statsu"#,
+                "a Spec has no property statsu",
+            ),
+            (r#"contaner("x")"#, "no function contaner taking (string) (did you mean container?)"),
+        ] {
+            let got = error_of(script);
+            assert!(got.starts_with(want), "{script}: {got}");
+            assert!(!got.contains("ImmutableString") && !got.contains("gocker::"), "{got}");
+        }
+        // A value of the wrong type is named in words, never by its Rust type.
+        for (script, want) in [
+            (
+                r#"container("x").set_memory_limit(container("y"))"#,
+                "must be a size like \"64m\" or a number of bytes, not a Spec",
+            ),
+            (
+                r#"container("x").unshare([container("y")])"#,
+                "namespaces must be strings, not a Spec",
+            ),
+            (r#"container("x").cap_add(1)"#, "not a number"),
+        ] {
+            let got = error_of(script);
+            assert!(got.contains(want), "{script}: {got}");
+        }
     }
 }

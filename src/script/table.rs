@@ -258,6 +258,13 @@ pub fn table_of(ctx: &Context, v: &Dynamic, kind: &str) -> Result<String, String
 
 /// What the REPL prints for a value.
 pub fn pretty(ctx: &Context, v: &Dynamic) -> String {
+    // One value prints as itself, a list of them as a table.
+    if let Some(text) = super::containers::describe(Some(ctx), v) {
+        return text;
+    }
+    if let Some(img) = v.read_lock::<Image>() {
+        return super::value::describe_image(&img);
+    }
     if let Some(t) = table(ctx, v) {
         return t;
     }

@@ -38,6 +38,11 @@ pub fn dynamic_to_json(v: &Dynamic) -> serde_json::Value {
     if let Some(img) = v.read_lock::<Image>() {
         return serde_json::to_value(&*img).unwrap_or(J::Null);
     }
+    // A Spec, Container or Process inside a list or map reads as it prints.
+    let ctx = super::current_context();
+    if let Some(text) = super::containers::describe(ctx.as_deref(), v) {
+        return J::String(text);
+    }
     if let Some(a) = v.read_lock::<Array>() {
         return J::Array(a.iter().map(dynamic_to_json).collect());
     }
@@ -122,16 +127,16 @@ pub fn register(engine: &mut Engine) {
         .register_fn("to_json", |v: Dynamic| {
             serde_json::to_string_pretty(&dynamic_to_json(&v)).unwrap_or_default()
         })
+        .register_fn("help", |_: &mut Image| {
+            super::docs::type_doc("Image")
+                .map(super::docs::help_type)
+                .unwrap_or_default()
+        })
         .register_fn("to_string", |i: &mut Image| describe_image(i))
         .register_fn("to_debug", |i: &mut Image| describe_image(i));
 }
 
-fn describe_image(i: &Image) -> String {
-    format!(
-        "Image({} {} {} {})",
-        i.name(),
-        i.short_id(),
-        i.platform,
-        human_size(i.size)
-    )
+/// How an Image prints: `Image(busybox:latest, 1.2 MB)`.
+pub fn describe_image(i: &Image) -> String {
+    format!("Image({}, {})", i.name(), human_size(i.size))
 }
