@@ -16,7 +16,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 const VERBS: &[&str] = &[
     "pull", "images", "rmi", "tag", "save", "load", "network", "run", "ps", "exec", "logs", "stop",
     "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp", "pause", "unpause",
-    "volume", "push", "login", "logout", "restart", "compose",
+    "volume", "push", "login", "logout", "restart", "compose", "resume",
 ];
 
 #[derive(Parser)]
@@ -454,6 +454,9 @@ enum Verb {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Start again the containers whose restart policy wants them up (always, and
+    /// unless-stopped ones not stopped by you): for a boot unit, or after a supervisor died
+    Resume,
     /// Everything about a container or an image, as JSON
     Inspect { name: String },
     /// Remove exited containers and dangling images
@@ -1206,6 +1209,7 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             scope.push("t", time);
             return each(host, containers, scope, "stop(id, t); print(id)");
         }
+        Verb::Resume => "for name in resume() { print(name) }",
         Verb::Restart { time, containers } => {
             scope.push("t", time);
             return each(host, containers, scope, "stop(id, t); start(id); print(id)");

@@ -623,3 +623,93 @@ fn a_failing_script_file_removes_what_it_made_unless_kept() {
     gocker_ok(r, &["network", "rm", "undonet"]);
     gocker_ok(r, &["volume", "rm", "dbdata"]);
 }
+
+#[test]
+fn resume_brings_back_what_its_restart_policy_wants_up() {
+    let root = root();
+    let r = root.path();
+    let start = |name: &str, policy: &str| {
+        gocker_ok(
+            r,
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                "none",
+                "--restart",
+                policy,
+                image(),
+                "sleep",
+                "300",
+            ],
+        )
+        .trim()
+        .to_string()
+    };
+    let always = start("always", "always");
+    let unless = start("unless", "unless-stopped");
+    let stopped_unless = start("stopped-unless", "unless-stopped");
+    let stopped_always = start("stopped-always", "always");
+    let on_failure = start("on-failure", "on-failure");
+    gocker_ok(r, &["stop", "-t", "0", "stopped-unless", "stopped-always"]);
+    // The host "goes down": every supervisor is killed, and with it its container.
+    let db = rusqlite::Connection::open(r.join("db.sqlite")).unwrap();
+    for id in [&always, &unless, &on_failure] {
+        let (pid, shim): (i64, i64) = db
+            .query_row(
+                "SELECT pid, shim_pid FROM containers WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(shim as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    // Docker's rules at daemon start: always (even one its user stopped), and
+    // unless-stopped unless its user stopped it; never on-failure.
+    let mut started: Vec<String> = gocker_ok(r, &["resume"])
+        .lines()
+        .map(String::from)
+        .collect();
+    started.sort();
+    assert_eq!(started, ["always", "stopped-always", "unless"]);
+    let status = |name: &str| {
+        gocker_ok(
+            r,
+            &["-e", &format!("print(find_container(\"{name}\").status)")],
+        )
+        .trim()
+        .to_string()
+    };
+    for (name, want) in [
+        ("always", "running"),
+        ("unless", "running"),
+        ("stopped-always", "running"),
+        ("stopped-unless", "exited"),
+        ("on-failure", "exited"),
+    ] {
+        assert_eq!(status(name), want, "{name}");
+    }
+    // Nothing more to do the second time.
+    assert_eq!(gocker_ok(r, &["resume"]), "");
+    gocker_ok(
+        r,
+        &[
+            "rm",
+            "-f",
+            "always",
+            "unless",
+            "stopped-unless",
+            "stopped-always",
+            "on-failure",
+        ],
+    );
+}

@@ -1237,6 +1237,41 @@ impl ContainerStore {
         probe::http_get(pid, ip, port, path, timeout)
     }
 
+    /// Starts again the containers whose restart policy says they should be running, as
+    /// Docker's daemon does when it starts: after the host came back up, or after their
+    /// supervisor died. `always` ones, and `unless-stopped` ones that were not stopped by
+    /// the user; never `on-failure` or `no` ones. Returns each one tried with how it went.
+    pub fn resume(&self) -> Result<Vec<(String, Result<()>)>> {
+        use crate::runtime::launch::Restart;
+        let mut tried = Vec::new();
+        for row in self.list()? {
+            let due = match row.spec.restart {
+                Some(Restart::Always) => true,
+                Some(Restart::UnlessStopped) => !self.dir(&row.id).join(STOPPED).exists(),
+                _ => false,
+            };
+            if !due {
+                continue;
+            }
+            // Looked at again: a supervisor that died is noticed here (its container exited).
+            let c = match self.get(&row.id) {
+                Ok(c) => c,
+                Err(e) if e.kind() == Kind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            // Running ones are fine; created ones never ran (Docker leaves them too).
+            if c.status != Status::Exited {
+                continue;
+            }
+            crate::trace::step(|| {
+                format!("resume {} (restart policy {:?})", c.name, row.spec.restart)
+            });
+            let started = self.start(&c.id, Attach::Detach).map(|_| ());
+            tried.push((c.name, started));
+        }
+        Ok(tried)
+    }
+
     /// How many times its restart policy has started the container again.
     pub fn restart_count(&self, id: &str) -> Result<u32> {
         let c = self.get(id)?;

@@ -183,9 +183,9 @@ pub struct Bind {
 pub enum Restart {
     /// After a non-zero exit, at most `max` times (no limit when None).
     OnFailure { max: Option<u32> },
-    /// After any exit, unless stopped by `stop`.
+    /// After any exit, unless stopped by `stop`; `resume` (at boot) starts it either way.
     Always,
-    /// As always (there is no daemon that would restart containers at boot).
+    /// As always, but a container its user stopped stays stopped through `resume` too.
     UnlessStopped,
 }
 

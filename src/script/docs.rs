@@ -180,6 +180,7 @@ const DOCS: &[(&str, &str, &str, &str, &str)] = &[
     ("script", "to_json", "to_json(value)", "A value as JSON text.", "to_json(inspect(\"web\"))"),
     ("script", "trace", "trace(on)", "Prints each system-level step the primitives take (mounts, clone flags, cgroup writes...), one line each.", "trace(true)"),
     ("script", "help", "help() / help(name)", "Lists the functions by topic, or shows one.", r#"help("pull")"#),
+    ("containers", "resume", "resume()", "Starts again the containers whose restart policy wants them running, as Docker's daemon does when it starts: always ones, and unless-stopped ones you did not stop (never on-failure or no ones). For a boot unit (`gocker-script resume`), or after a supervisor was killed. Returns the names started; an error names those that could not be.", "resume()"),
     ("script", "env_file", "env_file(path)", "The variables of an env file as `docker run --env-file` reads it, as [\"K=V\"]: a K=V a line taken as written, a bare K takes this process's value (left out when unset), blank lines and # comments skipped.", r#"run("busybox", ["env"], #{ env_file: "app.env" })"#),
     ("script", "human_size", "human_size(bytes)", "Formats a byte count as docker does (1.2 MB).", "human_size(1234567)"),
 ];

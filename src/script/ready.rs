@@ -119,6 +119,29 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
         },
     );
     let c = ctx.clone();
+    engine.register_fn("resume", move || -> Res<Array> {
+        let tried = c.containers()?.resume().map_err(script_error)?;
+        let mut started = Array::new();
+        let mut failed = Vec::new();
+        for (name, how) in tried {
+            match how {
+                Ok(()) => started.push(name.into()),
+                Err(e) => failed.push(format!("{name}: {}", e.message())),
+            }
+        }
+        if !failed.is_empty() {
+            return Err(script_error(crate::error::Error::new(
+                crate::error::Kind::Runtime,
+                format!(
+                    "resume: started {} but not {}",
+                    started.len(),
+                    failed.join("; ")
+                ),
+            )));
+        }
+        Ok(started)
+    });
+    let c = ctx.clone();
     engine.register_fn("restart_count", move |v: Dynamic| -> Res<i64> {
         c.containers()?
             .restart_count(&container_id(&v)?)
