@@ -650,8 +650,8 @@ fn resume_brings_back_what_its_restart_policy_wants_up() {
     };
     let always = start("always", "always");
     let unless = start("unless", "unless-stopped");
-    let stopped_unless = start("stopped-unless", "unless-stopped");
-    let stopped_always = start("stopped-always", "always");
+    start("stopped-unless", "unless-stopped");
+    start("stopped-always", "always");
     let on_failure = start("on-failure", "on-failure");
     gocker_ok(r, &["stop", "-t", "0", "stopped-unless", "stopped-always"]);
     // The host "goes down": every supervisor is killed, and with it its container.
