@@ -266,6 +266,7 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
     }
     drop(starting);
     status.send(&ShimMessage::Started { pid: pid.as_raw() });
+    let up_since = std::time::Instant::now();
     // The health check runs beside the container, for as long as it runs.
     match launch
         .health
@@ -340,20 +341,22 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
     if launch.auto_remove {
         super::erase(&paths, &db, id)?;
     } else if let Some(policy) = launch.restart {
-        restart_if_due(&paths, &db, id, policy, code);
+        restart_if_due(&paths, &db, id, policy, code, up_since.elapsed());
     }
     Ok(code)
 }
 
 /// The restart policy's turn: unless `stop` stopped it, a container whose exit the policy
 /// covers is started again (by a new supervisor) after the backoff; the count is kept in
-/// its `restarts` file.
+/// its `restarts` file. The backoff doubles with each quick exit and starts over after a
+/// run of 10 s or more (Docker's), kept in its `backoff` file.
 fn restart_if_due(
     paths: &Paths,
     db: &Arc<Db>,
     id: &str,
     policy: crate::runtime::launch::Restart,
     code: i32,
+    ran_for: std::time::Duration,
 ) {
     let dir = paths.containers().join(id);
     let count_file = dir.join("restarts");
@@ -362,16 +365,31 @@ fn restart_if_due(
     if stopped() || !policy.applies(code, restarts) {
         return;
     }
-    std::thread::sleep(crate::runtime::launch::Restart::delay(restarts));
+    let backoff_file = dir.join("backoff");
+    let previous = std::fs::read_to_string(&backoff_file)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok());
+    let backoff = backoff_step(previous, ran_for);
+    std::thread::sleep(crate::runtime::launch::Restart::delay(backoff));
     // Stopped or removed during the wait: it stays down.
     if stopped() {
         return;
     }
+    let _ = std::fs::write(&backoff_file, (backoff + 1).to_string());
     let _ = std::fs::write(&count_file, (restarts + 1).to_string());
     crate::trace::step(|| format!("restart {id} (restart {} by its policy)", restarts + 1));
     let store = super::ContainerStore::new(paths.clone(), db.clone());
     if let Err(e) = store.start(id, super::Attach::Detach) {
         crate::trace::step(|| format!("cannot restart {id}: {}", e.chain()));
+    }
+}
+
+/// How many quick exits in a row this one makes: a run of 10 s or more starts over.
+fn backoff_step(previous: Option<u32>, ran_for: std::time::Duration) -> u32 {
+    if ran_for >= std::time::Duration::from_secs(10) {
+        0
+    } else {
+        previous.unwrap_or(0)
     }
 }
 
@@ -823,5 +841,28 @@ fn relay_tty(mut master: File) {
     }
     if let Some(t) = &saved {
         let _ = tcsetattr(&stdin, SetArg::TCSANOW, t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_step;
+    use crate::runtime::launch::Restart;
+    use std::time::Duration;
+
+    #[test]
+    fn the_backoff_doubles_with_quick_exits_and_starts_over_after_ten_seconds_up() {
+        let quick = Duration::from_millis(50);
+        let mut step = None;
+        let mut delays = Vec::new();
+        for _ in 0..4 {
+            let s = backoff_step(step, quick);
+            delays.push(Restart::delay(s).as_millis());
+            step = Some(s + 1);
+        }
+        assert_eq!(delays, [100, 200, 400, 800]);
+        let s = backoff_step(step, Duration::from_secs(10));
+        assert_eq!(Restart::delay(s).as_millis(), 100);
+        assert_eq!(Restart::delay(30).as_secs(), 60);
     }
 }

@@ -221,10 +221,10 @@ impl Restart {
         }
     }
 
-    /// How long to wait before restart number `restarts + 1`: 100 ms doubling, at most a
-    /// minute (Docker's backoff), from nothing again after a run of 10 s or more.
-    pub fn delay(restarts: u32) -> std::time::Duration {
-        std::time::Duration::from_millis(100u64.saturating_mul(1 << restarts.min(10)).min(60_000))
+    /// How long to wait before a restart after `quick` exits in a row (each within 10 s of
+    /// its start): 100 ms doubling, at most a minute (Docker's backoff).
+    pub fn delay(quick: u32) -> std::time::Duration {
+        std::time::Duration::from_millis(100u64.saturating_mul(1 << quick.min(10)).min(60_000))
     }
 }
 
