@@ -372,8 +372,8 @@ fn health_checks_run_by_the_supervisor_from_run_or_the_image() {
         "sleep 1; touch /tmp/ready; sleep 60",
     ]);
     assert!(run(&["ps"]).contains("(starting)"));
-    let o = run(&["-e", "wait_healthy(\"slow\", #{ timeout: 20 }); let h = health(\"slow\"); print(h.Status); print(h.Log[h.Log.len() - 1].ExitCode)"]);
-    assert_eq!(o, "healthy\n0\n");
+    let o = run(&["-e", "wait_healthy(\"slow\", #{ timeout: 20 }); let h = health(\"slow\"); print(h.Status); print(h.Log[h.Log.len() - 1].ExitCode); print(find_container(\"slow\").health)"]);
+    assert_eq!(o, "healthy\n0\nhealthy\n");
     assert!(run(&["ps"]).contains("(healthy)"));
     // A check that fails: unhealthy, and the wait says so at once.
     run(&[
@@ -681,6 +681,14 @@ fn resume_brings_back_what_its_restart_policy_wants_up() {
         .collect();
     started.sort();
     assert_eq!(started, ["always", "stopped-always", "unless"]);
+    let count = gocker_ok(
+        r,
+        &["-e", "print(find_container(\"always\").restart_count)"],
+    );
+    assert_eq!(
+        count, "0\n",
+        "a resume is a start, not a restart by the policy"
+    );
     let status = |name: &str| {
         gocker_ok(
             r,

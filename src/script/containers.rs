@@ -965,6 +965,21 @@ fn register_container(engine: &mut Engine, ctx: Rc<Context>) {
     getter!("command", |c| to_dynamic(&c.command));
     getter!("created", |c| c.created.into());
     getter!("ip", |c| c.ip.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+    let cx = ctx.clone();
+    engine.register_get("health", move |r: &mut ContainerRef| -> Res<Dynamic> {
+        let store = cx.containers()?;
+        let c = store.get(&r.id).map_err(script_error)?;
+        Ok(crate::container::health::read(store, &c.id)
+            .map(|h| Dynamic::from(h.status))
+            .unwrap_or(Dynamic::UNIT))
+    });
+    let cx = ctx.clone();
+    engine.register_get("restart_count", move |r: &mut ContainerRef| -> Res<i64> {
+        cx.containers()?
+            .restart_count(&r.id)
+            .map(i64::from)
+            .map_err(script_error)
+    });
     engine.register_get("id", |r: &mut ContainerRef| r.id.clone());
     engine.register_get("short_id", |r: &mut ContainerRef| {
         r.id.chars().take(12).collect::<String>()

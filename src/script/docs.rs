@@ -229,6 +229,8 @@ pub const TYPES: &[TypeDoc] = &[
             ("ip", "its address on its bridge network, else ()"),
             ("abandoned", "whether its creator died before it started"),
             ("labels", "its labels, the image's under its own (a map)"),
+            ("health", "its health check's verdict: \"starting\", \"healthy\" or \"unhealthy\" (() without a check; health(c) has the log)"),
+            ("restart_count", "how many times its restart policy has started it again"),
             ("to_map", "everything about it as a plain map"),
         ],
     },
