@@ -378,6 +378,14 @@ enum Verb {
         /// Only those that match: label=K[=V], name=, id=, status=, ancestor= (repeatable)
         #[arg(short, long = "filter", value_name = "KEY=VALUE")]
         filter: Vec<String>,
+        /// Only the ids
+        #[arg(short, long)]
+        quiet: bool,
+        /// A Go-style template: {{.ID}} {{.Names}} {{.Image}} {{.Command}} {{.Status}}
+        /// {{.State}} {{.Ports}} {{.CreatedAt}} {{.RunningFor}} {{.Networks}} {{.Mounts}},
+        /// {{json .}}; "table " first for columns with a header
+        #[arg(long, value_name = "TEMPLATE")]
+        format: Option<String>,
     },
     /// Run a command in a running container
     Exec {
@@ -457,8 +465,17 @@ enum Verb {
     /// Start again the containers whose restart policy wants them up (always, and
     /// unless-stopped ones not stopped by you): for a boot unit, or after a supervisor died
     Resume,
-    /// Everything about a container or an image, as JSON
-    Inspect { name: String },
+    /// Everything about containers or images, as JSON with Docker's field names
+    Inspect {
+        /// A Go-style template, e.g. {{.State.Status}}, {{.NetworkSettings.IPAddress}}, {{json .Config}}
+        #[arg(short, long, value_name = "TEMPLATE")]
+        format: Option<String>,
+        /// Only containers, or only images, by this name
+        #[arg(long = "type", value_name = "container|image")]
+        kind: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
     /// Remove exited containers and dangling images
     Prune,
     /// Pull an image from a registry
@@ -510,6 +527,13 @@ enum Verb {
         /// Show the build cache's intermediate images too
         #[arg(short, long)]
         all: bool,
+        /// Only the ids
+        #[arg(short, long)]
+        quiet: bool,
+        /// A Go-style template: {{.ID}} {{.Repository}} {{.Tag}} {{.Digest}} {{.Size}}
+        /// {{.CreatedAt}} {{.CreatedSince}} {{.Platform}}, {{json .}}; "table " first for a header
+        #[arg(long, value_name = "TEMPLATE")]
+        format: Option<String>,
     },
     /// Remove images
     Rmi {
@@ -946,8 +970,13 @@ impl Host {
     /// and the status Docker gives: the container command's 127 or 126 when it could not
     /// start, else `failure`.
     fn verb(&self, code: &str, scope: &mut Scope, failure: u8) -> Result<(), Stop> {
+        self.value(code, scope, failure).map(|_| ())
+    }
+
+    /// As `verb`, giving the code's value.
+    fn value(&self, code: &str, scope: &mut Scope, failure: u8) -> Result<Dynamic, Stop> {
         let e = match self.engine.eval_with_scope::<Dynamic>(scope, code) {
-            Ok(_) => return Ok(()),
+            Ok(v) => return Ok(v),
             Err(e) => e,
         };
         if let EvalAltResult::ErrorTerminated(v, _) = &*e {
@@ -1143,6 +1172,39 @@ fn each(host: &Host, ids: Vec<String>, base: Scope, code: &str) -> ExitCode {
     ExitCode::from(u8::from(failed))
 }
 
+/// `ps --format` and `ps -q`: the containers through the template in `fmt`.
+const FORMATTED_PS: &str =
+    "let t = template(ps(#{ all: all, filter: filter }), fmt); if t != \"\" { print(t) }";
+
+/// `inspect NAME...`: every name is looked at, as Docker does; one not found is reported and
+/// fails the verb. The maps in one JSON array (Docker's shape), or each through a template.
+fn inspect(host: &Host, names: Vec<String>, find: &str, format: Option<String>) -> ExitCode {
+    let mut found = Vec::new();
+    let mut failed = false;
+    for id in names {
+        let mut scope = Scope::new();
+        scope.push("id", id);
+        let code = match &format {
+            Some(f) => {
+                scope.push("fmt", f.clone());
+                format!("template({find}, fmt)")
+            }
+            None => find.to_string(),
+        };
+        match host.value(&code, &mut scope, 1) {
+            Ok(v) if format.is_some() => script::print_line(&v.to_string()),
+            Ok(v) => found.push(script::value::dynamic_to_json(&v)),
+            Err(Stop::Failed(_)) => failed = true,
+            Err(Stop::Exit(n)) => return ExitCode::from(n),
+        }
+    }
+    if format.is_none() {
+        let text = serde_json::to_string_pretty(&found).unwrap_or_default();
+        script::print_line(&text);
+    }
+    ExitCode::from(u8::from(failed))
+}
+
 /// Each verb calls its stdlib function; values travel in the scope, never pasted into code.
 fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     let mut scope = Scope::new();
@@ -1169,12 +1231,19 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
                 "exit(run(image, cmd, opts))"
             }
         }
-        Verb::Ps { all, json, filter } => {
+        Verb::Ps { all, json, filter, quiet, format } => {
             scope.push("all", all).push("filter", ps_filter(&filter));
-            if json {
-                "print(ps(#{ all: all, json: true, filter: filter }))"
-            } else {
-                "print(table(ps(#{ all: all, filter: filter }), \"containers\"))"
+            match (quiet, format, json) {
+                (true, _, _) => {
+                    scope.push("fmt", "{{.ID}}");
+                    FORMATTED_PS
+                }
+                (_, Some(f), _) => {
+                    scope.push("fmt", f);
+                    FORMATTED_PS
+                }
+                (_, None, true) => "print(ps(#{ all: all, json: true, filter: filter }))",
+                (_, None, false) => "print(table(ps(#{ all: all, filter: filter }), \"containers\"))",
             }
         }
         Verb::Exec { user, workdir, env, container, cmd } => {
@@ -1233,9 +1302,17 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
         Verb::Start { containers } => {
             return each(host, containers, scope, "start(id); print(id)");
         }
-        Verb::Inspect { name } => {
-            scope.push("id", name);
-            "print(to_json(inspect(id)))"
+        Verb::Inspect { format, kind, names } => {
+            let find = match kind.as_deref() {
+                None => "inspect(id)",
+                Some("container") => "docker_inspect(find_container(id))",
+                Some("image") => "docker_inspect(image(id))",
+                Some(other) => {
+                    eprintln!("error: invalid_argument: inspect --type {other}: use container or image");
+                    return ExitCode::from(2);
+                }
+            };
+            return inspect(host, names, find, format);
         }
         Verb::Prune => "let r = prune(); for c in r.containers { print(`Deleted container: ${c}`) } for i in r.images { print(`Deleted image: ${i}`) }",
         Verb::Pull { reference, platform, quiet } => {
@@ -1304,12 +1381,17 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             scope.push("registry", registry);
             "logout(registry); print(`Removing login credentials for ${registry}`)"
         }
-        Verb::Images { json, all } => {
+        Verb::Images { json, all, quiet, format } => {
             scope.push("all", all);
-            if json {
-                "print(images(#{ json: true, all: all }))"
-            } else {
-                "print(table(images(#{ all: all }), \"images\"))"
+            match (quiet, format, json) {
+                // Each image once, however many names it has: for `rmi $(images -q)`.
+                (true, _, _) => "let seen = #{}; for i in images(#{ all: all }) { if !(i.short_id in seen) { seen[i.short_id] = true; print(i.short_id) } }",
+                (_, Some(f), _) => {
+                    scope.push("fmt", f);
+                    "let t = template(images(#{ all: all }), fmt); if t != \"\" { print(t) }"
+                }
+                (_, None, true) => "print(images(#{ json: true, all: all }))",
+                (_, None, false) => "print(table(images(#{ all: all }), \"images\"))",
             }
         }
         Verb::Rmi { images, force } => {

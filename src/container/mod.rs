@@ -11,6 +11,7 @@ pub mod copy;
 pub mod exec;
 pub mod filter;
 pub mod health;
+mod inspect;
 pub mod logs;
 pub mod plan;
 pub mod probe;

@@ -1065,6 +1065,19 @@ fn register_lookup(engine: &mut Engine, ctx: Rc<Context>) {
         ))
     });
 
+    let c = ctx.clone();
+    engine.register_fn(
+        "docker_inspect",
+        move |r: &mut ContainerRef| -> Res<Dynamic> {
+            let store = c.containers()?;
+            let found = store.get(&r.id).map_err(script_error)?;
+            Ok(super::value::json_to_dynamic(store.inspect(&found)))
+        },
+    );
+    engine.register_fn("docker_inspect", |i: &mut crate::image::Image| {
+        super::value::json_to_dynamic(i.inspect())
+    });
+
     // Lifecycle functions take a Container, a Process, or a name or id.
 }
 

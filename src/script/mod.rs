@@ -7,6 +7,7 @@ pub mod containers;
 pub mod docs;
 pub mod ready;
 pub mod table;
+pub mod template;
 pub mod value;
 
 use std::cell::OnceCell;
@@ -305,6 +306,13 @@ pub fn build_engine(ctx: Rc<Context>) -> Engine {
         "table",
         move |v: Dynamic, kind: &str| -> Result<String, Box<EvalAltResult>> {
             table::table_of(&c, &v, kind).map_err(invalid)
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn(
+        "template",
+        move |v: Dynamic, format: &str| -> Result<String, Box<EvalAltResult>> {
+            table::template(&c, &v, format).map_err(invalid)
         },
     );
     build::register(&mut engine, ctx.clone());
