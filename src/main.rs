@@ -2,6 +2,7 @@
 //! each verb a call of its stdlib function.
 
 mod repl;
+mod verbs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +17,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 const VERBS: &[&str] = &[
     "pull", "images", "rmi", "tag", "save", "load", "network", "run", "ps", "exec", "logs", "stop",
     "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp", "pause", "unpause",
-    "volume", "push", "login", "logout", "restart", "compose", "resume",
+    "volume", "push", "login", "logout", "restart", "compose", "resume", "wait", "port", "top",
+    "stats", "diff", "rename", "update", "version", "info", "system", "events",
 ];
 
 #[derive(Parser)]
@@ -110,6 +112,24 @@ enum ComposeVerb {
         service: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         cmd: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SystemVerb {
+    /// Disk used by images, containers, volumes and the build cache
+    Df,
+    /// Remove stopped containers, unused networks and dangling images
+    Prune {
+        /// Every unused image, not only dangling ones
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask
+        #[arg(short, long)]
+        force: bool,
+        /// Unused volumes too
+        #[arg(long)]
+        volumes: bool,
     },
 }
 
@@ -465,6 +485,73 @@ enum Verb {
     /// Start again the containers whose restart policy wants them up (always, and
     /// unless-stopped ones not stopped by you): for a boot unit, or after a supervisor died
     Resume,
+    /// Wait for containers to stop; print their exit codes
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// The host ports of a container's published ports
+    Port {
+        container: String,
+        /// PORT[/PROTO]: only this one
+        private: Option<String>,
+    },
+    /// The processes of a running container
+    Top { container: String },
+    /// Live CPU, memory, network and process figures of containers
+    Stats {
+        /// One table, then exit
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        containers: Vec<String>,
+    },
+    /// Files added (A), changed (C) and deleted (D) in a container
+    Diff { container: String },
+    /// Give a container another name
+    Rename { old: String, new: String },
+    /// Change the limits and restart policy of containers, live
+    Update {
+        #[arg(short, long)]
+        memory: Option<String>,
+        /// Memory plus swap (-1 for unlimited swap)
+        #[arg(long = "memory-swap", allow_negative_numbers = true)]
+        memory_swap: Option<String>,
+        #[arg(long)]
+        cpus: Option<f64>,
+        #[arg(short = 'c', long = "cpu-shares")]
+        cpu_shares: Option<i64>,
+        #[arg(long = "pids-limit", allow_negative_numbers = true)]
+        pids_limit: Option<i64>,
+        /// no, on-failure[:max], always, unless-stopped
+        #[arg(long)]
+        restart: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// This program's version, and the host's
+    Version,
+    /// The host: containers, images, storage, cgroups, kernel, security features
+    Info,
+    /// Disk usage and cleanup
+    System {
+        #[command(subcommand)]
+        command: SystemVerb,
+    },
+    /// Container events: create, start, die, oom, kill, pause, unpause, rename, destroy
+    Events {
+        /// From this time (RFC 3339, unix seconds, or a duration before now like 10m)
+        #[arg(long)]
+        since: Option<String>,
+        /// Up to this time; without it, new events are followed until Ctrl-C
+        #[arg(long)]
+        until: Option<String>,
+        /// container=NAME_OR_ID (repeatable)
+        #[arg(short, long = "filter", value_name = "FILTER")]
+        filter: Vec<String>,
+        /// A Go-style template: {{.Action}} {{.ID}} {{.Actor.Attributes.name}} {{json .}}
+        #[arg(long, value_name = "TEMPLATE")]
+        format: Option<String>,
+    },
     /// Everything about containers or images, as JSON with Docker's field names
     Inspect {
         /// A Go-style template, e.g. {{.State.Status}}, {{.NetworkSettings.IPAddress}}, {{json .Config}}
@@ -1172,6 +1259,20 @@ fn each(host: &Host, ids: Vec<String>, base: Scope, code: &str) -> ExitCode {
     ExitCode::from(u8::from(failed))
 }
 
+/// `port CONTAINER [PRIVATE[/PROTO]]`: Docker's lines, from inspect's NetworkSettings.Ports.
+const PORT: &str = r#"
+    let ports = docker_inspect(find_container(id)).NetworkSettings.Ports;
+    if want == "" {
+        for k in ports.keys() { for b in ports[k] { print(`${k} -> ${b.HostIp}:${b.HostPort}`) } }
+    } else {
+        let key = if want.contains("/") { want } else { `${want}/tcp` };
+        if !(key in ports) {
+            throw #{ kind: "not_found", message: `no public port ${key} published for ${id}` };
+        }
+        for b in ports[key] { print(`${b.HostIp}:${b.HostPort}`) }
+    }
+"#;
+
 /// `ps --format` and `ps -q`: the containers through the template in `fmt`.
 const FORMATTED_PS: &str =
     "let t = template(ps(#{ all: all, filter: filter }), fmt); if t != \"\" { print(t) }";
@@ -1313,6 +1414,54 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
                 }
             };
             return inspect(host, names, find, format);
+        }
+        Verb::Wait { containers } => {
+            return each(host, containers, scope, "print(wait(id))");
+        }
+        Verb::Port { container, private } => {
+            scope.push("id", container).push("want", private.unwrap_or_default());
+            PORT
+        }
+        Verb::Top { container } => return verbs::top(host, container),
+        Verb::Stats { no_stream, containers } => {
+            return verbs::stats(host, containers, no_stream)
+        }
+        Verb::Diff { container } => {
+            scope.push("id", container);
+            "for c in diff(id) { print(`${c.kind} ${c.path}`) }"
+        }
+        Verb::Rename { old, new } => {
+            scope.push("old", old).push("to", new);
+            "rename(old, to)"
+        }
+        Verb::Update { memory, memory_swap, cpus, cpu_shares, pids_limit, restart, containers } => {
+            let mut opts = Map::new();
+            for (k, v) in [("memory", memory), ("memory_swap", memory_swap), ("restart", restart)] {
+                if let Some(v) = v {
+                    opts.insert(k.into(), v.into());
+                }
+            }
+            if let Some(c) = cpus {
+                opts.insert("cpus".into(), c.into());
+            }
+            for (k, v) in [("cpu_shares", cpu_shares), ("pids_limit", pids_limit)] {
+                if let Some(v) = v {
+                    opts.insert(k.into(), v.into());
+                }
+            }
+            scope.push("opts", opts);
+            return each(host, containers, scope, "update(id, opts); print(id)");
+        }
+        Verb::Version => return verbs::version(),
+        Verb::Info => return verbs::info(host),
+        Verb::System { command } => match command {
+            SystemVerb::Df => return verbs::system_df(host),
+            SystemVerb::Prune { all, force, volumes } => {
+                return verbs::system_prune(host, all, force, volumes)
+            }
+        },
+        Verb::Events { since, until, filter, format } => {
+            return verbs::events(host, since, until, filter, format)
         }
         Verb::Prune => "let r = prune(); for c in r.containers { print(`Deleted container: ${c}`) } for i in r.images { print(`Deleted image: ${i}`) }",
         Verb::Pull { reference, platform, quiet } => {

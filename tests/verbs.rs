@@ -239,3 +239,344 @@ fn inspect_speaks_dockers_field_names_and_takes_a_template() {
     );
     assert!(f("{{.State.FinishedAt}}").ends_with('Z'));
 }
+
+#[test]
+fn wait_port_top_diff_rename_and_update_on_a_running_container() {
+    let root = root();
+    let r = root.path();
+    detached(
+        r,
+        "obs",
+        &[
+            "-p",
+            "127.0.0.1:0:80",
+            "-p",
+            "0:53/udp",
+            "--pids-limit",
+            "50",
+        ],
+        &[
+            "sh",
+            "-c",
+            "rm /etc/group; mkdir /made; echo x > /made/f; echo y >> /etc/passwd; sleep 300",
+        ],
+    );
+    // port: every published port, or one.
+    let ports = gocker_ok(r, &["port", "obs"]);
+    assert!(ports.contains("80/tcp -> 127.0.0.1:"), "{ports}");
+    assert!(ports.contains("53/udp -> 0.0.0.0:"), "{ports}");
+    let one = gocker_ok(r, &["port", "obs", "80"]);
+    assert!(one.trim().starts_with("127.0.0.1:"), "{one}");
+    let o = gocker(r, &["port", "obs", "81"]);
+    assert!(
+        !o.status.success() && err(&o).contains("no public port 81/tcp"),
+        "{}",
+        err(&o)
+    );
+
+    // top: the container's processes, from /proc, as ps -ef.
+    let t = gocker_ok(r, &["top", "obs"]);
+    assert!(t.starts_with("UID"), "{t}");
+    assert!(t.lines().any(|l| l.ends_with("sleep 300")), "{t}");
+
+    // diff: A, C and D from the writable layer.
+    let mut d = String::new();
+    for _ in 0..50 {
+        d = gocker_ok(r, &["diff", "obs"]);
+        if d.contains("/made/f") && d.contains("/etc/passwd") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let lines: Vec<&str> = d.lines().collect();
+    for want in [
+        "A /made",
+        "A /made/f",
+        "C /etc",
+        "C /etc/passwd",
+        "D /etc/group",
+    ] {
+        assert!(lines.contains(&want), "{want} in {d}");
+    }
+
+    // update: live limits, in the cgroup and in inspect.
+    gocker_ok(
+        r,
+        &[
+            "update",
+            "--memory",
+            "96m",
+            "--pids-limit",
+            "77",
+            "--restart",
+            "always",
+            "obs",
+        ],
+    );
+    let f = |t: &str| {
+        gocker_ok(r, &["inspect", "-f", t, "obs"])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        f("{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}"),
+        "100663296 77"
+    );
+    assert_eq!(f("{{.HostConfig.RestartPolicy.Name}}"), "always");
+    let s = gocker_ok(r, &["stats", "--no-stream", "obs"]);
+    assert!(s.starts_with("CONTAINER ID"), "{s}");
+    assert!(s.contains("/ 96MiB"), "the new limit: {s}");
+    let o = gocker(r, &["update", "--cpus", "-3", "obs"]);
+    assert!(!o.status.success(), "a negative cpus is refused");
+    let o = gocker(r, &["-e", "update(\"obs\", #{ memroy: \"1g\" })"]);
+    assert!(err(&o).contains("did you mean \"memory\""), "{}", err(&o));
+
+    // rename: the new name finds it, the old does not; a taken name is a conflict.
+    detached(r, "other", &["--network", "none"], &["sleep", "300"]);
+    let o = gocker(r, &["rename", "obs", "other"]);
+    assert!(err(&o).contains("already used"), "{}", err(&o));
+    let o = gocker(r, &["rename", "obs", "bad name"]);
+    assert!(err(&o).contains("invalid container name"), "{}", err(&o));
+    gocker_ok(r, &["rename", "obs", "watched"]);
+    assert_eq!(
+        gocker_ok(r, &["ps", "--format", "{{.Names}}", "-a"])
+            .lines()
+            .filter(|l| *l == "watched")
+            .count(),
+        1
+    );
+    assert!(!gocker(r, &["inspect", "obs"]).status.success());
+
+    // wait: each one's exit code once it stops.
+    gocker_ok(r, &["update", "--restart", "no", "watched"]);
+    gocker_ok(r, &["kill", "watched", "other"]);
+    assert_eq!(gocker_ok(r, &["wait", "watched", "other"]), "137\n137\n");
+}
+
+#[test]
+fn an_update_of_the_restart_policy_reaches_a_running_container() {
+    let root = root();
+    let r = root.path();
+    detached(
+        r,
+        "later",
+        &["--network", "none"],
+        &["sh", "-c", "sleep 1; exit 3"],
+    );
+    gocker_ok(r, &["update", "--restart", "on-failure:1", "later"]);
+    // It exits 3 after a second and its (new) policy starts it once more.
+    let mut count = String::new();
+    for _ in 0..100 {
+        count = gocker_ok(r, &["inspect", "-f", "{{.RestartCount}}", "later"]);
+        if count.trim() == "1" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(count.trim(), "1");
+}
+
+#[test]
+fn events_are_recorded_at_each_transition_and_followed() {
+    let root = root();
+    let r = root.path();
+    let since = gocker::sys::time::rfc3339(gocker::sys::now() - 1);
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--name",
+            "ev",
+            "--network",
+            "none",
+            busybox(),
+            "sh",
+            "-c",
+            "exit 4",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
+    gocker_ok(r, &["rm", "ev"]);
+    let until = gocker::sys::time::rfc3339(gocker::sys::now() + 1);
+    let o = gocker_ok(
+        r,
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
+        ],
+    );
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(lines[0], "create ev <no value>", "{o}");
+    assert_eq!(lines[1], "start ev <no value>", "{o}");
+    assert_eq!(lines[2], "die ev 4", "{o}");
+    assert_eq!(lines[3], "destroy ev <no value>", "{o}");
+    // Docker's line, and the filter.
+    let o = gocker_ok(
+        r,
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "container=nosuch",
+        ],
+    );
+    assert_eq!(o, "");
+    let o = gocker_ok(
+        r,
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "container=ev",
+        ],
+    );
+    assert!(
+        o.lines().next().unwrap().contains(" container create "),
+        "{o}"
+    );
+    assert!(o.contains("(exitCode=4, image="), "{o}");
+    assert!(
+        !gocker(r, &["events", "--filter", "bogus=1", "--until", "0"])
+            .status
+            .success()
+    );
+
+    // Without --until it follows: a container started now shows up.
+    let mut follower = std::process::Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+        .args(["--root"])
+        .arg(r)
+        .args([
+            "events",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    gocker_ok(
+        r,
+        &[
+            "run",
+            "--rm",
+            "--name",
+            "ev2",
+            "--network",
+            "none",
+            busybox(),
+            "true",
+        ],
+    );
+    let mut seen = String::new();
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+        while let Some(Ok(l)) = lines.next() {
+            seen.push_str(&l);
+            seen.push('\n');
+            if l == "destroy ev2" {
+                break;
+            }
+        }
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert_eq!(seen, "create ev2\nstart ev2\ndie ev2\ndestroy ev2\n");
+}
+
+#[test]
+fn version_info_and_system_df_and_prune() {
+    let root = root();
+    let r = root.path();
+    let v = gocker_ok(r, &["version"]);
+    assert!(
+        v.contains(&format!("Version:        {}", env!("CARGO_PKG_VERSION"))),
+        "{v}"
+    );
+    assert!(v.contains("OS/Arch:        linux/"), "{v}");
+    assert!(v.contains("Cgroup version: "), "{v}");
+
+    detached(r, "up", &["--network", "none"], &["sleep", "300"]);
+    gocker_ok(
+        r,
+        &[
+            "run",
+            "--name",
+            "down",
+            "--network",
+            "none",
+            busybox(),
+            "sh",
+            "-c",
+            "head -c 300000 /dev/zero > /big",
+        ],
+    );
+    gocker_ok(r, &["volume", "create", "spare"]);
+    let i = gocker_ok(r, &["info"]);
+    for want in [
+        "Containers: 2",
+        "Running: 1",
+        "Stopped: 1",
+        "Images: 1",
+        "Storage Driver: overlay",
+        "Cgroup Version: ",
+        "seccomp: ",
+        &format!("Root Dir: {}", r.display()),
+    ] {
+        assert!(i.contains(want), "{want} in {i}");
+    }
+    let df = gocker_ok(r, &["system", "df"]);
+    let row = |name: &str| {
+        df.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("Images")[1..3], ["1", "1"], "{df}");
+    assert_eq!(row("Containers")[1..3], ["2", "1"], "{df}");
+    assert!(
+        row("Containers")[4].starts_with("300kB"),
+        "the stopped one's file: {df}"
+    );
+    assert_eq!(row("Local")[2..4], ["1", "0"], "{df}");
+
+    // prune: the stopped container, the unused volume with --volumes; the running one stays.
+    let p = gocker_ok(r, &["system", "prune", "-f", "--volumes"]);
+    assert!(
+        p.contains("Deleted Containers:") && p.contains("down"),
+        "{p}"
+    );
+    assert!(p.contains("Deleted Volumes:\nspare"), "{p}");
+    assert_eq!(
+        gocker_ok(r, &["ps", "-a", "--format", "{{.Names}}"]).trim(),
+        "up"
+    );
+    // Without -f it asks, and a no keeps everything.
+    gocker_ok(r, &["volume", "create", "kept"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+        .arg("--root")
+        .arg(r)
+        .args(["system", "prune", "--volumes"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"n\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(err(&o).contains("Are you sure"), "{}", err(&o));
+    assert!(gocker_ok(r, &["volume", "ls"]).contains("kept"));
+}

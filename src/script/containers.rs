@@ -174,7 +174,7 @@ fn print_logs(c: &Context, v: &Dynamic, q: &LogQuery, timestamps: bool, follow: 
 }
 
 /// A size from "64m" or a number of bytes.
-fn size(v: &Dynamic, what: &str) -> Res<i64> {
+pub(super) fn size(v: &Dynamic, what: &str) -> Res<i64> {
     if let Ok(n) = v.as_int() {
         if n <= 0 {
             return Err(invalid(format!("{what} must be positive, not {n}")));
@@ -190,7 +190,7 @@ fn size(v: &Dynamic, what: &str) -> Res<i64> {
     }
 }
 
-fn number(v: &Dynamic, what: &str) -> Res<f64> {
+pub(super) fn number(v: &Dynamic, what: &str) -> Res<f64> {
     v.as_float()
         .or_else(|_| v.as_int().map(|i| i as f64))
         .map_err(super::api::a_type)

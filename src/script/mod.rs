@@ -5,6 +5,7 @@ pub mod api;
 pub mod build;
 pub mod containers;
 pub mod docs;
+pub mod observe;
 pub mod ready;
 pub mod table;
 pub mod template;
@@ -317,6 +318,7 @@ pub fn build_engine(ctx: Rc<Context>) -> Engine {
     );
     build::register(&mut engine, ctx.clone());
     ready::register(&mut engine, ctx.clone());
+    observe::register(&mut engine, ctx.clone());
     containers::register(&mut engine, ctx);
     engine
 }

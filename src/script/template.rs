@@ -224,6 +224,15 @@ fn field(v: &Value, path: &[String]) -> Result<Value, String> {
         };
         cur = match m.get(name) {
             Some(x) => x,
+            // Go prints <no value> for a missing key of a map (Labels, an event's Attributes)
+            // and fails on a struct's missing field: a map here is an object with a key that
+            // is not a Capitalised field name, or an empty one.
+            None if m.is_empty()
+                || m.keys()
+                    .any(|k| !k.starts_with(|c: char| c.is_ascii_uppercase())) =>
+            {
+                return Ok(Value::Null)
+            }
             None => {
                 let keys: Vec<&str> = m.keys().map(String::as_str).collect();
                 let hint = super::api::closest(name, keys.iter().copied())
@@ -352,7 +361,12 @@ mod tests {
 
     #[test]
     fn an_unknown_field_lists_the_known_ones() {
-        let v = json!({"Names": "web", "ID": "abc"});
+        let v = json!({"Names": "web", "ID": "abc", "Labels": {"a": "1"}});
+        assert_eq!(
+            render("{{.Labels.b}}", &v).unwrap(),
+            "<no value>",
+            "a map's key"
+        );
         let e = render("{{.Name}}", &v).unwrap_err();
         assert!(
             e.contains("no field .Name") && e.contains(".Names") && e.contains(".ID"),
