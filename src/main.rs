@@ -263,6 +263,36 @@ struct RunArgs {
     /// Another name for the container on its network (repeatable)
     #[arg(long = "network-alias", value_name = "NAME")]
     network_alias: Vec<String>,
+    /// A mount: type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=...]
+    #[arg(long)]
+    mount: Vec<String>,
+    /// A line for /etc/hosts: NAME:IP
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    add_host: Vec<String>,
+    /// A name server for /etc/resolv.conf (instead of the host's)
+    #[arg(long, value_name = "IP")]
+    dns: Vec<String>,
+    /// Size of /dev/shm (e.g. 256m; default 64m)
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    shm_size: Option<String>,
+    /// A resource limit: NAME=SOFT[:HARD] (nofile, nproc, core, ...; -1 for unlimited)
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    ulimit: Vec<String>,
+    /// The signal stop sends first (default: the image's, else SIGTERM)
+    #[arg(long = "stop-signal", value_name = "SIGNAL")]
+    stop_signal: Option<String>,
+    /// Seconds stop waits before it kills (default 10)
+    #[arg(long = "stop-timeout", value_name = "SECONDS")]
+    stop_timeout: Option<i64>,
+    /// Pull the image: always, missing (default) or never
+    #[arg(long, value_name = "always|missing|never")]
+    pull: Option<String>,
+    /// The image's platform: only this host's (e.g. linux/amd64)
+    #[arg(long)]
+    platform: Option<String>,
+    /// An init process for the container (not supported: the command is the container's pid 1)
+    #[arg(long)]
+    init: bool,
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
@@ -316,6 +346,10 @@ impl RunArgs {
             ("device", self.device),
             ("label", self.label),
             ("network_alias", self.network_alias),
+            ("mount", self.mount),
+            ("add_host", self.add_host),
+            ("dns", self.dns),
+            ("ulimit", self.ulimit),
         ] {
             if !v.is_empty() {
                 put(k, strings(v));
@@ -331,6 +365,10 @@ impl RunArgs {
             ("network", self.network),
             ("entrypoint", self.entrypoint),
             ("restart", self.restart),
+            ("shm_size", self.shm_size),
+            ("stop_signal", self.stop_signal),
+            ("pull", self.pull),
+            ("platform", self.platform),
         ] {
             if let Some(v) = v {
                 put(k, v.into());
@@ -364,6 +402,7 @@ impl RunArgs {
         for (k, v) in [
             ("pids_limit", self.pids_limit),
             ("cpu_shares", self.cpu_shares),
+            ("stop_timeout", self.stop_timeout),
         ] {
             if let Some(v) = v {
                 put(k, v.into());
@@ -440,8 +479,9 @@ enum Verb {
     },
     /// Stop containers (SIGTERM, then SIGKILL)
     Stop {
-        #[arg(short, long, default_value_t = 10)]
-        time: i64,
+        /// Seconds to wait before killing (default: the container's --stop-timeout, else 10)
+        #[arg(short, long)]
+        time: Option<i64>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -1317,6 +1357,10 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     };
     let code = match verb {
         Verb::Run(args) => {
+            if args.init {
+                eprintln!("error: unsupported: run --init: there is no init to put before the command (it runs as the container's pid 1); a command that must reap children can be started under the image's own init, e.g. tini or dumb-init");
+                return ExitCode::from(125);
+            }
             let detach = args.detach;
             let (image, cmd, opts) = match args.options() {
                 Ok(o) => o,
@@ -1376,8 +1420,14 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             "print_logs(id, opts)"
         }
         Verb::Stop { time, containers } => {
-            scope.push("t", time);
-            return each(host, containers, scope, "stop(id, t); print(id)");
+            let code = match time {
+                Some(t) => {
+                    scope.push("t", t);
+                    "stop(id, t); print(id)"
+                }
+                None => "stop(id); print(id)",
+            };
+            return each(host, containers, scope, code);
         }
         Verb::Resume => "for name in resume() { print(name) }",
         Verb::Restart { time, containers } => {

@@ -580,3 +580,162 @@ fn version_info_and_system_df_and_prune() {
     assert!(err(&o).contains("Are you sure"), "{}", err(&o));
     assert!(gocker_ok(r, &["volume", "ls"]).contains("kept"));
 }
+
+/// Runs busybox in the foreground with `flags`, the command `sh -c script`; its output.
+fn sh(r: &std::path::Path, flags: &[&str], script: &str) -> String {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[busybox(), "sh", "-c", script]);
+    gocker_ok(r, &args)
+}
+
+#[test]
+fn run_takes_dockers_mount_host_dns_shm_and_ulimit_flags() {
+    let root = root();
+    let r = root.path();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("f"), "from the host").unwrap();
+    let bind = format!(
+        "type=bind,source={},target=/data,readonly",
+        host.path().display()
+    );
+    let out = sh(
+        r,
+        &["--network", "none", "--mount", &bind, "--mount", "type=tmpfs,target=/t,tmpfs-size=1m", "--mount", "type=volume,source=vol1,target=/v"],
+        "cat /data/f; echo; touch /data/x 2>/dev/null || echo read-only; grep ' /t ' /proc/mounts; echo v > /v/f && echo volume",
+    );
+    assert!(out.starts_with("from the host\nread-only\n"), "{out}");
+    assert!(
+        out.contains("tmpfs /t tmpfs") && out.contains("size=1024k"),
+        "{out}"
+    );
+    assert!(out.contains("volume"), "{out}");
+    assert!(gocker_ok(r, &["volume", "ls"]).contains("vol1"));
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            "type=bind,target=/x",
+            busybox(),
+            "true",
+        ],
+    );
+    assert!(err(&o).contains("needs source="), "{}", err(&o));
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            "type=bind,src=/tmp,target=/x,bogus=1",
+            busybox(),
+            "true",
+        ],
+    );
+    assert!(err(&o).contains("unknown key bogus"), "{}", err(&o));
+
+    // /etc/hosts, /etc/resolv.conf, /dev/shm and the limits, with no network and on a bridge.
+    for net in ["none", "bridge"] {
+        let out = sh(
+            r,
+            &["--network", net, "--add-host", "db:10.1.2.3", "--dns", "10.9.9.9", "--shm-size", "16m", "--ulimit", "nofile=100:200"],
+            "grep db /etc/hosts; grep nameserver /etc/resolv.conf; grep ' /dev/shm ' /proc/mounts; ulimit -n; ulimit -Hn",
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "10.1.2.3\tdb", "{net}: {out}");
+        assert_eq!(
+            lines[1], "nameserver 10.9.9.9",
+            "{net}: only the one asked: {out}"
+        );
+        assert!(lines[2].contains("size=16384k"), "{net}: {out}");
+        assert_eq!(lines[3..], ["100", "200"], "{net}: {out}");
+    }
+    let o = gocker(
+        r,
+        &["run", "--rm", "--ulimit", "files=1", busybox(), "true"],
+    );
+    assert!(
+        err(&o).contains("unknown limit files") && err(&o).contains("nofile"),
+        "{}",
+        err(&o)
+    );
+    let o = gocker(r, &["run", "--rm", "--add-host", "db", busybox(), "true"]);
+    assert!(err(&o).contains("use NAME:IP"), "{}", err(&o));
+}
+
+#[test]
+fn run_takes_stop_pull_platform_flags_and_refuses_init() {
+    let root = root();
+    let r = root.path();
+    // --stop-signal: stop sends it; --stop-timeout: stop waits that long before it kills.
+    let trap = "trap 'exit 7' USR1; trap 'sleep 5; exit 0' TERM; while :; do sleep 0.1; done";
+    detached(
+        r,
+        "sig",
+        &["--network", "none", "--stop-signal", "SIGUSR1"],
+        &["sh", "-c", trap],
+    );
+    detached(
+        r,
+        "slow",
+        &["--network", "none", "--stop-timeout", "1"],
+        &["sh", "-c", trap],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    gocker_ok(r, &["stop", "sig", "slow"]);
+    let f = |name: &str| {
+        gocker_ok(
+            r,
+            &[
+                "inspect",
+                "-f",
+                "{{.State.ExitCode}} {{.Config.StopSignal}} {{.Config.StopTimeout}}",
+                name,
+            ],
+        )
+        .trim()
+        .to_string()
+    };
+    assert_eq!(f("sig"), "7 SIGUSR1 <no value>");
+    assert_eq!(f("slow"), "137 SIGTERM 1");
+
+    // --pull never: only what is here; --platform: only this host's.
+    let missing = format!("{}/verbs/absent:1", registry().addr);
+    let o = gocker(r, &["run", "--rm", "--pull", "never", &missing, "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(err(&o).contains("not_found"), "{}", err(&o));
+    let o = gocker(
+        r,
+        &["run", "--rm", "--pull", "sometimes", busybox(), "true"],
+    );
+    assert!(
+        err(&o).contains("use always, missing or never"),
+        "{}",
+        err(&o)
+    );
+    let o = gocker(r, &["run", "--rm", "--pull", "always", busybox(), "true"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--rm",
+            "--platform",
+            "linux/s390x",
+            busybox(),
+            "true",
+        ],
+    );
+    assert!(err(&o).contains("is not this host's"), "{}", err(&o));
+    let here = gocker_ok(r, &["-e", "host_platform()"]);
+    let o = gocker(
+        r,
+        &["run", "--rm", "--platform", here.trim(), busybox(), "true"],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let o = gocker(r, &["run", "--rm", "--init", busybox(), "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(err(&o).contains("unsupported: run --init"), "{}", err(&o));
+}

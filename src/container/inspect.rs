@@ -152,6 +152,7 @@ impl ContainerStore {
                 "Labels": c.config.labels,
                 "ExposedPorts": exposed,
                 "StopSignal": spec.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+                "StopTimeout": spec.stop_timeout,
                 "Healthcheck": spec.health,
             },
             "HostConfig": {
@@ -170,6 +171,10 @@ impl ContainerStore {
                     crate::runtime::security::SeccompProfile::Default => Vec::new(),
                 },
                 "Tmpfs": tmpfs,
+                "ExtraHosts": spec.extra_hosts.iter().map(|(n, ip)| format!("{n}:{ip}")).collect::<Vec<_>>(),
+                "Dns": spec.dns,
+                "ShmSize": spec.shm_size.unwrap_or(64 << 20),
+                "Ulimits": spec.ulimits.iter().map(|u| json!({ "Name": u.name, "Soft": u.soft as i64, "Hard": u.hard as i64 })).collect::<Vec<_>>(),
                 "Memory": l.memory.unwrap_or(0),
                 "MemorySwap": l.memory_swap.unwrap_or(0),
                 "NanoCpus": l.cpus.map(|c| (c * 1e9).round() as i64).unwrap_or(0),

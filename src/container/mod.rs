@@ -863,10 +863,7 @@ impl ContainerStore {
         )?;
         if changed > 0 {
             let mut attrs = serde_json::Map::new();
-            attrs.insert(
-                "exitCode".into(),
-                exit.map(|e| e.0 as i64).unwrap_or(137).into(),
-            );
+            attrs.insert("exitCode".into(), exit.map(|e| e.0).unwrap_or(137).into());
             events::record_with(&self.db, &c.id, "die", attrs);
         }
         if c.spec.auto_remove {

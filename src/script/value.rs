@@ -97,24 +97,6 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sizes_read_as_dockers() {
-        for (n, want) in [
-            (0, "0B"),
-            (512, "512B"),
-            (1500, "1.5kB"),
-            (4_261_000, "4.26MB"),
-            (123_400_000, "123MB"),
-            (999_700, "1MB"),
-            (2_000_000_000, "2GB"),
-        ] {
-            assert_eq!(super::human_size(n), want, "{n}");
-        }
-    }
-}
-
 pub fn register(engine: &mut Engine) {
     engine
         .register_type_with_name::<Image>("Image")
@@ -168,4 +150,22 @@ pub fn register(engine: &mut Engine) {
 /// How an Image prints: `Image(busybox:latest, 1.2 MB)`.
 pub fn describe_image(i: &Image) -> String {
     format!("Image({}, {})", i.name(), human_size(i.size))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_dockers() {
+        for (n, want) in [
+            (0, "0B"),
+            (512, "512B"),
+            (1500, "1.5kB"),
+            (4_261_000, "4.26MB"),
+            (123_400_000, "123MB"),
+            (999_700, "1MB"),
+            (2_000_000_000, "2GB"),
+        ] {
+            assert_eq!(super::human_size(n), want, "{n}");
+        }
+    }
 }
