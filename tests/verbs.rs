@@ -27,7 +27,12 @@ fn detached(r: &std::path::Path, name: &str, flags: &[&str], cmd: &[&str]) -> St
 fn ps_and_images_take_quiet_and_go_templates() {
     let root = root();
     let r = root.path();
-    let id = detached(r, "fmt-web", &["--network", "none"], &["sleep", "300"]);
+    let id = detached(
+        r,
+        "fmt-web",
+        &["--network", "none", "-l", "tier=web"],
+        &["sleep", "300"],
+    );
     gocker_ok(
         r,
         &[
@@ -99,6 +104,7 @@ fn ps_and_images_take_quiet_and_go_templates() {
     let j = gocker_ok(r, &["ps", "--format", "{{json .}}"]);
     let v: serde_json::Value = serde_json::from_str(j.trim()).expect("a JSON line");
     assert_eq!(v["Names"], "fmt-web");
+    assert_eq!(v["Labels"], "tier=web");
     assert_eq!(v["ID"], &id[..12]);
 
     // An unknown field is an error naming the fields there are.
@@ -738,4 +744,47 @@ fn run_takes_stop_pull_platform_flags_and_refuses_init() {
     let o = gocker(r, &["run", "--rm", "--init", busybox(), "true"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(err(&o).contains("unsupported: run --init"), "{}", err(&o));
+}
+
+#[test]
+fn stats_without_no_stream_draws_the_table_again_each_second() {
+    let root = root();
+    let r = root.path();
+    detached(
+        r,
+        "busy",
+        &["--network", "none", "-m", "32m"],
+        &["sh", "-c", "while :; do :; done"],
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+        .arg("--root")
+        .arg(r)
+        .args(["stats", "busy"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        // Three tables, each after the screen is cleared.
+        while seen.len() < 3 {
+            match lines.next() {
+                Some(Ok(l)) if l.contains("CONTAINER ID") => seen.push(l),
+                Some(Ok(l)) if l.contains("busy") => seen.push(l),
+                Some(Ok(_)) => {}
+                _ => break,
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen[0].starts_with("\x1b[2J\x1b[HCONTAINER ID"), "{seen:?}");
+    let row: Vec<&str> = seen[1].split_whitespace().collect();
+    assert_eq!(row[1], "busy", "{seen:?}");
+    // A busy loop uses CPU between two readings (how much depends on the host's load).
+    let cpu: f64 = row[2].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 1.0, "{seen:?}");
+    assert_eq!(&row[4..6], ["/", "32MiB"], "{seen:?}");
+    assert!(seen[2].contains("CONTAINER ID"), "drawn again: {seen:?}");
 }

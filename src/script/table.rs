@@ -208,6 +208,13 @@ pub fn container_rows(ctx: &Context, list: &[ContainerRef]) -> Vec<serde_json::V
             "Names": c.name,
             "Networks": c.spec.network.as_str(),
             "Mounts": mounts,
+            "Labels": c
+                .config
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
         }));
     }
     rows
