@@ -2,6 +2,7 @@
 //! each verb a call of its stdlib function.
 
 mod repl;
+mod verbs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +17,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
 const VERBS: &[&str] = &[
     "pull", "images", "rmi", "tag", "save", "load", "network", "run", "ps", "exec", "logs", "stop",
     "kill", "rm", "start", "inspect", "prune", "commit", "build", "cp", "pause", "unpause",
-    "volume", "push", "login", "logout", "restart", "compose", "resume",
+    "volume", "push", "login", "logout", "restart", "compose", "resume", "wait", "port", "top",
+    "stats", "diff", "rename", "update", "version", "info", "system", "events",
 ];
 
 #[derive(Parser)]
@@ -110,6 +112,24 @@ enum ComposeVerb {
         service: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         cmd: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SystemVerb {
+    /// Disk used by images, containers, volumes and the build cache
+    Df,
+    /// Remove stopped containers, unused networks and dangling images
+    Prune {
+        /// Every unused image, not only dangling ones
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask
+        #[arg(short, long)]
+        force: bool,
+        /// Unused volumes too
+        #[arg(long)]
+        volumes: bool,
     },
 }
 
@@ -243,6 +263,36 @@ struct RunArgs {
     /// Another name for the container on its network (repeatable)
     #[arg(long = "network-alias", value_name = "NAME")]
     network_alias: Vec<String>,
+    /// A mount: type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=...]
+    #[arg(long)]
+    mount: Vec<String>,
+    /// A line for /etc/hosts: NAME:IP
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    add_host: Vec<String>,
+    /// A name server for /etc/resolv.conf (instead of the host's)
+    #[arg(long, value_name = "IP")]
+    dns: Vec<String>,
+    /// Size of /dev/shm (e.g. 256m; default 64m)
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    shm_size: Option<String>,
+    /// A resource limit: NAME=SOFT[:HARD] (nofile, nproc, core, ...; -1 for unlimited)
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    ulimit: Vec<String>,
+    /// The signal stop sends first (default: the image's, else SIGTERM)
+    #[arg(long = "stop-signal", value_name = "SIGNAL")]
+    stop_signal: Option<String>,
+    /// Seconds stop waits before it kills (default 10)
+    #[arg(long = "stop-timeout", value_name = "SECONDS")]
+    stop_timeout: Option<i64>,
+    /// Pull the image: always, missing (default) or never
+    #[arg(long, value_name = "always|missing|never")]
+    pull: Option<String>,
+    /// The image's platform: only this host's (e.g. linux/amd64)
+    #[arg(long)]
+    platform: Option<String>,
+    /// An init process for the container (not supported: the command is the container's pid 1)
+    #[arg(long)]
+    init: bool,
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
@@ -296,6 +346,10 @@ impl RunArgs {
             ("device", self.device),
             ("label", self.label),
             ("network_alias", self.network_alias),
+            ("mount", self.mount),
+            ("add_host", self.add_host),
+            ("dns", self.dns),
+            ("ulimit", self.ulimit),
         ] {
             if !v.is_empty() {
                 put(k, strings(v));
@@ -311,6 +365,10 @@ impl RunArgs {
             ("network", self.network),
             ("entrypoint", self.entrypoint),
             ("restart", self.restart),
+            ("shm_size", self.shm_size),
+            ("stop_signal", self.stop_signal),
+            ("pull", self.pull),
+            ("platform", self.platform),
         ] {
             if let Some(v) = v {
                 put(k, v.into());
@@ -344,6 +402,7 @@ impl RunArgs {
         for (k, v) in [
             ("pids_limit", self.pids_limit),
             ("cpu_shares", self.cpu_shares),
+            ("stop_timeout", self.stop_timeout),
         ] {
             if let Some(v) = v {
                 put(k, v.into());
@@ -378,6 +437,14 @@ enum Verb {
         /// Only those that match: label=K[=V], name=, id=, status=, ancestor= (repeatable)
         #[arg(short, long = "filter", value_name = "KEY=VALUE")]
         filter: Vec<String>,
+        /// Only the ids
+        #[arg(short, long)]
+        quiet: bool,
+        /// A Go-style template: {{.ID}} {{.Names}} {{.Image}} {{.Command}} {{.Status}}
+        /// {{.State}} {{.Ports}} {{.CreatedAt}} {{.RunningFor}} {{.Networks}} {{.Mounts}},
+        /// {{json .}}; "table " first for columns with a header
+        #[arg(long, value_name = "TEMPLATE")]
+        format: Option<String>,
     },
     /// Run a command in a running container
     Exec {
@@ -412,8 +479,9 @@ enum Verb {
     },
     /// Stop containers (SIGTERM, then SIGKILL)
     Stop {
-        #[arg(short, long, default_value_t = 10)]
-        time: i64,
+        /// Seconds to wait before killing (default: the container's --stop-timeout, else 10)
+        #[arg(short, long)]
+        time: Option<i64>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -457,8 +525,84 @@ enum Verb {
     /// Start again the containers whose restart policy wants them up (always, and
     /// unless-stopped ones not stopped by you): for a boot unit, or after a supervisor died
     Resume,
-    /// Everything about a container or an image, as JSON
-    Inspect { name: String },
+    /// Wait for containers to stop; print their exit codes
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// The host ports of a container's published ports
+    Port {
+        container: String,
+        /// PORT[/PROTO]: only this one
+        private: Option<String>,
+    },
+    /// The processes of a running container
+    Top { container: String },
+    /// Live CPU, memory, network and process figures of containers
+    Stats {
+        /// One table, then exit
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        containers: Vec<String>,
+    },
+    /// Files added (A), changed (C) and deleted (D) in a container
+    Diff { container: String },
+    /// Give a container another name
+    Rename { old: String, new: String },
+    /// Change the limits and restart policy of containers, live
+    Update {
+        #[arg(short, long)]
+        memory: Option<String>,
+        /// Memory plus swap (-1 for unlimited swap)
+        #[arg(long = "memory-swap", allow_negative_numbers = true)]
+        memory_swap: Option<String>,
+        #[arg(long)]
+        cpus: Option<f64>,
+        #[arg(short = 'c', long = "cpu-shares")]
+        cpu_shares: Option<i64>,
+        #[arg(long = "pids-limit", allow_negative_numbers = true)]
+        pids_limit: Option<i64>,
+        /// no, on-failure[:max], always, unless-stopped
+        #[arg(long)]
+        restart: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// This program's version, and the host's
+    Version,
+    /// The host: containers, images, storage, cgroups, kernel, security features
+    Info,
+    /// Disk usage and cleanup
+    System {
+        #[command(subcommand)]
+        command: SystemVerb,
+    },
+    /// Container events: create, start, die, oom, kill, pause, unpause, rename, destroy
+    Events {
+        /// From this time (RFC 3339, unix seconds, or a duration before now like 10m)
+        #[arg(long)]
+        since: Option<String>,
+        /// Up to this time; without it, new events are followed until Ctrl-C
+        #[arg(long)]
+        until: Option<String>,
+        /// container=NAME_OR_ID (repeatable)
+        #[arg(short, long = "filter", value_name = "FILTER")]
+        filter: Vec<String>,
+        /// A Go-style template: {{.Action}} {{.ID}} {{.Actor.Attributes.name}} {{json .}}
+        #[arg(long, value_name = "TEMPLATE")]
+        format: Option<String>,
+    },
+    /// Everything about containers or images, as JSON with Docker's field names
+    Inspect {
+        /// A Go-style template, e.g. {{.State.Status}}, {{.NetworkSettings.IPAddress}}, {{json .Config}}
+        #[arg(short, long, value_name = "TEMPLATE")]
+        format: Option<String>,
+        /// Only containers, or only images, by this name
+        #[arg(long = "type", value_name = "container|image")]
+        kind: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
     /// Remove exited containers and dangling images
     Prune,
     /// Pull an image from a registry
@@ -510,6 +654,13 @@ enum Verb {
         /// Show the build cache's intermediate images too
         #[arg(short, long)]
         all: bool,
+        /// Only the ids
+        #[arg(short, long)]
+        quiet: bool,
+        /// A Go-style template: {{.ID}} {{.Repository}} {{.Tag}} {{.Digest}} {{.Size}}
+        /// {{.CreatedAt}} {{.CreatedSince}} {{.Platform}}, {{json .}}; "table " first for a header
+        #[arg(long, value_name = "TEMPLATE")]
+        format: Option<String>,
     },
     /// Remove images
     Rmi {
@@ -946,8 +1097,13 @@ impl Host {
     /// and the status Docker gives: the container command's 127 or 126 when it could not
     /// start, else `failure`.
     fn verb(&self, code: &str, scope: &mut Scope, failure: u8) -> Result<(), Stop> {
+        self.value(code, scope, failure).map(|_| ())
+    }
+
+    /// As `verb`, giving the code's value.
+    fn value(&self, code: &str, scope: &mut Scope, failure: u8) -> Result<Dynamic, Stop> {
         let e = match self.engine.eval_with_scope::<Dynamic>(scope, code) {
-            Ok(_) => return Ok(()),
+            Ok(v) => return Ok(v),
             Err(e) => e,
         };
         if let EvalAltResult::ErrorTerminated(v, _) = &*e {
@@ -1143,6 +1299,53 @@ fn each(host: &Host, ids: Vec<String>, base: Scope, code: &str) -> ExitCode {
     ExitCode::from(u8::from(failed))
 }
 
+/// `port CONTAINER [PRIVATE[/PROTO]]`: Docker's lines, from inspect's NetworkSettings.Ports.
+const PORT: &str = r#"
+    let ports = docker_inspect(find_container(id)).NetworkSettings.Ports;
+    if want == "" {
+        for k in ports.keys() { for b in ports[k] { print(`${k} -> ${b.HostIp}:${b.HostPort}`) } }
+    } else {
+        let key = if want.contains("/") { want } else { `${want}/tcp` };
+        if !(key in ports) {
+            throw #{ kind: "not_found", message: `no public port ${key} published for ${id}` };
+        }
+        for b in ports[key] { print(`${b.HostIp}:${b.HostPort}`) }
+    }
+"#;
+
+/// `ps --format` and `ps -q`: the containers through the template in `fmt`.
+const FORMATTED_PS: &str =
+    "let t = template(ps(#{ all: all, filter: filter }), fmt); if t != \"\" { print(t) }";
+
+/// `inspect NAME...`: every name is looked at, as Docker does; one not found is reported and
+/// fails the verb. The maps in one JSON array (Docker's shape), or each through a template.
+fn inspect(host: &Host, names: Vec<String>, find: &str, format: Option<String>) -> ExitCode {
+    let mut found = Vec::new();
+    let mut failed = false;
+    for id in names {
+        let mut scope = Scope::new();
+        scope.push("id", id);
+        let code = match &format {
+            Some(f) => {
+                scope.push("fmt", f.clone());
+                format!("template({find}, fmt)")
+            }
+            None => find.to_string(),
+        };
+        match host.value(&code, &mut scope, 1) {
+            Ok(v) if format.is_some() => script::print_line(&v.to_string()),
+            Ok(v) => found.push(script::value::dynamic_to_json(&v)),
+            Err(Stop::Failed(_)) => failed = true,
+            Err(Stop::Exit(n)) => return ExitCode::from(n),
+        }
+    }
+    if format.is_none() {
+        let text = serde_json::to_string_pretty(&found).unwrap_or_default();
+        script::print_line(&text);
+    }
+    ExitCode::from(u8::from(failed))
+}
+
 /// Each verb calls its stdlib function; values travel in the scope, never pasted into code.
 fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     let mut scope = Scope::new();
@@ -1154,6 +1357,10 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     };
     let code = match verb {
         Verb::Run(args) => {
+            if args.init {
+                eprintln!("error: unsupported: run --init: there is no init to put before the command (it runs as the container's pid 1); a command that must reap children can be started under the image's own init, e.g. tini or dumb-init");
+                return ExitCode::from(125);
+            }
             let detach = args.detach;
             let (image, cmd, opts) = match args.options() {
                 Ok(o) => o,
@@ -1169,12 +1376,19 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
                 "exit(run(image, cmd, opts))"
             }
         }
-        Verb::Ps { all, json, filter } => {
+        Verb::Ps { all, json, filter, quiet, format } => {
             scope.push("all", all).push("filter", ps_filter(&filter));
-            if json {
-                "print(ps(#{ all: all, json: true, filter: filter }))"
-            } else {
-                "print(table(ps(#{ all: all, filter: filter }), \"containers\"))"
+            match (quiet, format, json) {
+                (true, _, _) => {
+                    scope.push("fmt", "{{.ID}}");
+                    FORMATTED_PS
+                }
+                (_, Some(f), _) => {
+                    scope.push("fmt", f);
+                    FORMATTED_PS
+                }
+                (_, None, true) => "print(ps(#{ all: all, json: true, filter: filter }))",
+                (_, None, false) => "print(table(ps(#{ all: all, filter: filter }), \"containers\"))",
             }
         }
         Verb::Exec { user, workdir, env, container, cmd } => {
@@ -1206,8 +1420,14 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             "print_logs(id, opts)"
         }
         Verb::Stop { time, containers } => {
-            scope.push("t", time);
-            return each(host, containers, scope, "stop(id, t); print(id)");
+            let code = match time {
+                Some(t) => {
+                    scope.push("t", t);
+                    "stop(id, t); print(id)"
+                }
+                None => "stop(id); print(id)",
+            };
+            return each(host, containers, scope, code);
         }
         Verb::Resume => "for name in resume() { print(name) }",
         Verb::Restart { time, containers } => {
@@ -1233,9 +1453,65 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
         Verb::Start { containers } => {
             return each(host, containers, scope, "start(id); print(id)");
         }
-        Verb::Inspect { name } => {
-            scope.push("id", name);
-            "print(to_json(inspect(id)))"
+        Verb::Inspect { format, kind, names } => {
+            let find = match kind.as_deref() {
+                None => "inspect(id)",
+                Some("container") => "docker_inspect(find_container(id))",
+                Some("image") => "docker_inspect(image(id))",
+                Some(other) => {
+                    eprintln!("error: invalid_argument: inspect --type {other}: use container or image");
+                    return ExitCode::from(2);
+                }
+            };
+            return inspect(host, names, find, format);
+        }
+        Verb::Wait { containers } => {
+            return each(host, containers, scope, "print(wait(id))");
+        }
+        Verb::Port { container, private } => {
+            scope.push("id", container).push("want", private.unwrap_or_default());
+            PORT
+        }
+        Verb::Top { container } => return verbs::top(host, container),
+        Verb::Stats { no_stream, containers } => {
+            return verbs::stats(host, containers, no_stream)
+        }
+        Verb::Diff { container } => {
+            scope.push("id", container);
+            "for c in diff(id) { print(`${c.kind} ${c.path}`) }"
+        }
+        Verb::Rename { old, new } => {
+            scope.push("old", old).push("to", new);
+            "rename(old, to)"
+        }
+        Verb::Update { memory, memory_swap, cpus, cpu_shares, pids_limit, restart, containers } => {
+            let mut opts = Map::new();
+            for (k, v) in [("memory", memory), ("memory_swap", memory_swap), ("restart", restart)] {
+                if let Some(v) = v {
+                    opts.insert(k.into(), v.into());
+                }
+            }
+            if let Some(c) = cpus {
+                opts.insert("cpus".into(), c.into());
+            }
+            for (k, v) in [("cpu_shares", cpu_shares), ("pids_limit", pids_limit)] {
+                if let Some(v) = v {
+                    opts.insert(k.into(), v.into());
+                }
+            }
+            scope.push("opts", opts);
+            return each(host, containers, scope, "update(id, opts); print(id)");
+        }
+        Verb::Version => return verbs::version(),
+        Verb::Info => return verbs::info(host),
+        Verb::System { command } => match command {
+            SystemVerb::Df => return verbs::system_df(host),
+            SystemVerb::Prune { all, force, volumes } => {
+                return verbs::system_prune(host, all, force, volumes)
+            }
+        },
+        Verb::Events { since, until, filter, format } => {
+            return verbs::events(host, since, until, filter, format)
         }
         Verb::Prune => "let r = prune(); for c in r.containers { print(`Deleted container: ${c}`) } for i in r.images { print(`Deleted image: ${i}`) }",
         Verb::Pull { reference, platform, quiet } => {
@@ -1304,12 +1580,17 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
             scope.push("registry", registry);
             "logout(registry); print(`Removing login credentials for ${registry}`)"
         }
-        Verb::Images { json, all } => {
+        Verb::Images { json, all, quiet, format } => {
             scope.push("all", all);
-            if json {
-                "print(images(#{ json: true, all: all }))"
-            } else {
-                "print(table(images(#{ all: all }), \"images\"))"
+            match (quiet, format, json) {
+                // Each image once, however many names it has: for `rmi $(images -q)`.
+                (true, _, _) => "let seen = #{}; for i in images(#{ all: all }) { if !(i.short_id in seen) { seen[i.short_id] = true; print(i.short_id) } }",
+                (_, Some(f), _) => {
+                    scope.push("fmt", f);
+                    "let t = template(images(#{ all: all }), fmt); if t != \"\" { print(t) }"
+                }
+                (_, None, true) => "print(images(#{ json: true, all: all }))",
+                (_, None, false) => "print(table(images(#{ all: all }), \"images\"))",
             }
         }
         Verb::Rmi { images, force } => {

@@ -570,7 +570,7 @@ fn options_are_named_as_the_cli_flags_with_the_old_names_as_aliases() {
             &[
                 "-e",
                 &format!(
-                    r#"let c = run({:?}, ["sleep", "300"], #{{ detach: true, name: {name:?}, {opts} }}); to_json(inspect(c.id).spec.limits)"#,
+                    r#"let c = run({:?}, ["sleep", "300"], #{{ detach: true, name: {name:?}, {opts} }}); to_json(inspect(c.id).HostConfig)"#,
                     busybox()
                 ),
             ],
@@ -582,12 +582,12 @@ fn options_are_named_as_the_cli_flags_with_the_old_names_as_aliases() {
         "canonical",
         r#"memory: "64m", pids_limit: 50, cpu_shares: 512"#,
     );
-    assert_eq!(l["memory"], 64 << 20, "{l}");
-    assert_eq!(l["pids"], 50, "{l}");
-    assert_eq!(l["cpu_shares"], 512, "{l}");
+    assert_eq!(l["Memory"], 64 << 20, "{l}");
+    assert_eq!(l["PidsLimit"], 50, "{l}");
+    assert_eq!(l["CpuShares"], 512, "{l}");
     let l = limits("aliased", r#"mem: "32m", pids: 40"#);
-    assert_eq!(l["memory"], 32 << 20, "{l}");
-    assert_eq!(l["pids"], 40, "{l}");
+    assert_eq!(l["Memory"], 32 << 20, "{l}");
+    assert_eq!(l["PidsLimit"], 40, "{l}");
     let o = gocker(
         r,
         &[
@@ -623,8 +623,8 @@ fn options_are_named_as_the_cli_flags_with_the_old_names_as_aliases() {
     assert!(o.status.success(), "{}", err(&o));
     let o = gocker(r, &["inspect", "flags"]);
     let v: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
-    assert_eq!(v["spec"]["limits"]["memory"], 48 << 20, "{v}");
-    assert_eq!(v["spec"]["limits"]["pids"], 30, "{v}");
+    assert_eq!(v[0]["HostConfig"]["Memory"], 48 << 20, "{v}");
+    assert_eq!(v[0]["HostConfig"]["PidsLimit"], 30, "{v}");
     // stats: the limit of one without its own is the host's memory, not 2^63 - 4096.
     sleeper(r, "unlimited");
     let o = gocker(r, &["-e", "stats(\"unlimited\").memory_limit"]);

@@ -346,7 +346,7 @@ fn labels_filter_containers_and_a_network_alias_is_a_name_on_the_network() {
     let inspect: serde_json::Value =
         serde_json::from_str(&gocker_ok(r, &["inspect", "web"])).expect("json");
     assert_eq!(
-        inspect["Config"]["Labels"],
+        inspect[0]["Config"]["Labels"],
         serde_json::json!({ "from.image": "yes", "from.file": "1", "tier": "web", "team": "a" })
     );
     let names = |code: &str| -> String {

@@ -282,9 +282,9 @@ fn out_of_memory_is_reported() {
     assert_eq!(o.status.code(), Some(137), "{}", err(&o));
     let o = gocker(r, &["inspect", "hog"]);
     let v: serde_json::Value = serde_json::from_str(&out(&o)).expect("inspect is JSON");
-    assert_eq!(v["oom_killed"], true);
-    assert_eq!(v["exit_code"], 137);
-    assert_eq!(v["spec"]["limits"]["memory"], 16 << 20);
+    assert_eq!(v[0]["State"]["OOMKilled"], true, "{v}");
+    assert_eq!(v[0]["State"]["ExitCode"], 137, "{v}");
+    assert_eq!(v[0]["HostConfig"]["Memory"], 16 << 20, "{v}");
     gocker(r, &["rm", "hog"]);
     no_leftovers(r);
 }

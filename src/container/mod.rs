@@ -8,10 +8,13 @@
 //! detached shim double-forks and calls setsid, so the container outlives the script.
 
 pub mod copy;
+pub mod events;
 pub mod exec;
 pub mod filter;
 pub mod health;
+mod inspect;
 pub mod logs;
+pub mod observe;
 pub mod plan;
 pub mod probe;
 pub mod process;
@@ -351,6 +354,7 @@ pub(crate) fn erase(paths: &Paths, db: &Db, id: &str) -> Result<()> {
 
 fn erase_locked(paths: &Paths, db: &Db, id: &str) -> Result<()> {
     remove_tree(&paths.containers().join(id))?;
+    events::record(db, id, "destroy");
     db.lock()
         .execute("DELETE FROM containers WHERE id = ?1", [id])?;
     for lock in [creator_lock(id), starting_lock(id)] {
@@ -555,6 +559,8 @@ impl ContainerStore {
         )
         .map_err(|e| unique_as_conflict(e, &name))?;
         tx.commit()?;
+        drop(conn);
+        events::record(&self.db, id, "create");
         Ok(())
     }
 
@@ -851,10 +857,15 @@ impl ContainerStore {
         self.networks()
             .disconnect(&c.id, &c.spec.network, &c.spec.publish, true);
         let exit = shim::read_exit_file(&self.dir(&c.id));
-        self.db.lock().execute(
+        let changed = self.db.lock().execute(
             "UPDATE containers SET status = 'exited', exit_code = COALESCE(?2, exit_code, 137), oom_killed = COALESCE(?3, oom_killed), pid = NULL, shim_pid = NULL, finished = ?4 WHERE id = ?1 AND status = 'running' AND shim_pid IS ?5",
             params![c.id, exit.map(|e| e.0), exit.map(|e| e.1 as i64), now(), c.shim_pid],
         )?;
+        if changed > 0 {
+            let mut attrs = serde_json::Map::new();
+            attrs.insert("exitCode".into(), exit.map(|e| e.0).unwrap_or(137).into());
+            events::record_with(&self.db, &c.id, "die", attrs);
+        }
         if c.spec.auto_remove {
             erase(&self.paths, &self.db, &c.id)?;
         }
@@ -895,6 +906,9 @@ impl ContainerStore {
         crate::trace::step(|| format!("kill({pid}, {sig})"));
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
             .map_err(|e| Error::sys("cannot signal", Path::new(&format!("/proc/{pid}")), e))?;
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("signal".into(), (sig as i32).into());
+        events::record_with(&self.db, &c.id, "kill", attrs);
         // A paused container takes its signals once thawed; a kill must not wait for that.
         if sig == nix::sys::signal::Signal::SIGKILL {
             let cg = ContainerCgroup::of(&c.id);
@@ -910,6 +924,7 @@ impl ContainerStore {
         let c = self.get(id)?;
         running_pid(&c)?;
         ContainerCgroup::of(&c.id).freeze(true)?;
+        events::record(&self.db, &c.id, "pause");
         Ok(c)
     }
 
@@ -925,6 +940,7 @@ impl ContainerStore {
             )));
         }
         cg.freeze(false)?;
+        events::record(&self.db, &c.id, "unpause");
         Ok(c)
     }
 

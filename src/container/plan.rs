@@ -213,6 +213,10 @@ pub fn launch(spec: &Spec, r: Resolved, id: &str, root: &Path, dir: &Path) -> Re
         security: spec.security.clone(),
         devices,
         network_aliases: spec.network_aliases.clone(),
+        extra_hosts: spec.extra_hosts.clone(),
+        dns: spec.dns.clone(),
+        shm_size: spec.shm_size,
+        ulimits: spec.ulimits.clone(),
         interface: None,
     })
 }

@@ -265,6 +265,7 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         }
     }
     drop(starting);
+    super::events::record(&db, id, "start");
     status.send(&ShimMessage::Started { pid: pid.as_raw() });
     let up_since = std::time::Instant::now();
     // The health check runs beside the container, for as long as it runs.
@@ -338,9 +339,19 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         }
     }
     recorded?;
+    if oom {
+        super::events::record(&db, id, "oom");
+    }
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("exitCode".into(), code.into());
+    super::events::record_with(&db, id, "die", attrs);
     if launch.auto_remove {
         super::erase(&paths, &db, id)?;
-    } else if let Some(policy) = launch.restart {
+    } else if let Some(policy) = read_launch(&paths, id)
+        .map(|l| l.restart)
+        .unwrap_or(launch.restart)
+    {
+        // Read again now: `update --restart` may have changed it while the container ran.
         restart_if_due(&paths, &db, id, policy, code, up_since.elapsed());
     }
     Ok(code)

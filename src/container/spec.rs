@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::runtime::cgroup::Limits;
 pub use crate::runtime::launch::{
-    Bind, Interface, Launch, Namespace, NetworkMode, Publish, Restart, Tmpfs,
+    Bind, Interface, Launch, Namespace, NetworkMode, Publish, Restart, Tmpfs, Ulimit,
 };
 use crate::runtime::security::Security;
 
@@ -77,6 +77,21 @@ pub struct Spec {
     /// More names it is reached by on its bridge network (docker --network-alias).
     #[serde(default)]
     pub network_aliases: Vec<String>,
+    /// Seconds `stop` waits before it kills, unless told (docker --stop-timeout).
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
+    /// --add-host: (name, address) lines for /etc/hosts.
+    #[serde(default)]
+    pub extra_hosts: Vec<(String, String)>,
+    /// --dns: name servers for /etc/resolv.conf.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// --shm-size: bytes of /dev/shm.
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// --ulimit: resource limits of the command.
+    #[serde(default)]
+    pub ulimits: Vec<Ulimit>,
 }
 
 fn chosen() -> bool {
@@ -121,6 +136,11 @@ impl Spec {
             health: None,
             labels: BTreeMap::new(),
             network_aliases: Vec::new(),
+            stop_timeout: None,
+            extra_hosts: Vec::new(),
+            dns: Vec::new(),
+            shm_size: None,
+            ulimits: Vec::new(),
         }
     }
 

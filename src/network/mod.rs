@@ -577,8 +577,17 @@ impl Networks {
                 prefix: net.subnet.prefix,
                 gateway: net.gateway,
                 hosts_file,
-                resolv_conf: resolv_conf(),
+                resolv_conf: crate::runtime::launch::with_dns(&resolv_conf(), &launch.dns),
             });
+            // --add-host lines: kept beside the hosts file, which every rewrite appends them to.
+            if !launch.extra_hosts.is_empty() {
+                let extra = dir.join("extra-hosts");
+                std::fs::write(
+                    &extra,
+                    crate::runtime::launch::extra_hosts_text(&launch.extra_hosts),
+                )
+                .map_err(|e| Error::io("cannot write", &extra, e))?;
+            }
             self.write_hosts(&net.name)?;
             Ok(Attachment {
                 ip,
@@ -743,9 +752,13 @@ impl Networks {
             for o in members.iter().filter(|o| o.container != m.container) {
                 text.push_str(&hosts_line(o, &o.name, &o.hostname));
             }
+            let dir = self.paths.containers().join(&m.container);
+            if let Ok(extra) = std::fs::read_to_string(dir.join("extra-hosts")) {
+                text.push_str(&extra);
+            }
             // One member's directory going away (it is being removed) must not stop the
             // others, nor a new container's start: its own file missing fails its bind.
-            let path = self.paths.containers().join(&m.container).join("hosts");
+            let path = dir.join("hosts");
             if let Err(e) = write_in_place(&path, text.as_bytes()) {
                 crate::trace::step(|| format!("hosts of {}: {}", m.name, e.chain()));
             }

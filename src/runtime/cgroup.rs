@@ -564,6 +564,29 @@ impl ContainerCgroup {
         }
     }
 
+    /// The processes in the container's cgroup (its sub-cgroups too), by host pid.
+    pub fn procs(&self) -> Vec<i32> {
+        fn collect(dir: &Path, out: &mut Vec<i32>) {
+            if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
+                out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+            if let Ok(entries) = fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        collect(&e.path(), out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(dir) = self.dir("pids").or_else(|| self.dirs.first()) {
+            collect(dir, &mut out);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The v1 freezer cgroup, made on the first pause (starts do not pay for it).
     fn v1_freezer(&self) -> PathBuf {
         let base = self.root.join("freezer");

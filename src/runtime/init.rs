@@ -140,6 +140,12 @@ fn setup_and_exec(
         )
         .map_err(sys("cannot make the root read-only:", Path::new("/")))?;
     }
+    // Resource limits while still privileged (raising a hard limit needs CAP_SYS_RESOURCE):
+    // they pass through the change of user and execve to the command.
+    for u in &l.ulimits {
+        trace::step(|| format!("setrlimit({}, {}, {})", u.name, u.soft, u.hard));
+        u.apply()?;
+    }
     exec_as(&l.argv, &l.env, &l.workdir, l.user.as_deref(), &confinement)
 }
 

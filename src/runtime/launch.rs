@@ -403,9 +403,152 @@ pub struct Launch {
     /// More names for it in its network's hosts files (docker --network-alias).
     #[serde(default)]
     pub network_aliases: Vec<String>,
+    /// More names in /etc/hosts (docker --add-host): (name, address).
+    #[serde(default)]
+    pub extra_hosts: Vec<(String, String)>,
+    /// Name servers for /etc/resolv.conf instead of the host's (docker --dns).
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// The size of /dev/shm in bytes (docker --shm-size; 64 MiB without).
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// Resource limits the init sets before it runs the command (docker --ulimit).
+    #[serde(default)]
+    pub ulimits: Vec<Ulimit>,
     /// Filled in by the supervisor for a bridged container, just before the clone.
     #[serde(skip)]
     pub interface: Option<Interface>,
+}
+
+/// A resource limit, as docker --ulimit NAME=SOFT[:HARD] (-1 for unlimited).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// The limits --ulimit knows, by Docker's names.
+pub const ULIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
+    ("as", libc::RLIMIT_AS),
+    ("core", libc::RLIMIT_CORE),
+    ("cpu", libc::RLIMIT_CPU),
+    ("data", libc::RLIMIT_DATA),
+    ("fsize", libc::RLIMIT_FSIZE),
+    ("locks", libc::RLIMIT_LOCKS),
+    ("memlock", libc::RLIMIT_MEMLOCK),
+    ("msgqueue", libc::RLIMIT_MSGQUEUE),
+    ("nice", libc::RLIMIT_NICE),
+    ("nofile", libc::RLIMIT_NOFILE),
+    ("nproc", libc::RLIMIT_NPROC),
+    ("rss", libc::RLIMIT_RSS),
+    ("rtprio", libc::RLIMIT_RTPRIO),
+    ("rttime", libc::RLIMIT_RTTIME),
+    ("sigpending", libc::RLIMIT_SIGPENDING),
+    ("stack", libc::RLIMIT_STACK),
+];
+
+impl Ulimit {
+    /// `NAME=SOFT[:HARD]`; -1 (or "unlimited") is no limit; HARD defaults to SOFT.
+    pub fn parse(text: &str) -> Result<Ulimit> {
+        let bad = |why: String| {
+            Error::invalid(format!(
+                "invalid ulimit {text:?}: {why} (use e.g. \"nofile=1024:2048\" or \"core=-1\")"
+            ))
+        };
+        let (name, values) = text.split_once('=').ok_or_else(|| bad("no =".into()))?;
+        if !ULIMITS.iter().any(|(n, _)| *n == name) {
+            let names: Vec<&str> = ULIMITS.iter().map(|(n, _)| *n).collect();
+            return Err(bad(format!(
+                "unknown limit {name}; the limits are {}",
+                names.join(", ")
+            )));
+        }
+        let num = |v: &str| -> Result<u64> {
+            match v.trim() {
+                "-1" | "unlimited" => Ok(libc::RLIM_INFINITY),
+                n => n.parse().map_err(|_| bad(format!("{n:?} is not a number"))),
+            }
+        };
+        let (soft, hard) = match values.split_once(':') {
+            Some((s, h)) => (num(s)?, num(h)?),
+            None => (num(values)?, num(values)?),
+        };
+        if soft > hard {
+            return Err(bad("the soft limit is above the hard one".into()));
+        }
+        Ok(Ulimit {
+            name: name.to_string(),
+            soft,
+            hard,
+        })
+    }
+
+    /// Sets it on this process (the init, before it runs the command: inherited across
+    /// execve and the change of user).
+    pub fn apply(&self) -> Result<()> {
+        let resource = ULIMITS
+            .iter()
+            .find(|(n, _)| *n == self.name)
+            .map(|(_, r)| *r)
+            .ok_or_else(|| Error::invalid(format!("unknown ulimit {}", self.name)))?;
+        let lim = libc::rlimit {
+            rlim_cur: self.soft,
+            rlim_max: self.hard,
+        };
+        // SAFETY: setrlimit reads the struct we pass.
+        if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+            return Err(Error::sys(
+                "cannot set the limit",
+                std::path::Path::new(&format!("ulimit {}", self.name)),
+                nix::errno::Errno::last(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `name:ip` of --add-host, checked.
+pub fn parse_extra_host(text: &str) -> Result<(String, String)> {
+    let (name, ip) = text
+        .split_once(':')
+        .or_else(|| text.split_once('='))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "invalid host {text:?}: use NAME:IP, e.g. \"db:10.0.0.5\""
+            ))
+        })?;
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(Error::invalid(format!("invalid host name in {text:?}")));
+    }
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    if ip.parse::<std::net::IpAddr>().is_err() && ip != "host-gateway" {
+        return Err(Error::invalid(format!(
+            "invalid address in host {text:?}: {ip:?} is not an IP address"
+        )));
+    }
+    Ok((name.to_string(), ip.to_string()))
+}
+
+/// The /etc/hosts lines of --add-host.
+pub fn extra_hosts_text(hosts: &[(String, String)]) -> String {
+    hosts.iter().map(|(n, ip)| format!("{ip}\t{n}\n")).collect()
+}
+
+/// A resolv.conf with `dns` as its name servers (the other lines kept); as given without.
+pub fn with_dns(resolv: &[u8], dns: &[String]) -> Vec<u8> {
+    if dns.is_empty() {
+        return resolv.to_vec();
+    }
+    let text = String::from_utf8_lossy(resolv);
+    let mut out: String = dns.iter().map(|d| format!("nameserver {d}\n")).collect();
+    for line in text.lines() {
+        if !line.trim_start().starts_with("nameserver") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.into_bytes()
 }
 
 /// The address a bridged container's `eth0` gets, and the file bound onto its /etc/hosts.

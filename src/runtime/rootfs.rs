@@ -157,7 +157,7 @@ pub fn prepare(host: &mut dyn Host, l: &Launch) -> Result<()> {
     bind_volumes(host, &root_dir, l)?;
     mount_tmpfs(host, &root_dir, l)?;
     mount_proc(host, &root_dir)?;
-    setup_dev(host, &root_dir, &l.devices)?;
+    setup_dev(host, &root_dir, &l.devices, l.shm_size)?;
     mount_sys(host, &root_dir)?;
     drop(root_dir);
     trace::step(|| {
@@ -485,8 +485,9 @@ fn write_etc_files(root: &File, l: &Launch) {
         put(
             "hosts",
             format!(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
-                l.hostname
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n{}",
+                l.hostname,
+                super::launch::extra_hosts_text(&l.extra_hosts)
             )
             .as_bytes(),
         );
@@ -494,7 +495,7 @@ fn write_etc_files(root: &File, l: &Launch) {
     if let Some(iface) = &l.interface {
         put("resolv.conf", &iface.resolv_conf);
     } else if let Ok(resolv) = std::fs::read("/etc/resolv.conf") {
-        put("resolv.conf", &resolv);
+        put("resolv.conf", &super::launch::with_dns(&resolv, &l.dns));
     }
 }
 
@@ -509,7 +510,12 @@ const STANDARD_DEVICES: &[(&str, u32, u32)] = &[
 ];
 
 /// A /dev with only the standard devices and those asked for (--device).
-fn setup_dev(host: &mut dyn Host, root: &File, devices: &[DeviceNode]) -> Result<()> {
+fn setup_dev(
+    host: &mut dyn Host,
+    root: &File,
+    devices: &[DeviceNode],
+    shm_size: Option<u64>,
+) -> Result<()> {
     let dev = mountpoint(root, "/dev", true)?;
     trace::step(|| {
         "mount -t tmpfs tmpfs /dev; mknod null zero full random urandom tty; devpts, shm, mqueue"
@@ -557,6 +563,7 @@ fn setup_dev(host: &mut dyn Host, root: &File, devices: &[DeviceNode]) -> Result
         let p = dev.join(name);
         std::os::unix::fs::symlink(target, &p).map_err(|e| Error::io("cannot create", &p, e))?;
     }
+    let shm = format!("mode=1777,size={}", shm_size.unwrap_or(64 << 20));
     for (name, fstype, flags, data) in [
         (
             "pts",
@@ -564,7 +571,7 @@ fn setup_dev(host: &mut dyn Host, root: &File, devices: &[DeviceNode]) -> Result
             MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
             "newinstance,ptmxmode=0666,mode=0620,gid=5",
         ),
-        ("shm", "tmpfs", NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k"),
+        ("shm", "tmpfs", NOSUID_NODEV_NOEXEC, shm.as_str()),
         ("mqueue", "mqueue", NOSUID_NODEV_NOEXEC, ""),
     ] {
         let p = dev.join(name);
@@ -728,6 +735,10 @@ mod tests {
             restart: None,
             health: None,
             network_aliases: vec![],
+            extra_hosts: vec![],
+            dns: vec![],
+            shm_size: None,
+            ulimits: vec![],
             interface: None,
         }
     }

@@ -471,6 +471,9 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     };
     let prune2 = prune.clone();
     engine.register_fn("prune_images", move || prune2(Map::new()));
+    engine.register_fn("host_platform", || {
+        crate::image::oci::Platform::host().to_string()
+    });
     engine.register_fn("prune_images", prune);
 
     let c = ctx.clone();

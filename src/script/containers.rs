@@ -174,7 +174,7 @@ fn print_logs(c: &Context, v: &Dynamic, q: &LogQuery, timestamps: bool, follow: 
 }
 
 /// A size from "64m" or a number of bytes.
-fn size(v: &Dynamic, what: &str) -> Res<i64> {
+pub(super) fn size(v: &Dynamic, what: &str) -> Res<i64> {
     if let Ok(n) = v.as_int() {
         if n <= 0 {
             return Err(invalid(format!("{what} must be positive, not {n}")));
@@ -190,7 +190,7 @@ fn size(v: &Dynamic, what: &str) -> Res<i64> {
     }
 }
 
-fn number(v: &Dynamic, what: &str) -> Res<f64> {
+pub(super) fn number(v: &Dynamic, what: &str) -> Res<f64> {
     v.as_float()
         .or_else(|_| v.as_int().map(|i| i as f64))
         .map_err(super::api::a_type)
@@ -331,6 +331,7 @@ pub fn register(engine: &mut Engine, ctx: Rc<Context>) {
     register_limits(engine);
     register_identity(engine);
     register_wiring(engine);
+    register_extras(engine);
     register_security(engine);
     register_spawn(engine, ctx.clone());
     register_process(engine, ctx.clone());
@@ -641,6 +642,66 @@ fn register_identity(engine: &mut Engine) {
             let a = strings(a, "entrypoint")?;
             with_spec(s, |sp| {
                 sp.entrypoint = Some(a);
+                Ok(())
+            })
+        },
+    );
+}
+
+/// --add-host, --dns, --shm-size, --ulimit, --stop-signal, --stop-timeout.
+fn register_extras(engine: &mut Engine) {
+    engine.register_fn("add_host", |s: &mut SpecRef, h: &str| -> Res<SpecRef> {
+        let host = crate::runtime::launch::parse_extra_host(h).map_err(script_error)?;
+        with_spec(s, |sp| {
+            sp.extra_hosts.push(host);
+            Ok(())
+        })
+    });
+    engine.register_fn("add_dns", |s: &mut SpecRef, ip: &str| -> Res<SpecRef> {
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(invalid(format!(
+                "dns {ip:?} is not an IP address (e.g. \"10.0.0.2\")"
+            )));
+        }
+        with_spec(s, |sp| {
+            sp.dns.push(ip.to_string());
+            Ok(())
+        })
+    });
+    engine.register_fn(
+        "set_shm_size",
+        |s: &mut SpecRef, v: Dynamic| -> Res<SpecRef> {
+            let n = size(&v, "shm size")?;
+            with_spec(s, |sp| {
+                sp.shm_size = Some(n as u64);
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn("add_ulimit", |s: &mut SpecRef, u: &str| -> Res<SpecRef> {
+        let u = crate::runtime::launch::Ulimit::parse(u).map_err(script_error)?;
+        with_spec(s, |sp| {
+            sp.ulimits.retain(|x| x.name != u.name);
+            sp.ulimits.push(u);
+            Ok(())
+        })
+    });
+    engine.register_fn(
+        "set_stop_signal",
+        |s: &mut SpecRef, sig: &str| -> Res<SpecRef> {
+            let parsed = crate::container::parse_signal(sig).map_err(script_error)?;
+            with_spec(s, |sp| {
+                sp.stop_signal = Some(parsed.as_str().to_string());
+                Ok(())
+            })
+        },
+    );
+    engine.register_fn(
+        "set_stop_timeout",
+        |s: &mut SpecRef, v: Dynamic| -> Res<SpecRef> {
+            let t = duration(&v)?;
+            with_spec(s, |sp| {
+                sp.stop_timeout = Some(t.as_secs() as i64);
                 Ok(())
             })
         },
@@ -1080,6 +1141,19 @@ fn register_lookup(engine: &mut Engine, ctx: Rc<Context>) {
         ))
     });
 
+    let c = ctx.clone();
+    engine.register_fn(
+        "docker_inspect",
+        move |r: &mut ContainerRef| -> Res<Dynamic> {
+            let store = c.containers()?;
+            let found = store.get(&r.id).map_err(script_error)?;
+            Ok(super::value::json_to_dynamic(store.inspect(&found)))
+        },
+    );
+    engine.register_fn("docker_inspect", |i: &mut crate::image::Image| {
+        super::value::json_to_dynamic(i.inspect())
+    });
+
     // Lifecycle functions take a Container, a Process, or a name or id.
 }
 
@@ -1161,7 +1235,18 @@ fn register_lifecycle(engine: &mut Engine, ctx: Rc<Context>) {
         Ok(ContainerRef { id })
     };
     let stop2 = stop.clone();
-    engine.register_fn("stop", move |v: Dynamic| stop2(v, Dynamic::from(10_i64)));
+    let c = ctx.clone();
+    // Without a timeout: the container's own (--stop-timeout), else Docker's 10 s.
+    engine.register_fn("stop", move |v: Dynamic| -> Res<ContainerRef> {
+        let t = c
+            .containers()?
+            .get(&container_id(&v)?)
+            .map_err(script_error)?
+            .spec
+            .stop_timeout
+            .unwrap_or(10);
+        stop2(v, Dynamic::from(t))
+    });
     engine.register_fn("stop", stop);
     let c = ctx.clone();
     engine.register_fn("start", move |v: Dynamic| -> Res<ContainerRef> {

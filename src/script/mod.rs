@@ -5,8 +5,10 @@ pub mod api;
 pub mod build;
 pub mod containers;
 pub mod docs;
+pub mod observe;
 pub mod ready;
 pub mod table;
+pub mod template;
 pub mod value;
 
 use std::cell::OnceCell;
@@ -307,8 +309,16 @@ pub fn build_engine(ctx: Rc<Context>) -> Engine {
             table::table_of(&c, &v, kind).map_err(invalid)
         },
     );
+    let c = ctx.clone();
+    engine.register_fn(
+        "template",
+        move |v: Dynamic, format: &str| -> Result<String, Box<EvalAltResult>> {
+            table::template(&c, &v, format).map_err(invalid)
+        },
+    );
     build::register(&mut engine, ctx.clone());
     ready::register(&mut engine, ctx.clone());
+    observe::register(&mut engine, ctx.clone());
     containers::register(&mut engine, ctx);
     engine
 }

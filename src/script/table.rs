@@ -34,14 +34,9 @@ pub fn render(rows: &[Vec<String>]) -> String {
         .join("\n")
 }
 
-pub fn images(list: &[Image]) -> String {
-    let mut rows = vec![vec![
-        "REPOSITORY".to_string(),
-        "TAG".into(),
-        "IMAGE ID".into(),
-        "PLATFORM".into(),
-        "SIZE".into(),
-    ]];
+/// The rows `docker images --format` reads: one per name of each image.
+pub fn image_rows(list: &[Image]) -> Vec<serde_json::Value> {
+    let mut rows = Vec::new();
     for i in list {
         let names: Vec<(String, String)> = if i.tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
@@ -54,17 +49,58 @@ pub fn images(list: &[Image]) -> String {
                 })
                 .collect()
         };
+        let created = i
+            .created
+            .as_deref()
+            .and_then(crate::sys::time::parse_rfc3339)
+            .map(|n| (n / 1_000_000_000) as i64);
         for (repo, tag) in names {
-            rows.push(vec![
-                repo,
-                tag,
-                i.short_id(),
-                i.platform.to_string(),
-                human_size(i.size),
-            ]);
+            let digest = i.digest.clone();
+            rows.push(serde_json::json!({
+                "ID": i.short_id(),
+                "Repository": repo,
+                "Tag": tag,
+                "Digest": if digest.is_empty() { "<none>".to_string() } else { digest },
+                "CreatedAt": created.map(docker_time).unwrap_or_default(),
+                "CreatedSince": created.map(ago).unwrap_or_else(|| "N/A".into()),
+                "Size": human_size(i.size),
+                "Platform": i.platform.to_string(),
+            }));
         }
     }
-    render(&rows)
+    rows
+}
+
+/// Column headers as Docker names them, for a kind's fields.
+pub fn header_of(kind: &str) -> impl Fn(&str) -> String + '_ {
+    move |field: &str| match (kind, field) {
+        ("containers", "ID") => "CONTAINER ID".into(),
+        ("images", "ID") => "IMAGE ID".into(),
+        (_, "RunningFor" | "CreatedSince") => "CREATED".into(),
+        (_, f) => super::template::default_header(f),
+    }
+}
+
+const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Platform}}\t{{.Size}}";
+const CONTAINERS_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
+/// Rows under a template that only names fields they have: it cannot fail.
+fn fixed_table(template: &str, rows: &[serde_json::Value], kind: &str) -> String {
+    super::template::Template::parse(template)
+        .and_then(|t| t.render_all(rows, &header_of(kind)))
+        .unwrap_or_else(|e| e)
+}
+
+pub fn images(list: &[Image]) -> String {
+    fixed_table(IMAGES_TABLE, &image_rows(list), "images")
+}
+
+/// A time as Docker's `CreatedAt`: 2026-01-02 03:04:05 +0000 UTC.
+pub fn docker_time(secs: i64) -> String {
+    crate::sys::time::rfc3339(secs)
+        .replacen('T', " ", 1)
+        .replace('Z', " +0000 UTC")
 }
 
 /// A duration as Docker words it (go-units' HumanDuration): "Less than a second",
@@ -89,20 +125,13 @@ pub fn span(seconds: i64) -> String {
     }
 }
 
-fn ago(t: i64) -> String {
+/// "5 minutes ago", as Docker's.
+pub fn ago(t: i64) -> String {
     format!("{} ago", span(crate::sys::now() - t))
 }
 
-pub fn containers(ctx: &Context, list: &[ContainerRef]) -> String {
-    let mut rows = vec![vec![
-        "CONTAINER ID".to_string(),
-        "IMAGE".into(),
-        "COMMAND".into(),
-        "CREATED".into(),
-        "STATUS".into(),
-        "PORTS".into(),
-        "NAMES".into(),
-    ]];
+/// The rows `docker ps --format` reads, one per container still there.
+pub fn container_rows(ctx: &Context, list: &[ContainerRef]) -> Vec<serde_json::Value> {
     // The state is read once for the whole table, not once a row.
     let all = ctx
         .containers()
@@ -111,22 +140,24 @@ pub fn containers(ctx: &Context, list: &[ContainerRef]) -> String {
         .unwrap_or_default();
     let by_id: std::collections::HashMap<&str, &crate::container::Container> =
         all.iter().map(|c| (c.id.as_str(), c)).collect();
+    let mut rows = Vec::new();
     for r in list {
         let Some(c) = by_id.get(r.id.as_str()).copied().cloned() else {
             continue;
         };
         let mut command = c.command.join(" ");
-        if command.chars().count() > 30 {
-            command = format!("{}…", command.chars().take(29).collect::<String>());
+        if command.chars().count() > 20 {
+            command = format!("{}…", command.chars().take(19).collect::<String>());
         }
         let image = if c.image.starts_with("sha256:") {
             c.image.chars().skip(7).take(12).collect()
         } else {
             c.image.clone()
         };
+        let paused = c.status == Status::Running
+            && crate::runtime::cgroup::ContainerCgroup::of(&c.id).is_frozen();
         let status = match (c.status, c.started, c.finished) {
             (Status::Running, Some(s), _) => {
-                let paused = crate::runtime::cgroup::ContainerCgroup::of(&c.id).is_frozen();
                 let health = ctx
                     .containers()
                     .ok()
@@ -144,25 +175,53 @@ pub fn containers(ctx: &Context, list: &[ContainerRef]) -> String {
             }
             _ => c.status_text(),
         };
-        rows.push(vec![
-            c.short_id(),
-            image,
-            format!("\"{command}\""),
-            ago(c.created),
-            status,
-            c.spec
-                .publish
+        let state = match c.status {
+            Status::Running if paused => "paused",
+            s => s.as_str(),
+        };
+        let ports = c
+            .spec
+            .publish
+            .iter()
+            .map(|p| {
+                let ip = p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.proto)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mounts = c
+            .spec
+            .binds
+            .iter()
+            .map(|b| b.source.display().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        rows.push(serde_json::json!({
+            "ID": c.short_id(),
+            "Image": image,
+            "Command": format!("\"{command}\""),
+            "CreatedAt": docker_time(c.created),
+            "RunningFor": ago(c.created),
+            "Status": status,
+            "State": state,
+            "Ports": ports,
+            "Names": c.name,
+            "Networks": c.spec.network.as_str(),
+            "Mounts": mounts,
+            "Labels": c
+                .config
+                .labels
                 .iter()
-                .map(|p| {
-                    let ip = p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-                    format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.proto)
-                })
+                .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
-                .join(", "),
-            c.name,
-        ]);
+                .join(","),
+        }));
     }
-    render(&rows)
+    rows
+}
+
+pub fn containers(ctx: &Context, list: &[ContainerRef]) -> String {
+    fixed_table(CONTAINERS_TABLE, &container_rows(ctx, list), "containers")
 }
 
 /// A map as `networks()` returns them.
@@ -254,6 +313,46 @@ pub fn table_of(ctx: &Context, v: &Dynamic, kind: &str) -> Result<String, String
         }
     };
     made.ok_or_else(|| format!("table: this value is not a list of {kind}"))
+}
+
+/// `--format`'s rows of a value and the kind that names their columns: containers as
+/// `ps` shows them, images as `images` does, maps (inspect's) as themselves.
+fn format_rows(ctx: &Context, v: &Dynamic) -> (Vec<serde_json::Value>, &'static str) {
+    let one = |x: &Dynamic| -> Option<(Vec<serde_json::Value>, &'static str)> {
+        if let Some(c) = x.read_lock::<ContainerRef>() {
+            return Some((container_rows(ctx, std::slice::from_ref(&*c)), "containers"));
+        }
+        if let Some(i) = x.read_lock::<Image>() {
+            return Some((image_rows(std::slice::from_ref(&*i)), "images"));
+        }
+        None
+    };
+    if let Some(made) = one(v) {
+        return made;
+    }
+    if let Some(arr) = v.read_lock::<Array>() {
+        let mut rows = Vec::new();
+        let mut kind = "";
+        for x in arr.iter() {
+            match one(x) {
+                Some((r, k)) => {
+                    rows.extend(r);
+                    kind = k;
+                }
+                None => rows.push(super::value::dynamic_to_json(x)),
+            }
+        }
+        return (rows, kind);
+    }
+    (vec![super::value::dynamic_to_json(v)], "")
+}
+
+/// `template(value, format)`: a value (or each of a list) through a Go-style template, as
+/// Docker's `--format`.
+pub fn template(ctx: &Context, v: &Dynamic, format: &str) -> Result<String, String> {
+    let t = super::template::Template::parse(format)?;
+    let (rows, kind) = format_rows(ctx, v);
+    t.render_all(&rows, &header_of(kind))
 }
 
 /// What the REPL prints for a value.

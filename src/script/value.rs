@@ -70,19 +70,30 @@ fn strings(v: &[String]) -> Array {
     v.iter().map(|s| Dynamic::from(s.clone())).collect()
 }
 
-/// Human size: 1.2 MB (powers of 1000, as docker images).
+/// A size as Docker prints it (go-units' HumanSize): three significant digits in powers
+/// of 1000, no space: 512B, 1.5MB, 4.26MB, 123MB.
 pub fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut v = bytes as f64;
     let mut u = 0;
-    while v >= 1000.0 && u < units.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", units[u])
+    loop {
+        // Rounded to three significant digits first: 999.7 kB is 1MB, not 1000kB.
+        let decimals = match v {
+            x if x < 10.0 => 2,
+            x if x < 100.0 => 1,
+            _ => 0,
+        };
+        let text = format!("{v:.decimals$}");
+        if text.parse::<f64>().unwrap_or(v) >= 1000.0 && u < units.len() - 1 {
+            v /= 1000.0;
+            u += 1;
+            continue;
+        }
+        let text = match text.contains('.') {
+            true => text.trim_end_matches('0').trim_end_matches('.').to_string(),
+            false => text,
+        };
+        return format!("{text}{}", units[u]);
     }
 }
 
@@ -139,4 +150,22 @@ pub fn register(engine: &mut Engine) {
 /// How an Image prints: `Image(busybox:latest, 1.2 MB)`.
 pub fn describe_image(i: &Image) -> String {
     format!("Image({}, {})", i.name(), human_size(i.size))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_dockers() {
+        for (n, want) in [
+            (0, "0B"),
+            (512, "512B"),
+            (1500, "1.5kB"),
+            (4_261_000, "4.26MB"),
+            (123_400_000, "123MB"),
+            (999_700, "1MB"),
+            (2_000_000_000, "2GB"),
+        ] {
+            assert_eq!(super::human_size(n), want, "{n}");
+        }
+    }
 }

@@ -100,6 +100,17 @@ const MIGRATIONS: &[&str] = &[
     // 5: a running container's other names on its network (docker --network-alias),
     //    space-separated, for its peers' /etc/hosts.
     "ALTER TABLE addresses ADD COLUMN aliases TEXT NOT NULL DEFAULT '';",
+    // 6: the events of containers (docker events), appended at each transition.
+    "CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        time_nano INTEGER NOT NULL,
+        container TEXT NOT NULL,
+        name TEXT NOT NULL,
+        image TEXT NOT NULL,
+        action TEXT NOT NULL,         -- create, start, die, oom, kill, stop, pause, ...
+        attributes TEXT NOT NULL      -- JSON: exitCode, signal, oldName
+     );
+     CREATE INDEX events_time ON events(time_nano);",
 ];
 
 fn is_busy(e: &Error) -> bool {

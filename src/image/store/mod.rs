@@ -76,6 +76,26 @@ pub struct Image {
 }
 
 impl Image {
+    /// The image as `docker image inspect` shows it, with Docker's field names.
+    pub fn inspect(&self) -> serde_json::Value {
+        serde_json::json!({
+            "Id": self.id,
+            "RepoTags": self.tags,
+            "RepoDigests": self.digests,
+            "Created": self.created.clone().unwrap_or_default(),
+            "Size": self.size,
+            "Architecture": self.platform.architecture,
+            "Variant": self.platform.variant,
+            "Os": self.platform.os,
+            "Config": self.config,
+            "RootFS": {
+                "Type": "layers",
+                "Layers": self.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>(),
+            },
+            "Metadata": { "LastTagTime": crate::sys::time::rfc3339(self.stored) },
+        })
+    }
+
     /// The first tag, or the short id for an untagged image.
     pub fn name(&self) -> String {
         self.tags
