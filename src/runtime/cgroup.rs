@@ -130,6 +130,59 @@ impl Hierarchy {
     }
 }
 
+/// Starts, on a thread of its own, the wait for a kernel grace period that the next v1
+/// migration would otherwise pay on the start path: the caller calls it as soon as it knows a
+/// container will be started (or an exec helper will join one), and the supervisor's
+/// migration of the init, a few milliseconds later, finds the wait over or under way.
+///
+/// Why: on v1 a process enters a cgroup by a write to `cgroup.procs`, and that write takes the
+/// cgroup threadgroup lock, a percpu rw-semaphore whose writer first waits for an RCU grace
+/// period when no other writer went before it recently (`rcu_sync_enter`): 0 to 20 ms here,
+/// measured (issue 16), more than the rest of a container's start. The lock stays cheap for
+/// about one more grace period after a writer leaves, whatever the cgroup or hierarchy. The
+/// priming write moves the calling process into the cgroup it is already in: a no-op for
+/// the process (the kernel skips tasks already there), nothing changes on the host. v2 needs
+/// none of this: the init is born in its cgroup (clone3 with CLONE_INTO_CGROUP).
+pub fn prime_migration() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    let host = Hierarchy::host();
+    if host.is_v2() || STARTED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let Some(procs) = own_v1_procs(host) else {
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("cgroup-prime".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            // "0" is the writer itself. A failure only means no head start.
+            let _ = fs::write(&procs, "0");
+            STARTED.store(false, Ordering::Relaxed);
+        });
+    if spawned.is_err() {
+        STARTED.store(false, Ordering::Relaxed);
+    }
+}
+
+/// `cgroup.procs` of this process's own cgroup in the v1 pids hierarchy (any v1 hierarchy
+/// would do: the lock is one for all).
+fn own_v1_procs(host: &Hierarchy) -> Option<PathBuf> {
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers.split(',').any(|c| c == "pids").then_some(path)
+    })?;
+    let procs = host
+        .root
+        .join("pids")
+        .join(path.trim_start_matches('/'))
+        .join("cgroup.procs");
+    procs.exists().then_some(procs)
+}
+
 fn is_cgroup2(path: &Path) -> bool {
     nix::sys::statfs::statfs(path)
         .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
