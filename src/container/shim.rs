@@ -282,6 +282,11 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         _ => {}
     }
 
+    if detach {
+        // From here on it waits, copies logs and tears down: its start-up pages go back
+        // (about 0.7 MB a supervisor otherwise keeps mapped; issue 16).
+        crate::sys::memory::shed_startup_pages();
+    }
     match logs {
         Output::Inherit => {}
         Output::Logs { sources, pass_on } => {
