@@ -58,6 +58,7 @@ tables_before=$(nft list tables 2>/dev/null || true)
 cleanup() {
     for i in $(seq "$K"); do $G rm -f "benchbox$i" >/dev/null 2>&1 || true; done
     $G rm -f benchbox >/dev/null 2>&1 || true
+    [ -z "${OLD:-}" ] || $OLD rm -f benchbox >/dev/null 2>&1 || true
     $G network rm bridge >/dev/null 2>&1 || true
     podman "${podman_opts[@]}" rm -f -a -t 0 >/dev/null 2>&1 || true
     podman "${podman_opts[@]}" system reset -f >/dev/null 2>&1 || true
@@ -85,6 +86,14 @@ podman "${podman_opts[@]}" pull -q --tls-verify=false "$ref" >/dev/null
 
 crun_run() { crun run --bundle "$work/bundle" "bench-crun-$$"; }
 runc_run() { runc run --bundle "$work/bundle" "bench-runc-$$"; }
+
+# BASELINE=/path/to/an/older/gocker-script: the same runs with it, interleaved, on its own
+# root, so a change is measured before and after under the same load.
+if [ -n "${BASELINE:-}" ]; then
+    OLD="$BASELINE --root $work/oldroot"
+    $OLD pull -q "$ref" >/dev/null
+    for _ in 1 2 3; do $OLD run --rm --network none "$ref" true; done
+fi
 
 # Warm the page cache and the store before timing.
 for _ in 1 2 3; do $G run --rm --network none "$ref" true; crun_run; done
@@ -130,6 +139,23 @@ for i in $(seq "$K"); do $G rm -f "benchbox$i" >/dev/null; done
 podman "${podman_opts[@]}" rm -f -a -t 0 >/dev/null
 
 ratio() { echo "$1 / $2" | bc -l; }
+if [ -n "${BASELINE:-}" ]; then
+    # Alternating rounds of 10, so drift in the host's load falls on both alike.
+    ga=(); oa=(); ea=(); eo=()
+    $G run -d --name benchbox --network none "$ref" sleep 600 >/dev/null
+    $OLD run -d --name benchbox --network none "$ref" sleep 600 >/dev/null
+    for _ in $(seq 3); do
+        ga+=("$(time_n 10 $G run --rm --network none "$ref" true)")
+        oa+=("$(time_n 10 $OLD run --rm --network none "$ref" true)")
+        ea+=("$(time_n 10 $G exec benchbox true)")
+        eo+=("$(time_n 10 $OLD exec benchbox true)")
+    done
+    $G rm -f benchbox >/dev/null; $OLD rm -f benchbox >/dev/null
+    med() { printf '%s\n' "$@" | median; }
+    printf 'against the baseline %s (medians of 3 alternating rounds of 10)\n' "$BASELINE"
+    printf '  run --rm --network none  now %6.2f  before %6.2f\n' "$(med "${ga[@]}")" "$(med "${oa[@]}")"
+    printf '  exec of true             now %6.2f  before %6.2f\n' "$(med "${ea[@]}")" "$(med "${eo[@]}")"
+fi
 printf 'container start-to-teardown of /bin/true without networking, median ms (%s runs; podman 10)\n' "$N"
 printf '  gocker-script run --rm --network none  %8.2f\n' "$g"
 printf '  crun run (prepared bundle)             %8.2f\n' "$c"

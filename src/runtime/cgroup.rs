@@ -145,9 +145,19 @@ impl Hierarchy {
 /// none of this: the init is born in its cgroup (clone3 with CLONE_INTO_CGROUP).
 pub fn prime_migration() {
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
     static STARTED: AtomicBool = AtomicBool::new(false);
+    /// When the last priming write ended: the lock stays cheap for about a grace period
+    /// after it, and a thread (0.2 ms) is not worth starting again within that.
+    static ENDED: Mutex<Option<Instant>> = Mutex::new(None);
+    const FRESH: Duration = Duration::from_millis(4);
     let host = Hierarchy::host();
-    if host.is_v2() || STARTED.swap(true, Ordering::Relaxed) {
+    let fresh = ENDED
+        .lock()
+        .ok()
+        .and_then(|e| *e)
+        .is_some_and(|e| e.elapsed() < FRESH);
+    if host.is_v2() || fresh || STARTED.swap(true, Ordering::Relaxed) {
         return;
     }
     let Some(procs) = own_v1_procs(host) else {
@@ -159,6 +169,9 @@ pub fn prime_migration() {
         .spawn(move || {
             // "0" is the writer itself. A failure only means no head start.
             let _ = fs::write(&procs, "0");
+            if let Ok(mut e) = ENDED.lock() {
+                *e = Some(Instant::now());
+            }
             STARTED.store(false, Ordering::Relaxed);
         });
     if spawned.is_err() {
