@@ -47,7 +47,7 @@ umount /sys/fs/cgroup/unified 2>/dev/null || true
 
 work=$(mktemp -d /tmp/gocker-bench-run.XXXXXX)
 port=${BENCH_REGISTRY_PORT:-5859}
-bin="$target/release/gocker-script"
+bin=${BIN:-$target/release/gocker-script}
 G="$bin --root $work/groot"
 # podman would pick crun, which refuses this hybrid cgroup host; runc works here.
 podman_opts=(--root "$work/podman" --runroot "$work/podman-run" --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc)

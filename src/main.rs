@@ -1060,11 +1060,6 @@ fn main() -> ExitCode {
     gocker::runtime::security::close_fds_from(3);
     match first_word(&args) {
         Some(word) if VERBS.contains(&word) => {
-            if ["run", "start", "restart", "exec"].contains(&word) {
-                // A container start (or exec) is coming: its v1 migration's kernel wait
-                // runs meanwhile, beside the stdlib's compilation and the store's work.
-                gocker::runtime::cgroup::prime_migration();
-            }
             let cli = match VerbCli::try_parse_from(end_of_flags(&args)) {
                 Ok(cli) => cli,
                 Err(e) => return flag_error(e, word),

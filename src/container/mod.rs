@@ -419,8 +419,6 @@ impl ContainerStore {
         spec: &Spec,
         argv: Option<Vec<String>>,
     ) -> Result<(Container, LockGuard)> {
-        // The supervisor's v1 migration waits on the kernel: begin that wait now.
-        crate::runtime::cgroup::prime_migration();
         let mut spec = spec.clone();
         // 1. The root filesystem: the image's layers and config, or a directory.
         let (config, layers) = self.resolve_root(images, &mut spec)?;
@@ -572,7 +570,6 @@ impl ContainerStore {
 
     /// Starts a created (or exited) container under a supervisor.
     pub fn start(&self, id_or_name: &str, attach: Attach) -> Result<Started> {
-        crate::runtime::cgroup::prime_migration();
         let c = self.get(id_or_name)?;
         if c.status == Status::Running {
             return Err(Error::conflict(format!(
@@ -1168,8 +1165,6 @@ impl ContainerStore {
         req: &exec::ExecRequest,
         capture: bool,
     ) -> Result<exec::ExecOutput> {
-        // The helper joins the cgroup by a v1 migration: begin the kernel's wait now.
-        crate::runtime::cgroup::prime_migration();
         let c = self.get(id)?;
         let pid = running_pid(&c)?;
         if ContainerCgroup::of(&c.id).is_frozen() {
