@@ -622,8 +622,9 @@ fn wire_stdio(launch: &Launch, detach: bool) -> Result<Wiring> {
     })
 }
 
-/// Puts the init in its place: into its cgroup (v1: a migration, which waits out an RCU
-/// grace period) while its veth pair is made on another thread.
+/// Puts the init in its place: into its cgroup when clone3 could not start it there on v2
+/// (on v1 the init joins its cgroup itself, first thing: see `ContainerCgroup::join_self`),
+/// while its veth pair is made on another thread.
 fn place(
     pid: Pid,
     placement: Placement,
@@ -634,7 +635,8 @@ fn place(
         let connecting = connect.map(|f| s.spawn(move || f(pid.as_raw())));
         let added = match placement {
             Placement::InCgroup => Ok(()),
-            Placement::Outside => cgroup.add(pid.as_raw()),
+            Placement::Outside if cgroup.is_v2() => cgroup.add(pid.as_raw()),
+            Placement::Outside => Ok(()),
         };
         let connected = match connecting {
             Some(h) => h.join().unwrap_or_else(|_| {
