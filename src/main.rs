@@ -1028,6 +1028,16 @@ struct Host {
     debug: bool,
 }
 
+/// Which stdlib files a Host compiles.
+#[derive(Clone, Copy)]
+enum Stdlib {
+    /// Scripts, -e and the REPL: every file.
+    All,
+    /// The verbs whose code calls nothing of the stdlib beyond containers.rhai (run, ps, rm,
+    /// prune, inspect) and the primitives: build, compose and cp need the other files.
+    Containers,
+}
+
 /// How a verb's code ended, when it did not simply succeed.
 enum Stop {
     /// exit(n), or stdout closed under us: end with this status now.
@@ -1037,12 +1047,23 @@ enum Stop {
 }
 
 impl Host {
-    fn new(root: Option<PathBuf>, trace: bool, debug: bool) -> Result<Host, ExitCode> {
+    fn new(
+        root: Option<PathBuf>,
+        trace: bool,
+        debug: bool,
+        stdlib: Stdlib,
+    ) -> Result<Host, ExitCode> {
         let paths = root.map(Paths::new).unwrap_or_else(Paths::from_env);
         gocker::trace::set(trace);
         let ctx = Context::new(paths);
         let mut engine = script::build_engine(ctx.clone());
-        match script::install_stdlib(&mut engine) {
+        let installed = match stdlib {
+            Stdlib::All => script::install_stdlib(&mut engine),
+            Stdlib::Containers => {
+                script::install_stdlib_files(&mut engine, |n| n == "containers.rhai")
+            }
+        };
+        match installed {
             Ok(()) => Ok(Host { engine, ctx, debug }),
             Err(e) => {
                 eprintln!("error: the stdlib does not compile: {e}");
@@ -1199,7 +1220,11 @@ fn main() -> ExitCode {
                 Ok(cli) => cli,
                 Err(e) => return flag_error(e, word),
             };
-            return match Host::new(cli.root, cli.trace, cli.debug) {
+            let stdlib = match cli.verb {
+                Verb::Build { .. } | Verb::Compose { .. } | Verb::Cp { .. } => Stdlib::All,
+                _ => Stdlib::Containers,
+            };
+            return match Host::new(cli.root, cli.trace, cli.debug, stdlib) {
                 Ok(host) => run_verb(&host, cli.verb),
                 Err(code) => code,
             };
@@ -1226,7 +1251,7 @@ fn main() -> ExitCode {
             Err(e) => e.exit(),
         }
     };
-    let host = match Host::new(cli.root, cli.trace, cli.debug) {
+    let host = match Host::new(cli.root, cli.trace, cli.debug, Stdlib::All) {
         Ok(h) => h,
         Err(code) => return code,
     };

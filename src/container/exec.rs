@@ -129,7 +129,8 @@ fn join_and_exec(args: &ExecArgs, status: &StatusWriter) -> Result<i32> {
 
     // Compiled before joining anything: a bad profile fails here, on the host side.
     let confinement = init::Confinement::resolve(&launch.security)?;
-    ContainerCgroup::of(id).add(std::process::id() as i32)?;
+    // Single-threaded here: the helper's one thread joins (no grace period on v1).
+    ContainerCgroup::of(id).join_self()?;
     // Open them all first: after joining the mount namespace, /proc is the container's.
     // The mount namespace last: joining it also moves our root and working directory.
     let order = [

@@ -507,6 +507,29 @@ impl ContainerCgroup {
         Ok(())
     }
 
+    /// Moves the calling thread into the cgroup (every hierarchy's) on v1, by a write of "0"
+    /// (itself) to `tasks`; on v2 a write of its pid to `cgroup.procs`. Only for a
+    /// single-threaded process (the init before its execve, the exec helper), whose one
+    /// thread is the process.
+    ///
+    /// Why not `cgroup.procs` on v1: a process moved there takes the cgroup threadgroup lock,
+    /// a percpu rw-semaphore whose writer waits out an RCU grace period unless another went
+    /// before it within about one: 8 to 23 ms measured here per start, in 4 of 10 back-to-back
+    /// runs and in every run after a pause (issue 16). A thread that moves itself needs no
+    /// threadgroup stability (it cannot exit or exec meanwhile), and the kernel skips that
+    /// lock: 0.2 ms for all five hierarchies.
+    pub fn join_self(&self) -> Result<()> {
+        if self.v2 {
+            return self.add(std::process::id() as i32);
+        }
+        for d in &self.dirs {
+            let path = d.join("tasks");
+            trace::step(|| format!("write {} = 0 (this thread joins)", path.display()));
+            write_file(&path, "0").map_err(|e| Error::io("cannot join", &path, e))?;
+        }
+        Ok(())
+    }
+
     /// An open handle on the v2 directory, for clone3(CLONE_INTO_CGROUP).
     pub fn open_dir(&self) -> Result<OwnedFd> {
         let path = self.path();

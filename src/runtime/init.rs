@@ -88,7 +88,12 @@ fn setup_and_exec(
     let v1_view = if hierarchy.is_v2() {
         Vec::new()
     } else {
-        hierarchy.container(&l.id).v1_hierarchies()
+        // On v1 the init moves itself into its cgroup, first thing, before it resolves a
+        // path of the container's: a move by its own thread skips the grace period a move
+        // by the supervisor waits (see join_self). Failing that, it does not run at all.
+        let cgroup = hierarchy.container(&l.id);
+        cgroup.join_self()?;
+        cgroup.v1_hierarchies()
     };
     let confinement = Confinement::resolve(&l.security)?;
     if l.has(Namespace::Net) {
