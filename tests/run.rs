@@ -299,28 +299,8 @@ fn killing_the_supervisor_takes_the_container_down_and_leaves_nothing() {
     );
     assert!(o.status.success(), "{}", err(&o));
     let id = out(&o).trim().to_string();
-    let db = rusqlite::Connection::open(r.join("db.sqlite")).unwrap();
-    let (pid, shim): (i64, i64) = db
-        .query_row(
-            "SELECT pid, shim_pid FROM containers WHERE id = ?1",
-            [&id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(shim as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
     // The init dies with its supervisor (PDEATHSIG).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the container's init survived its supervisor"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    kill_supervisor(r, &id);
     let o = gocker(r, &["ps", "-a"]);
     assert!(out(&o).contains("Exited"), "{}", out(&o));
     for c in ["memory", "cpu", "pids"] {

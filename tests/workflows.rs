@@ -655,23 +655,8 @@ fn resume_brings_back_what_its_restart_policy_wants_up() {
     let on_failure = start("on-failure", "on-failure");
     gocker_ok(r, &["stop", "-t", "0", "stopped-unless", "stopped-always"]);
     // The host "goes down": every supervisor is killed, and with it its container.
-    let db = rusqlite::Connection::open(r.join("db.sqlite")).unwrap();
     for id in [&always, &unless, &on_failure] {
-        let (pid, shim): (i64, i64) = db
-            .query_row(
-                "SELECT pid, shim_pid FROM containers WHERE id = ?1",
-                [id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .unwrap();
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(shim as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
-        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        kill_supervisor(r, id);
     }
     // Docker's rules at daemon start: always (even one its user stopped), and
     // unless-stopped unless its user stopped it; never on-failure.

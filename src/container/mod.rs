@@ -1105,24 +1105,37 @@ impl ContainerStore {
         if c.status == Status::Running {
             ContainerCgroup::of(&c.id).apply(limits)?;
         }
+        self.change_recorded(
+            &c,
+            |spec| spec.limits = limits.clone(),
+            |launch| launch.limits = limits.clone(),
+        )?;
+        self.get(&c.id)
+    }
+
+    /// Changes what is recorded of a container: its spec in its row, and its launch file
+    /// (read by its supervisor at each start and exit), the same change in both.
+    pub(crate) fn change_recorded(
+        &self,
+        c: &Container,
+        in_spec: impl FnOnce(&mut Spec),
+        in_launch: impl FnOnce(&mut Launch),
+    ) -> Result<()> {
         let mut spec = c.spec.clone();
-        spec.limits = limits.clone();
+        in_spec(&mut spec);
         let json = serde_json::to_string(&spec)
             .map_err(|e| Error::with_source(Kind::Io, "cannot encode spec", e))?;
         self.db.lock().execute(
             "UPDATE containers SET spec = ?2 WHERE id = ?1",
             params![c.id, json],
         )?;
-        let launch_path = self.dir(&c.id).join("launch.json");
-        if let Ok(data) = std::fs::read(&launch_path) {
-            if let Ok(mut launch) = serde_json::from_slice::<Launch>(&data) {
-                launch.limits = limits.clone();
-                if let Ok(out) = serde_json::to_vec_pretty(&launch) {
-                    write_atomic(&launch_path, &out)?;
-                }
-            }
+        if let Ok(mut launch) = shim::read_launch(&self.paths, &c.id) {
+            in_launch(&mut launch);
+            let out = serde_json::to_vec_pretty(&launch)
+                .map_err(|e| Error::with_source(Kind::Io, "cannot encode launch", e))?;
+            write_atomic(&self.dir(&c.id).join("launch.json"), &out)?;
         }
-        self.get(&c.id)
+        Ok(())
     }
 
     /// A new image from a container: its image plus its writable layer (docker commit).

@@ -9,7 +9,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::{running_pid, ContainerStore};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::runtime::cgroup::ContainerCgroup;
 use crate::runtime::launch::Restart;
 
@@ -157,21 +157,11 @@ impl ContainerStore {
                 c.name
             )));
         }
-        let mut spec = c.spec.clone();
-        spec.restart = restart;
-        let json = serde_json::to_string(&spec)
-            .map_err(|e| Error::with_source(Kind::Io, "cannot encode spec", e))?;
-        self.db.lock().execute(
-            "UPDATE containers SET spec = ?2 WHERE id = ?1",
-            params![c.id, json],
+        self.change_recorded(
+            &c,
+            |spec| spec.restart = restart,
+            |launch| launch.restart = restart,
         )?;
-        let path = self.dir(&c.id).join("launch.json");
-        if let Ok(mut launch) = super::shim::read_launch(self.paths(), &c.id) {
-            launch.restart = restart;
-            if let Ok(out) = serde_json::to_vec_pretty(&launch) {
-                crate::store::write_atomic(&path, &out)?;
-            }
-        }
         Ok(())
     }
 }

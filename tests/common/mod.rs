@@ -726,3 +726,29 @@ pub fn on_pty(mut cmd: Command, root: &Path, size: Option<(u16, u16)>) -> (Guard
         Pty::new(pty.master),
     )
 }
+
+/// Kills container `id`'s supervisor with SIGKILL (a host going down, as far as the container
+/// is concerned) and waits until its init has died with it (PDEATHSIG; at most 5 s).
+pub fn kill_supervisor(root: &Path, id: &str) {
+    let db = rusqlite::Connection::open(root.join("db.sqlite")).expect("open the database");
+    let (pid, shim): (i64, i64) = db
+        .query_row(
+            "SELECT pid, shim_pid FROM containers WHERE id = ?1",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("a running container");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the supervisor");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the container's init survived its supervisor"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
