@@ -107,20 +107,8 @@ gb=$(time_n "$N" $G run --rm "$ref" true)
 r=$(time_n "$N" runc_run)
 # A start after a pause (what a user typing one command gets): the kernel's lazy state is
 # cold again, e.g. the cgroup lock's grace period a v1 migration by another process waits.
-cold_n() {
-    local n=$1
-    shift
-    for _ in $(seq "$n"); do
-        sleep 0.15
-        local s e
-        s=$(now)
-        "$@" >/dev/null
-        e=$(now)
-        echo $(((e - s) / 1000))
-    done | median | awk '{printf "%.2f", $1 / 1000}'
-}
-gc=$(cold_n 15 $G run --rm --network none "$ref" true)
-cc=$(cold_n 15 crun_run)
+gc=$(PAUSE=0.15 time_n 15 $G run --rm --network none "$ref" true)
+cc=$(PAUSE=0.15 time_n 15 crun_run)
 p=$(time_n 10 podman "${podman_opts[@]}" run --rm --network none "${ulimits[@]}" "$ref" true)
 pb=$(time_n 10 podman "${podman_opts[@]}" run --rm "${ulimits[@]}" "$ref" true)
 

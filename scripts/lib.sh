@@ -80,6 +80,8 @@ time_n() {
     local n=$1
     shift
     for _ in $(seq "$n"); do
+        # PAUSE=SECONDS: a pause before each run, so each starts cold.
+        [ -z "${PAUSE:-}" ] || sleep "$PAUSE"
         local s e
         s=$(now)
         "$@" >/dev/null
