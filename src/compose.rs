@@ -674,12 +674,7 @@ impl Loader {
             if let Value::Object(spec) = spec {
                 for (k, x) in spec {
                     match k.as_str() {
-                        "external" => {
-                            n.insert("external".into(), json!(x.as_bool().unwrap_or(false)));
-                        }
-                        "name" => {
-                            n.insert("name".into(), json!(scalar(x).unwrap_or_default()));
-                        }
+                        "external" | "name" => shared_key(&mut n, k, x),
                         "driver" if scalar(x).as_deref() == Some("bridge") => {}
                         "ipam" => {
                             let subnet = x
@@ -726,12 +721,7 @@ impl Loader {
             if let Value::Object(spec) = spec {
                 for (k, x) in spec {
                     match k.as_str() {
-                        "external" => {
-                            n.insert("external".into(), json!(x.as_bool().unwrap_or(false)));
-                        }
-                        "name" => {
-                            n.insert("name".into(), json!(scalar(x).unwrap_or_default()));
-                        }
+                        "external" | "name" => shared_key(&mut n, k, x),
                         "driver" if scalar(x).as_deref() == Some("local") => {}
                         other => {
                             self.warn(format!("volumes.{name}.{other} is not supported: ignored"))
@@ -743,6 +733,16 @@ impl Loader {
         }
         Ok(Value::Object(out))
     }
+}
+
+/// `external` and `name`, which top-level networks and volumes both take.
+fn shared_key(n: &mut Map<String, Value>, key: &str, x: &Value) {
+    let value = if key == "external" {
+        json!(x.as_bool().unwrap_or(false))
+    } else {
+        json!(scalar(x).unwrap_or_default())
+    };
+    n.insert(key.into(), value);
 }
 
 enum Mount {
