@@ -1046,17 +1046,24 @@ impl ContainerStore {
         Ok(lines.iter().map(|e| e.text.as_str()).collect())
     }
 
-    /// Hands `out` the lines the query asks for, then, as the container writes them, the
-    /// new ones until it exits (docker logs -f) or `out` fails.
-    pub fn follow_logs(
+    /// Hands `out` the lines the query asks for; with `follow`, then, as the container
+    /// writes them, the new ones until it exits (docker logs -f) or `out` fails.
+    pub fn write_logs(
         &self,
         id: &str,
         q: &logs::LogQuery,
+        follow: bool,
         out: &mut dyn FnMut(&logs::Entry) -> std::io::Result<()>,
     ) -> Result<()> {
+        let io_err = |e| Error::with_source(Kind::Io, "cannot write logs", e);
+        if !follow {
+            for e in &self.logs(id, q)? {
+                out(e).map_err(io_err)?;
+            }
+            return Ok(());
+        }
         let c = self.get(id)?;
         let dir = self.dir(&c.id);
-        let io_err = |e| Error::with_source(Kind::Io, "cannot write logs", e);
         let (first, mut follower) = logs::read_and_follow(&dir, q);
         for e in &first {
             out(e).map_err(io_err)?;

@@ -154,16 +154,7 @@ fn print_logs(c: &Context, v: &Dynamic, q: &LogQuery, timestamps: bool, follow: 
             Stream::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
         }
     };
-    let done = if follow {
-        store.follow_logs(&id, q, &mut write)
-    } else {
-        store.logs(&id, q).and_then(|lines| {
-            lines.iter().try_for_each(&mut write).map_err(|e| {
-                crate::error::Error::with_source(crate::error::Kind::Io, "cannot write logs", e)
-            })
-        })
-    };
-    match done {
+    match store.write_logs(&id, q, follow, &mut write) {
         // `logs | head`: the reader is gone, which ends the script quietly.
         Err(e) if e.source_errno() == Some(libc::EPIPE) => {
             super::STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
