@@ -4,10 +4,11 @@
 # busybox-static (fixture images are built from it), CA certificates for the TLS client,
 # nftables (bridge networks' NAT and published ports), iproute2 (the network tests wire an
 # "outside host" namespace with it), a static C library (a UDP echo fixture), and podman with
-# runc (images built here must run under podman; the build and push tests check they do).
+# runc (images built here must run under podman; the build and push tests check they do),
+# and tini (its static build is the init of run --init).
 set -euo pipefail
 
-packages=(docker-registry busybox-static skopeo ca-certificates nftables iproute2 gcc libc6-dev podman runc)
+packages=(docker-registry busybox-static skopeo ca-certificates nftables iproute2 gcc libc6-dev podman runc tini)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

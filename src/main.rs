@@ -290,7 +290,7 @@ struct RunArgs {
     /// The image's platform: only this host's (e.g. linux/amd64)
     #[arg(long)]
     platform: Option<String>,
-    /// An init process for the container (not supported: the command is the container's pid 1)
+    /// Run an init (tini) as pid 1 that forwards signals and reaps orphans
     #[arg(long)]
     init: bool,
     image: String,
@@ -329,6 +329,7 @@ impl RunArgs {
             ("privileged", self.privileged),
             ("read_only", self.read_only),
             ("publish_all", self.publish_all),
+            ("init", self.init),
         ] {
             if on {
                 put(k, true.into());
@@ -1382,10 +1383,6 @@ fn run_verb(host: &Host, verb: Verb) -> ExitCode {
     };
     let code = match verb {
         Verb::Run(args) => {
-            if args.init {
-                eprintln!("error: unsupported: run --init: there is no init to put before the command (it runs as the container's pid 1); a command that must reap children can be started under the image's own init, e.g. tini or dumb-init");
-                return ExitCode::from(125);
-            }
             let detach = args.detach;
             let (image, cmd, opts) = match args.options() {
                 Ok(o) => o,

@@ -672,7 +672,7 @@ fn run_takes_dockers_mount_host_dns_shm_and_ulimit_flags() {
 }
 
 #[test]
-fn run_takes_stop_pull_platform_flags_and_refuses_init() {
+fn run_takes_stop_pull_and_platform_flags() {
     let root = root();
     let r = root.path();
     // --stop-signal: stop sends it; --stop-timeout: stop waits that long before it kills.
@@ -741,9 +741,71 @@ fn run_takes_stop_pull_platform_flags_and_refuses_init() {
         &["run", "--rm", "--platform", here.trim(), busybox(), "true"],
     );
     assert!(o.status.success(), "{}", err(&o));
-    let o = gocker(r, &["run", "--rm", "--init", busybox(), "true"]);
+}
+
+#[test]
+fn run_init_puts_tini_first_to_reap_orphans_and_pass_signals_on() {
+    let root = root();
+    let r = root.path();
+    // An orphan's new parent is the container's pid 1. Without an init that is the command
+    // (here a sleep, which reaps nothing) and the orphan stays a zombie; tini reaps it.
+    let orphan = ["sh", "-c", "(sleep 0.1 &); exec sleep 300"];
+    detached(r, "bare", &["--network", "none"], &orphan);
+    detached(r, "tini", &["--network", "none", "--init"], &orphan);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let zombies = |name: &str| {
+        let script = "cat /proc/[0-9]*/stat 2>/dev/null | grep -c ') Z '; true";
+        gocker_ok(r, &["exec", name, "sh", "-c", script])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(zombies("bare"), "1");
+    assert_eq!(zombies("tini"), "0");
+    let pid1 = gocker_ok(r, &["exec", "tini", "cat", "/proc/1/comm"]);
+    assert_eq!(pid1.trim(), "docker-init");
+    let o = gocker(r, &["exec", "tini", "touch", "/sbin/docker-init"]);
+    assert!(!o.status.success(), "the init is bound read-only");
+
+    // stop's SIGTERM reaches the command through the init (a sleep as pid 1 ignores it).
+    gocker_ok(r, &["stop", "-t", "20", "tini"]);
+    let state = gocker_ok(
+        r,
+        &[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{.HostConfig.Init}}",
+            "tini",
+        ],
+    );
+    assert_eq!(state.trim(), "143 true");
+    gocker_ok(r, &["rm", "-f", "bare"]);
+
+    // The command's exit status is the container's; the script option is the flag.
+    let o = gocker(
+        r,
+        &["run", "--rm", "--init", busybox(), "sh", "-c", "exit 3"],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    let code = format!(
+        "run({:?}, [\"cat\", \"/proc/1/comm\"], #{{ init: true, rm: true, network: \"none\", capture: true }}).stdout",
+        busybox()
+    );
+    assert_eq!(gocker_ok(r, &["-e", &code]).trim(), "docker-init");
+
+    // An init that needs a C library would not start in an image without one.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+        .arg("--root")
+        .arg(r)
+        .args(["run", "--rm", "--init", busybox(), "true"])
+        .env("GOCKER_INIT_PATH", "/bin/ls")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(125));
-    assert!(err(&o).contains("unsupported: run --init"), "{}", err(&o));
+    assert!(
+        err(&o).contains("/bin/ls is dynamically linked"),
+        "{}",
+        err(&o)
+    );
 }
 
 #[test]

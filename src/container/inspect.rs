@@ -174,6 +174,7 @@ impl ContainerStore {
                 "ExtraHosts": spec.extra_hosts.iter().map(|(n, ip)| format!("{n}:{ip}")).collect::<Vec<_>>(),
                 "Dns": spec.dns,
                 "ShmSize": spec.shm_size.unwrap_or(64 << 20),
+                "Init": spec.init,
                 "Ulimits": spec.ulimits.iter().map(|u| json!({ "Name": u.name, "Soft": u.soft as i64, "Hard": u.hard as i64 })).collect::<Vec<_>>(),
                 "Memory": l.memory.unwrap_or(0),
                 "MemorySwap": l.memory_swap.unwrap_or(0),

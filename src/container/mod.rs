@@ -448,6 +448,11 @@ impl ContainerStore {
             layers,
             command: command.clone(),
             devices,
+            init: if spec.init {
+                Some(init_binary()?)
+            } else {
+                None
+            },
         };
         // Named volumes bound as their directories (made on first use); the row keeps names.
         let (bound, empty_volumes) = self.with_volumes(&spec)?;
@@ -1436,4 +1441,44 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
 pub(crate) fn fd_from_raw(fd: i32) -> OwnedFd {
     // SAFETY: the caller passes a descriptor it owns and nothing else will close.
     unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// The host's init for --init: `GOCKER_INIT_PATH`, else the first found of tini's static
+/// build (Debian's tini package), Docker's docker-init and podman's catatonit. It is bound
+/// into images that have no C library of their own, so it must be statically linked.
+fn init_binary() -> Result<PathBuf> {
+    const CANDIDATES: &[&str] = &[
+        "/usr/bin/tini-static",
+        "/usr/libexec/docker/docker-init",
+        "/usr/libexec/podman/catatonit",
+    ];
+    let path = match std::env::var_os("GOCKER_INIT_PATH") {
+        Some(p) => PathBuf::from(p),
+        None => CANDIDATES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "--init needs a static init on this host and none of {} is there: install tini (apt-get install tini) or set GOCKER_INIT_PATH",
+                    CANDIDATES.join(", ")
+                ))
+            })?,
+    };
+    let mut head = vec![0u8; 4096];
+    let n = std::fs::File::open(&path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| Error::io("cannot read the init", &path, e))?;
+    head.truncate(n);
+    match plan::static_elf(&head) {
+        Some(true) => Ok(path),
+        Some(false) => Err(Error::invalid(format!(
+            "the init {} is dynamically linked and would not run inside an image: use a static one such as /usr/bin/tini-static",
+            path.display()
+        ))),
+        None => Err(Error::invalid(format!(
+            "the init {} is not an executable for this host (a 64-bit ELF file)",
+            path.display()
+        ))),
+    }
 }

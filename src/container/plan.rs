@@ -9,6 +9,7 @@ use super::spec::{Launch, Namespace, NetworkMode, Spec, DEFAULT_PATH};
 use crate::error::{Error, Result};
 use crate::image::oci::RunConfig;
 use crate::runtime::cgroup::{Limits, DEFAULT_PIDS_LIMIT};
+use crate::runtime::launch::Bind;
 use crate::runtime::security::DeviceNode;
 
 /// The command a container runs: the spec's entrypoint (else the image's), then the
@@ -151,6 +152,31 @@ pub struct Resolved {
     pub layers: Vec<std::path::PathBuf>,
     pub command: Vec<String>,
     pub devices: Vec<DeviceNode>,
+    /// The host's init binary when the spec asks for one (--init).
+    pub init: Option<std::path::PathBuf>,
+}
+
+/// Where an init (--init) is bound in the container, as Docker puts it.
+pub const INIT_TARGET: &str = "/sbin/docker-init";
+
+/// Whether an ELF file, from its first bytes, runs without a dynamic loader (no PT_INTERP
+/// program header): only such a binary runs in any image. None when it is not a 64-bit
+/// little-endian ELF file (the only kind this host runs) or its headers are cut short.
+pub fn static_elf(head: &[u8]) -> Option<bool> {
+    const PT_INTERP: u32 = 3;
+    if head.get(..6) != Some(b"\x7fELF\x02\x01".as_slice()) {
+        return None;
+    }
+    let u16_at = |o: usize| Some(u16::from_le_bytes(head.get(o..o + 2)?.try_into().ok()?));
+    let phoff = u64::from_le_bytes(head.get(0x20..0x28)?.try_into().ok()?) as usize;
+    let (size, count) = (u16_at(0x36)? as usize, u16_at(0x38)? as usize);
+    let mut interp = false;
+    for i in 0..count {
+        let at = phoff.checked_add(i.checked_mul(size)?)?;
+        let kind = u32::from_le_bytes(head.get(at..at + 4)?.try_into().ok()?);
+        interp |= kind == PT_INTERP;
+    }
+    Some(!interp)
 }
 
 /// Everything the supervisor and the init need, for container `id` in `dir` of `root`.
@@ -160,6 +186,7 @@ pub fn launch(spec: &Spec, r: Resolved, id: &str, root: &Path, dir: &Path) -> Re
         layers,
         command,
         devices,
+        init,
     } = r;
     let config = &config;
     for b in &spec.binds {
@@ -185,7 +212,14 @@ pub fn launch(spec: &Spec, r: Resolved, id: &str, root: &Path, dir: &Path) -> Re
         namespaces: spec.namespaces.clone(),
         env: environment(config, spec, &hostname),
         hostname,
-        argv: command,
+        argv: match &init {
+            // tini's way: the init, "--", then the command as its child.
+            Some(_) => [INIT_TARGET.to_string(), "--".to_string()]
+                .into_iter()
+                .chain(command)
+                .collect(),
+            None => command,
+        },
         workdir: spec
             .workdir
             .clone()
@@ -197,7 +231,16 @@ pub fn launch(spec: &Spec, r: Resolved, id: &str, root: &Path, dir: &Path) -> Re
             .clone()
             .or(config.user.clone())
             .filter(|u| !u.is_empty()),
-        binds: spec.binds.clone(),
+        binds: spec
+            .binds
+            .iter()
+            .cloned()
+            .chain(init.map(|source| Bind {
+                source,
+                target: INIT_TARGET.to_string(),
+                readonly: true,
+            }))
+            .collect(),
         tmpfs: spec.tmpfs.clone(),
         restart: spec.restart,
         health: spec.health.clone().or(config.healthcheck.clone()),
@@ -329,6 +372,7 @@ mod tests {
             layers: vec![],
             command,
             devices: vec![],
+            init: None,
         };
         let l = launch(
             &spec,
@@ -354,5 +398,49 @@ mod tests {
             .unwrap_err()
             .message()
             .contains("volume source /no/such/dir"));
+    }
+
+    #[test]
+    fn an_init_is_bound_read_only_and_runs_the_command_as_its_child() {
+        let spec = Spec::new("img");
+        let r = Resolved {
+            config: config(),
+            layers: vec![],
+            command: vec!["sh".into(), "-c".into(), "x".into()],
+            devices: vec![],
+            init: Some("/usr/bin/tini-static".into()),
+        };
+        let l = launch(&spec, r, &"cd".repeat(32), Path::new("/"), Path::new("/x")).unwrap();
+        assert_eq!(l.argv, [INIT_TARGET, "--", "sh", "-c", "x"]);
+        let b = l.binds.last().unwrap();
+        assert_eq!(
+            (b.source.as_path(), b.target.as_str(), b.readonly),
+            (Path::new("/usr/bin/tini-static"), INIT_TARGET, true)
+        );
+    }
+
+    /// A 64-bit little-endian ELF header with program headers of the given types.
+    fn elf(types: &[u32]) -> Vec<u8> {
+        let mut b = vec![0u8; 64 + 56 * types.len()];
+        b[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        b[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        b[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        b[0x38..0x3a].copy_from_slice(&(types.len() as u16).to_le_bytes());
+        for (i, t) in types.iter().enumerate() {
+            b[64 + 56 * i..68 + 56 * i].copy_from_slice(&t.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn only_a_binary_without_an_interpreter_is_static() {
+        assert_eq!(static_elf(&elf(&[1, 1, 4])), Some(true));
+        assert_eq!(static_elf(&elf(&[6, 3, 1])), Some(false));
+        assert_eq!(static_elf(b"#!/bin/sh\n"), None);
+        let cut = elf(&[1, 3]);
+        assert_eq!(static_elf(&cut[..100]), None, "headers cut short");
+        // This test binary is a dynamically linked one.
+        let me = std::fs::read("/proc/self/exe").unwrap();
+        assert_eq!(static_elf(&me[..4096]), Some(false));
     }
 }

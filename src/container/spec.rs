@@ -92,6 +92,9 @@ pub struct Spec {
     /// --ulimit: resource limits of the command.
     #[serde(default)]
     pub ulimits: Vec<Ulimit>,
+    /// --init: a small init (tini) is pid 1 and the command its child.
+    #[serde(default)]
+    pub init: bool,
 }
 
 fn chosen() -> bool {
@@ -141,6 +144,7 @@ impl Spec {
             dns: Vec::new(),
             shm_size: None,
             ulimits: Vec::new(),
+            init: false,
         }
     }
 

@@ -669,6 +669,12 @@ fn register_extras(engine: &mut Engine) {
             })
         },
     );
+    engine.register_fn("set_init", |s: &mut SpecRef, on: bool| -> Res<SpecRef> {
+        with_spec(s, |sp| {
+            sp.init = on;
+            Ok(())
+        })
+    });
     engine.register_fn("add_ulimit", |s: &mut SpecRef, u: &str| -> Res<SpecRef> {
         let u = crate::runtime::launch::Ulimit::parse(u).map_err(script_error)?;
         with_spec(s, |sp| {
