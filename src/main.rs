@@ -1257,6 +1257,9 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     if let Some(code) = cli.eval {
+        // A line as typed at the prompt: help(run) means help("run") here too.
+        let declared = |n: &str| ["let ", "const ", "for "].iter().any(|k| code.contains(&format!("{k}{n}")));
+        let code = repl::quote_help_names(&code, &declared);
         return host.eval(&code, "-e", &mut Scope::new(), true, false);
     }
     if let Some(file) = cli.file {

@@ -358,8 +358,8 @@ impl Validator for ReplHelper {}
 impl Helper for ReplHelper {}
 
 /// `help(run)`: a bare name that is not a variable is the name of a function or type, as if
-/// quoted, so help works as people first type it.
-fn quote_help_names(source: &str, is_var: &dyn Fn(&str) -> bool) -> String {
+/// quoted, so help works as people first type it (in the REPL and in `-e`).
+pub fn quote_help_names(source: &str, is_var: &dyn Fn(&str) -> bool) -> String {
     let mut out = String::with_capacity(source.len());
     let mut rest = source;
     while let Some(i) = rest.find("help(") {

@@ -139,3 +139,16 @@ fn wrong_types_say_what_was_expected() {
         );
     }
 }
+
+/// `-e` reads its code as the REPL reads a line: help(run) needs no quotes there either,
+/// and a variable of the code keeps its meaning.
+#[test]
+fn help_in_e_takes_a_bare_name() {
+    let root = root();
+    let run = gocker_ok(root.path(), &["-e", "help(run)"]);
+    assert!(run.contains("run(image"), "{run}");
+    let ty = gocker_ok(root.path(), &["-e", "help( Container )"]);
+    assert!(ty.contains("Container") && ty.contains("restart_count"), "{ty}");
+    let var = gocker_ok(root.path(), &["-e", r#"let run = "pull"; help(run)"#]);
+    assert!(var.starts_with("pull(ref)"), "{var}");
+}
