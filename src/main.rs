@@ -1258,7 +1258,11 @@ fn main() -> ExitCode {
     };
     if let Some(code) = cli.eval {
         // A line as typed at the prompt: help(run) means help("run") here too.
-        let declared = |n: &str| ["let ", "const ", "for "].iter().any(|k| code.contains(&format!("{k}{n}")));
+        let declared = |n: &str| {
+            ["let ", "const ", "for "]
+                .iter()
+                .any(|k| code.contains(&format!("{k}{n}")))
+        };
         let code = repl::quote_help_names(&code, &declared);
         return host.eval(&code, "-e", &mut Scope::new(), true, false);
     }

@@ -148,7 +148,10 @@ fn help_in_e_takes_a_bare_name() {
     let run = gocker_ok(root.path(), &["-e", "help(run)"]);
     assert!(run.contains("run(image"), "{run}");
     let ty = gocker_ok(root.path(), &["-e", "help( Container )"]);
-    assert!(ty.contains("Container") && ty.contains("restart_count"), "{ty}");
+    assert!(
+        ty.contains("Container") && ty.contains("restart_count"),
+        "{ty}"
+    );
     let var = gocker_ok(root.path(), &["-e", r#"let run = "pull"; help(run)"#]);
     assert!(var.starts_with("pull(ref)"), "{var}");
 }

@@ -189,6 +189,15 @@ fn inspect_speaks_dockers_field_names_and_takes_a_template() {
     let ip = f("{{.NetworkSettings.IPAddress}}");
     assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{ip}");
     assert!(f("{{json .NetworkSettings.Networks}}").contains(&ip));
+    // The templates people copy from Docker's docs: range over a map, if, variables.
+    assert_eq!(
+        f("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"),
+        ip
+    );
+    assert_eq!(
+        f("{{range $p, $b := .NetworkSettings.Ports}}{{$p}}{{end}} {{if .State.Running}}up{{else}}down{{end}}"),
+        "80/tcp up"
+    );
     let port = f("{{json .NetworkSettings.Ports}}");
     assert!(
         port.contains("\"80/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\""),
