@@ -52,6 +52,7 @@ struct Reading {
     cpu_ns: u64,
     memory: u64,
     memory_limit: u64,
+    block_io: Option<(u64, u64)>,
     pids: u64,
     net: (u64, u64),
 }
@@ -71,6 +72,7 @@ fn read_one(host: &Host, id: &str) -> Result<Reading, String> {
         cpu_ns: s.cpu_ns,
         memory: s.memory,
         memory_limit: s.memory_limit,
+        block_io: s.block_read.zip(s.block_write),
         pids: s.pids,
     })
 }
@@ -147,8 +149,10 @@ pub fn stats(host: &Host, names: Vec<String>, no_stream: bool) -> ExitCode {
                 format!("{} / {}", bytes_size(r.memory), bytes_size(r.memory_limit)),
                 format!("{mem_pct:.2}%"),
                 format!("{} / {}", human_size(r.net.0), human_size(r.net.1)),
-                // Not measured: the block I/O controller is not one a container is put in.
-                "--".into(),
+                // v1's blkio counts only throttled devices: not measured there.
+                r.block_io.map_or("--".into(), |(rd, wr)| {
+                    format!("{} / {}", human_size(rd), human_size(wr))
+                }),
                 r.pids.to_string(),
             ]);
         }

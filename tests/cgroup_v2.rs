@@ -154,6 +154,11 @@ fn limits_have_dockers_meanings_on_v2() {
         stats.memory > 0 && stats.pids >= 1 && stats.memory_limit == 128 << 20,
         "{stats:?}"
     );
+    // Block I/O from io.stat (the guest's roots are on tmpfs: counted, though nothing is read).
+    assert!(
+        stats.block_read.is_some() && stats.block_write.is_some(),
+        "{stats:?}"
+    );
     // A pids limit holds.
     let out = exec(&e, &id, "for i in $(seq 40); do sleep 5 & done 2>&1; wait");
     assert!(

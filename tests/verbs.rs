@@ -508,6 +508,34 @@ fn events_are_recorded_at_each_transition_and_followed() {
     let _ = follower.kill();
     let _ = follower.wait();
     assert_eq!(seen, "create ev2\nstart ev2\ndie ev2\ndestroy ev2\n");
+
+    // stop: the signal sent, the exit, then stop itself, as Docker's stream has them.
+    detached(r, "evs", &["--network", "none"], &["sleep", "300"]);
+    gocker_ok(r, &["stop", "-t", "0", "evs"]);
+    let o = gocker_ok(
+        r,
+        &[
+            "events",
+            "--until",
+            "0s",
+            "--filter",
+            "container=evs",
+            "--format",
+            "{{.Action}}:{{.Actor.Attributes.signal}}",
+        ],
+    );
+    assert_eq!(
+        o.lines().collect::<Vec<_>>(),
+        [
+            "create:<no value>",
+            "start:<no value>",
+            "kill:15",
+            "kill:9",
+            "die:<no value>",
+            "stop:<no value>"
+        ],
+        "{o}"
+    );
 }
 
 #[test]

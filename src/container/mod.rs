@@ -998,7 +998,10 @@ impl ContainerStore {
         }
         match self.get(&c.id) {
             Err(e) if e.kind() == Kind::NotFound => Ok(stopped(&c)),
-            other => other,
+            other => {
+                events::record(&self.db, &c.id, "stop");
+                other
+            }
         }
     }
 

@@ -572,7 +572,9 @@ impl ContainerCgroup {
                     .map(|t| keyed_value(&t, "usage_usec") * 1000)
                     .unwrap_or(0),
                 pids: self.read_number("pids", "pids.current"),
+                ..Stats::default()
             }
+            .with_block_io(self.read("io", "io.stat").map(|t| v2_block_io(&t)))
         } else {
             Stats {
                 memory: self.read_number("memory", "memory.usage_in_bytes"),
@@ -583,6 +585,7 @@ impl ContainerCgroup {
                     .unwrap_or(0),
                 cpu_ns: self.read_number("cpuacct", "cpuacct.usage"),
                 pids: self.read_number("pids", "pids.current"),
+                ..Stats::default()
             }
         }
     }
@@ -942,11 +945,45 @@ pub struct Stats {
     pub memory_limit: u64,
     pub cpu_ns: u64,
     pub pids: u64,
+    /// Bytes read from and written to block devices (v2's io.stat; None on v1, whose blkio
+    /// counts only devices with throttling rules, so a container is not put in it).
+    pub block_read: Option<u64>,
+    pub block_write: Option<u64>,
+}
+
+impl Stats {
+    fn with_block_io(self, io: Option<(u64, u64)>) -> Stats {
+        Stats {
+            block_read: io.map(|(r, _)| r),
+            block_write: io.map(|(_, w)| w),
+            ..self
+        }
+    }
+}
+
+/// v2 io.stat: a line per device, `MAJ:MIN rbytes=N wbytes=N rios=N ...`; summed.
+fn v2_block_io(text: &str) -> (u64, u64) {
+    let mut io = (0, 0);
+    for word in text.split_whitespace() {
+        let n = |v: &str| v.parse::<u64>().unwrap_or(0);
+        if let Some(v) = word.strip_prefix("rbytes=") {
+            io.0 += n(v);
+        } else if let Some(v) = word.strip_prefix("wbytes=") {
+            io.1 += n(v);
+        }
+    }
+    io
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_io_is_summed_over_devices() {
+        let v2 = "8:0 rbytes=4096 wbytes=100 rios=1 wios=1 dbytes=0 dios=0\n259:0 rbytes=1 wbytes=2 rios=1 wios=1\n";
+        assert_eq!(v2_block_io(v2), (4097, 102));
+    }
 
     #[test]
     fn v2_key_value_files() {
