@@ -395,6 +395,34 @@ pub fn quote_help_names(source: &str, is_var: &dyn Fn(&str) -> bool) -> String {
     out
 }
 
+/// A line that is one call of a listing function (ps(), images(), ...) whose list came back
+/// empty: the kind to show as an empty table (a header), as `docker ps` does, not `[]`.
+fn empty_listing(line: &str, v: &Dynamic) -> Option<&'static str> {
+    if !v.read_lock::<rhai::Array>().is_some_and(|a| a.is_empty()) {
+        return None;
+    }
+    let call = line.trim().trim_end_matches(';').trim_end();
+    let (name, rest) = call.split_once('(')?;
+    if !rest.ends_with(')') || rest.contains(';') {
+        return None;
+    }
+    match name.trim() {
+        "ps" | "containers" => Some("containers"),
+        "images" => Some("images"),
+        "networks" => Some("networks"),
+        _ => None,
+    }
+}
+
+fn empty_table(ctx: &ScriptContext, kind: &str) -> String {
+    use gocker::script::table;
+    match kind {
+        "images" => table::images(&[]),
+        "networks" => table::networks(&[]),
+        _ => table::containers(ctx, &[]),
+    }
+}
+
 /// While a line runs, Ctrl-C stops the script instead of the REPL.
 struct CtrlC {
     old: Option<nix::sys::signal::SigAction>,
@@ -513,7 +541,10 @@ pub fn run(engine: &Engine, ctx: &std::rc::Rc<ScriptContext>) -> ExitCode {
                     .collect();
                 match result {
                     Ok(v) if v.is_unit() => {}
-                    Ok(v) => script::print_line(&pretty(ctx, &v)),
+                    Ok(v) => match empty_listing(&source, &v) {
+                        Some(kind) => script::print_line(&empty_table(ctx, kind)),
+                        None => script::print_line(&pretty(ctx, &v)),
+                    },
                     Err(e) => {
                         if let EvalAltResult::ErrorTerminated(v, _) = &*e {
                             if v.clone()
@@ -584,6 +615,22 @@ fn error_position(err: &EvalAltResult) -> Position {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_listing_is_a_table_and_other_empty_lists_are_lists() {
+        let empty = Dynamic::from_array(vec![]);
+        assert_eq!(empty_listing("ps()\n", &empty), Some("containers"));
+        assert_eq!(
+            empty_listing(" images(#{ all: true }); ", &empty),
+            Some("images")
+        );
+        assert_eq!(empty_listing("networks()", &empty), Some("networks"));
+        assert_eq!(empty_listing("[]", &empty), None);
+        assert_eq!(empty_listing("ps(); []", &empty), None);
+        assert_eq!(empty_listing("let x = 1; ps()", &empty), None);
+        let one = Dynamic::from_array(vec![Dynamic::from(1_i64)]);
+        assert_eq!(empty_listing("ps()", &one), None);
+    }
 
     #[test]
     fn help_takes_a_bare_name_unless_it_is_a_variable() {

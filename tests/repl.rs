@@ -94,6 +94,9 @@ fn repl_prints_values_as_themselves() {
     let image = busybox("repl/show:1");
     let (mut child, mut t) = repl(root.path(), home.path(), &[("NO_COLOR", "1")]);
     let mut screen = String::new();
+    // Nothing yet: a header, as docker ps shows, not [].
+    let s = t.line("ps()");
+    assert!(s.contains("CONTAINER ID") && !s.contains("[]"), "{s:?}");
     t.line(&format!(r#"let c = container("{image}");"#));
     let s = t.line(r#"c.set_memory_limit("64m")"#);
     assert!(
