@@ -253,7 +253,20 @@ impl Hinter for ReplHelper {
             .map(|i| i + 1)
             .unwrap_or(0);
         let word = &line[start..];
-        if word.len() < 2 || line[..start].ends_with('.') {
+        // After `value.` of one of gocker-script's types: the first of its members that the
+        // word begins (Rhai's own string, array and map methods are left to Tab).
+        if let Some(receiver) = line[..start].strip_suffix('.') {
+            let mut members = self
+                .receiver_type(receiver)
+                .filter(|t| gocker::script::docs::type_doc(t).is_some())
+                .and_then(|t| self.members(&t))?;
+            members.sort();
+            return members
+                .into_iter()
+                .find(|m| !word.is_empty() && m.starts_with(word) && m != word)
+                .map(|m| m[word.len()..].to_string());
+        }
+        if word.len() < 2 {
             return None;
         }
         docs()

@@ -196,6 +196,11 @@ fn repl_completes_by_the_receivers_type() {
         listed.contains("push") && listed.contains("pull_if_missing"),
         "{listed:?}"
     );
+    // The inline hint after `c.` is the rest of one of a Spec's own members.
+    t.send("\x03");
+    t.expect("\u{1b}[?2004h");
+    t.send("c.set_hostn");
+    t.expect("c.set_hostname");
     t.send("\x03");
     t.expect("\u{1b}[?2004h");
     t.send("\x04");
