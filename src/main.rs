@@ -539,7 +539,7 @@ enum Verb {
     },
     /// The processes of a running container
     Top { container: String },
-    /// Live CPU, memory, network and process figures of containers
+    /// Live CPU, memory, network, block I/O and process figures of containers
     Stats {
         /// One table, then exit
         #[arg(long = "no-stream")]
@@ -578,7 +578,7 @@ enum Verb {
         #[command(subcommand)]
         command: SystemVerb,
     },
-    /// Container events: create, start, die, oom, kill, pause, unpause, rename, destroy
+    /// Container events: create, start, die, oom, kill, stop, pause, unpause, rename, destroy
     Events {
         /// From this time (RFC 3339, unix seconds, or a duration before now like 10m)
         #[arg(long)]
