@@ -151,7 +151,45 @@ pub enum Attach {
 pub struct Started {
     pub container: Container,
     /// The supervisor of a foreground container, to wait on.
-    shim: Option<std::process::Child>,
+    shim: Option<Supervisor>,
+}
+
+/// A container's supervisor as its starter holds it: a fresh exec of this binary, or a
+/// fork of the starter (a foreground container; see `process::fork_supervisor`).
+enum Supervisor {
+    Exec(std::process::Child),
+    Forked(nix::unistd::Pid),
+}
+
+impl Supervisor {
+    /// Its exit status: the container's exit code (128 + signal for a signal).
+    fn wait(&mut self) -> Result<i64> {
+        // A foreground container gets the terminal's signals itself (the supervisor forwards
+        // them); the caller must not die of a Ctrl-C meant for the container.
+        let _guard = IgnoreInterrupts::new();
+        let failed =
+            |e| Error::with_source(Kind::Runtime, "cannot wait for the container supervisor", e);
+        match self {
+            Supervisor::Exec(child) => {
+                use std::os::unix::process::ExitStatusExt;
+                let status = child.wait().map_err(failed)?;
+                Ok(match (status.code(), status.signal()) {
+                    (Some(c), _) => c as i64,
+                    (None, Some(s)) => 128 + s as i64,
+                    _ => -1,
+                })
+            }
+            Supervisor::Forked(pid) => loop {
+                use nix::sys::wait::{waitpid, WaitStatus};
+                match waitpid(*pid, None) {
+                    Ok(WaitStatus::Exited(_, c)) => return Ok(c as i64),
+                    Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i64),
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(failed(std::io::Error::from(e))),
+                }
+            },
+        }
+    }
 }
 
 impl Started {
@@ -164,12 +202,21 @@ impl Started {
     /// Waits, and returns the exit code with what a captured container wrote to stdout
     /// and stderr (empty for one that was not captured).
     pub fn wait_output(&mut self, store: &ContainerStore) -> Result<exec::ExecOutput> {
-        let Some(mut child) = self.shim.take() else {
-            let code = store.wait(&self.container.id, None)?;
-            return Ok(exec::ExecOutput {
-                code,
-                ..Default::default()
-            });
+        let mut child = match self.shim.take() {
+            Some(Supervisor::Exec(child)) => child,
+            Some(mut forked) => {
+                return Ok(exec::ExecOutput {
+                    code: forked.wait()?,
+                    ..Default::default()
+                })
+            }
+            None => {
+                let code = store.wait(&self.container.id, None)?;
+                return Ok(exec::ExecOutput {
+                    code,
+                    ..Default::default()
+                });
+            }
         };
         // A reader thread only for a captured stream (two threads cost 0.4 ms a run).
         let read_all = |pipe: Option<Box<dyn std::io::Read + Send>>| {
@@ -193,28 +240,13 @@ impl Started {
                 .take()
                 .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
         );
-        let code = wait_child(&mut child)?;
+        let code = Supervisor::Exec(child).wait()?;
         Ok(exec::ExecOutput {
             code,
             stdout: stdout.and_then(|t| t.join().ok()).unwrap_or_default(),
             stderr: stderr.and_then(|t| t.join().ok()).unwrap_or_default(),
         })
     }
-}
-
-fn wait_child(child: &mut std::process::Child) -> Result<i64> {
-    // A foreground container gets the terminal's signals itself (the supervisor forwards
-    // them); the caller must not die of a Ctrl-C meant for the container.
-    let _guard = IgnoreInterrupts::new();
-    let status = child.wait().map_err(|e| {
-        Error::with_source(Kind::Runtime, "cannot wait for the container supervisor", e)
-    })?;
-    use std::os::unix::process::ExitStatusExt;
-    Ok(match (status.code(), status.signal()) {
-        (Some(c), _) => c as i64,
-        (None, Some(s)) => 128 + s as i64,
-        _ => -1,
-    })
 }
 
 struct IgnoreInterrupts {
@@ -601,32 +633,31 @@ impl ContainerStore {
             id: c.id.clone(),
             detach: attach == Attach::Detach,
         };
-        let mut cmd = process::helper_command(&self.helper, process::SHIM, &args)?;
-        if attach == Attach::Detach {
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-        } else if attach == Attach::Output {
-            cmd.stdin(Stdio::null());
-        } else if attach == Attach::Capture {
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-        }
-        let status = StatusPipe::attach(&mut cmd)?;
-        crate::trace::step(|| {
-            format!(
-                "exec /proc/self/exe __shim {} (the supervisor; it clones the container's init)",
-                &c.id[..12]
-            )
-        });
-        let mut child = cmd.spawn().map_err(|e| {
-            Error::with_source(Kind::Runtime, "cannot start the container supervisor", e)
-        })?;
+        // A foreground container's supervisor lives no longer than its caller: a fork of
+        // it will do, where the caller can fork safely (issue 16). Otherwise a fresh exec.
+        let forked = match attach {
+            Attach::Inherit if process::single_threaded() => self
+                .db
+                .closed_around(|| process::fork_supervisor(&args))?
+                .transpose()?,
+            _ => None,
+        };
+        let (mut shim, status) = match forked {
+            Some((pid, status)) => {
+                crate::trace::step(|| {
+                    format!(
+                        "fork: the supervisor of {} (it clones the container's init)",
+                        &c.id[..12]
+                    )
+                });
+                (Supervisor::Forked(pid), status)
+            }
+            None => self.exec_supervisor(&c, &args, attach)?,
+        };
         let report = status.read_all();
         if attach == Attach::Detach {
             // The intermediate process exits at once; the supervisor lives on.
-            let _ = child.wait();
+            let _ = shim.wait();
         }
         let message = serde_json::from_str::<ShimMessage>(&report).map_err(|_| {
             if report.is_empty() {
@@ -648,14 +679,14 @@ impl ContainerStore {
                         Err(e) if e.kind() == Kind::NotFound => c.clone(),
                         other => other?,
                     },
-                    shim: (attach != Attach::Detach).then_some(child),
+                    shim: (attach != Attach::Detach).then_some(shim),
                 });
             }
             Ok(ShimMessage::Failed(w)) => Error::from(w),
             Err(e) => e,
         };
         if attach != Attach::Detach {
-            let _ = child.wait();
+            let _ = shim.wait();
         }
         if fresh {
             // A supervisor killed after recording the start leaves its cgroup and network
@@ -671,6 +702,39 @@ impl ContainerStore {
             c.short_id(),
             e.message()
         )))
+    }
+
+    /// Starts the supervisor as a fresh exec of this binary (`__shim`), with the streams
+    /// `attach` asks for.
+    fn exec_supervisor(
+        &self,
+        c: &Container,
+        args: &ShimArgs,
+        attach: Attach,
+    ) -> Result<(Supervisor, StatusPipe)> {
+        let mut cmd = process::helper_command(&self.helper, process::SHIM, args)?;
+        if attach == Attach::Detach {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        } else if attach == Attach::Output {
+            cmd.stdin(Stdio::null());
+        } else if attach == Attach::Capture {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+        }
+        let status = StatusPipe::attach(&mut cmd)?;
+        crate::trace::step(|| {
+            format!(
+                "exec /proc/self/exe __shim {} (the supervisor; it clones the container's init)",
+                &c.id[..12]
+            )
+        });
+        let child = cmd.spawn().map_err(|e| {
+            Error::with_source(Kind::Runtime, "cannot start the container supervisor", e)
+        })?;
+        Ok((Supervisor::Exec(child), status))
     }
 
     /// Creates and starts.

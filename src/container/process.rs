@@ -3,6 +3,7 @@
 //! ```text
 //!  caller (REPL, script, verb)
 //!    │  exec /proc/self/exe __shim '{ShimArgs}'        fd 3: status pipe ──▶ ShimMessage
+//!    │  (a foreground container of a single-threaded caller: fork, then the same entry point)
 //!    ▼                                                        (Started{pid} | Failed(WireError))
 //!  supervisor (__shim; detached: double fork + setsid, outlives the caller)
 //!    │  clone3(CLONE_NEW*, CLONE_INTO_CGROUP on v2)    `go` pipe  ──▶ one byte: start
@@ -132,6 +133,91 @@ impl StatusPipe {
         let _ = File::from(self.read).read_to_string(&mut text);
         text
     }
+}
+
+/// Starts the supervisor of a foreground container as a fork of the caller instead of an
+/// exec of this binary (issue 16: no second program start, no second dynamic link). Only for
+/// a single-threaded caller (another thread could hold a lock the child would need) with no
+/// database connection open (see `Db::closed_around`). The child is made to look like a
+/// fresh exec: default signal handling, nothing blocked, the status pipe on descriptor 3,
+/// and every other descriptor above stderr closed by `shim::main` before anything else, so
+/// nothing the caller holds (its locks, its files) reaches the container.
+pub fn fork_supervisor(args: &ShimArgs) -> Result<(nix::unistd::Pid, StatusPipe)> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Error::sys("cannot create a status pipe", Path::new("pipe"), e))?;
+    // What the caller has buffered is written once, by the caller.
+    {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    }
+    // SAFETY: the process is single-threaded (checked above), so the child may run any code.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok((
+            child,
+            StatusPipe {
+                read,
+                write: Some(write),
+            },
+        )),
+        Ok(nix::unistd::ForkResult::Child) => {
+            reset_signals();
+            // SAFETY: dup2 of a descriptor this process owns onto 3.
+            if unsafe { libc::dup2(write.as_raw_fd(), 3) } < 0 {
+                // SAFETY: _exit ends the child without running the caller's destructors.
+                unsafe { libc::_exit(125) };
+            }
+            let code = super::shim::main(args);
+            // Never return into the caller's code, nor run its exit handlers.
+            // SAFETY: as above.
+            unsafe { libc::_exit(code) }
+        }
+        Err(e) => Err(Error::sys(
+            "cannot fork the container supervisor",
+            Path::new("fork"),
+            e,
+        )),
+    }
+}
+
+/// Whether this process has one thread (the Threads: line of /proc/self/status).
+pub fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .map(|n| n.trim() == "1")
+        })
+        .unwrap_or(false)
+}
+
+/// Signal handling as execve leaves it: caught signals back to their default (ignored ones
+/// stay ignored), and none blocked.
+fn reset_signals() {
+    for sig in 1..libc::SIGRTMIN() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: sigaction with a zeroed struct for the old action only reads it; a
+        // handler is replaced by SIG_DFL, which runs no code.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction != libc::SIG_IGN
+                && old.sa_sigaction != libc::SIG_DFL
+            {
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            }
+        }
+    }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
 }
 
 /// The status pipe as a helper sees it: descriptor 3, close-on-exec, written once.

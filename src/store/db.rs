@@ -130,6 +130,17 @@ fn is_busy(e: &Error) -> bool {
 /// A handle on the state database, shareable between threads of one process.
 pub struct Db {
     conn: Mutex<Connection>,
+    path: std::path::PathBuf,
+}
+
+/// Connections this process has open (to any root's database): a forked child may only run
+/// SQLite when none is, since SQLite's per-file state (its POSIX locks) is per process.
+static OPEN_CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        OPEN_CONNECTIONS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Db {
@@ -150,6 +161,49 @@ impl Db {
     }
 
     fn try_open(path: &Path) -> Result<Db> {
+        let db = Db {
+            conn: Mutex::new(Self::connect(path)?),
+            path: path.to_path_buf(),
+        };
+        OPEN_CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Runs `f` with this process's connection closed, then opens it again: `f` forks a child
+    /// that opens its own, and must not inherit SQLite's state of an open database file (its
+    /// locks belong to this process, not the child). None, without running `f`, when this
+    /// process has another connection open.
+    pub fn closed_around<T>(&self, f: impl FnOnce() -> T) -> Result<Option<T>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut conn = self.lock();
+        if OPEN_CONNECTIONS.load(Relaxed) != 1 {
+            return Ok(None);
+        }
+        let placeholder = Connection::open_in_memory()?;
+        std::mem::replace(&mut *conn, placeholder)
+            .close()
+            .map_err(|(_, e)| e)?;
+        OPEN_CONNECTIONS.fetch_sub(1, Relaxed);
+        let out = f();
+        // Busy only while another process switches a new database to WAL: retried.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let reopened = loop {
+            match Self::connect(&self.path) {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => break other,
+            }
+        };
+        *conn = reopened?;
+        OPEN_CONNECTIONS.fetch_add(1, Relaxed);
+        Ok(Some(out))
+    }
+
+    /// A connection with this store's settings.
+    fn connect(path: &Path) -> Result<Connection> {
+        const WAL_PAGES: i64 = 64;
         let conn = Connection::open(path).map_err(|e| {
             Error::with_source(
                 Kind::Io,
@@ -162,16 +216,18 @@ impl Db {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Every verb is a short process: checkpointing the WAL (two fsyncs) as each one exits
-        // would cost more than its work. SQLite checkpoints when the WAL grows past 1000 pages.
+        // would cost more than its work. But the first process to open the database after
+        // the last one closed reads the whole WAL to rebuild its index: at SQLite's default
+        // of 1000 pages (4 MB, about 45 runs' worth) that took 1 ms and more of every verb's
+        // start. A checkpoint every 64 pages (256 KB) keeps that read short, and costs a few
+        // hundred microseconds once every few runs (issue 16).
         conn.set_db_config(
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
         )?;
-        let db = Db {
-            conn: Mutex::new(conn),
-        };
-        db.migrate()?;
-        Ok(db)
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_PAGES * 4096 * 4)?;
+        Ok(conn)
     }
 
     fn migrate(&self) -> Result<()> {
