@@ -379,3 +379,115 @@ fn a_bare_spec_says_what_it_still_needs() {
     assert_eq!(out(&o), "1\n0\n", "{}", err(&o));
     no_leftovers(r);
 }
+
+/// The children of process `pid`, from /proc.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // The fields after the command's closing parenthesis: state, then the parent.
+        let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+        let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+        if ppid == Some(pid) {
+            out.extend(e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()));
+        }
+    }
+    out
+}
+
+/// Where the descriptors of process `pid` lead.
+fn fd_targets(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .map(|p| p.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A foreground container's supervisor and an exec helper are forks of the caller (no second
+/// start of the program): they keep none of its descriptors, its database connection above
+/// all (SQLite's locks are per process), only what they open themselves.
+#[test]
+fn forked_supervisors_and_exec_helpers_keep_none_of_the_callers_descriptors() {
+    let root = root();
+    let r = root.path();
+    // Pulled first: a caller that has pulled in this process keeps the pull's threads, and
+    // execs its helpers instead.
+    gocker_ok(r, &["pull", "-q", image()]);
+    let o = gocker(
+        r,
+        &[
+            "--trace",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            image(),
+            "true",
+        ],
+    );
+    assert!(err(&o).contains("fork: the supervisor"), "{}", err(&o));
+    let db = r.join("db.sqlite").display().to_string();
+
+    let caller = |args: &[&str]| Guard {
+        child: Some(
+            Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+                .arg("--root")
+                .arg(r)
+                .args(args)
+                .spawn()
+                .unwrap(),
+        ),
+        root: r.to_path_buf(),
+    };
+    let mut fg = caller(&[
+        "run",
+        "--name",
+        "fg",
+        "--network",
+        "none",
+        image(),
+        "sleep",
+        "3",
+    ]);
+    for _ in 0..100 {
+        let up = gocker(r, &["inspect", "-f", "{{.State.Running}}", "fg"]);
+        if out(&up).trim() == "true" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let fg_pid = fg.child.as_ref().unwrap().id();
+    let shims = children_of(fg_pid);
+    assert_eq!(shims.len(), 1, "one supervisor: {shims:?}");
+    let fds = fd_targets(shims[0]);
+    assert_eq!(
+        fds.iter().filter(|t| **t == db).count(),
+        1,
+        "its own database connection only: {fds:?}"
+    );
+
+    let mut helper = caller(&["exec", "fg", "sleep", "1"]);
+    let exec_pid = helper.child.as_ref().unwrap().id();
+    let mut helpers = Vec::new();
+    for _ in 0..100 {
+        helpers = children_of(exec_pid);
+        if !helpers.is_empty() && children_of(helpers[0]).len() == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(helpers.len(), 1, "one exec helper: {helpers:?}");
+    let fds = fd_targets(helpers[0]);
+    assert!(
+        !fds.iter().any(|t| t.starts_with(&db)),
+        "no database file: {fds:?}"
+    );
+    assert!(helper.wait().success());
+    assert!(fg.wait().success());
+}

@@ -57,6 +57,23 @@ pub(crate) fn run(
         pid,
         request: req.clone(),
     };
+    // Not captured, from a single-threaded caller: the helper is a fork of the caller (it
+    // never uses the caller's database), not a second start of this binary (issue 16).
+    if !capture && process::single_threaded() {
+        crate::trace::step(|| {
+            format!("fork: the exec helper: setns into the namespaces of PID {pid}, join its cgroup, fork, execve {:?}", req.argv)
+        });
+        let (child, status) = process::fork_helper(|| helper_main(&args))?;
+        let report = status.read_all();
+        let code = process::wait_forked(child)?;
+        if !report.is_empty() {
+            return Err(failed_to_exec(c, &report));
+        }
+        return Ok(ExecOutput {
+            code,
+            ..Default::default()
+        });
+    }
     let mut cmd = process::helper_command(helper, process::EXEC, &args)?;
     if capture {
         cmd.stdin(Stdio::null())
@@ -76,18 +93,23 @@ pub(crate) fn run(
         .wait_with_output()
         .map_err(|e| Error::with_source(Kind::Runtime, "cannot wait for the exec helper", e))?;
     if !report.is_empty() {
-        let e = WireError::decode(&report);
-        return Err(e.reworded(format!(
-            "cannot exec in container {}: {}",
-            c.name,
-            e.message()
-        )));
+        return Err(failed_to_exec(c, &report));
     }
     Ok(ExecOutput {
         code: code_of(out.status),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
+}
+
+/// The helper's report that the command could not be run, as an error naming the container.
+fn failed_to_exec(c: &Container, report: &str) -> Error {
+    let e = WireError::decode(report);
+    e.reworded(format!(
+        "cannot exec in container {}: {}",
+        c.name,
+        e.message()
+    ))
 }
 
 fn code_of(status: std::process::ExitStatus) -> i64 {

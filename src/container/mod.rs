@@ -155,7 +155,7 @@ pub struct Started {
 }
 
 /// A container's supervisor as its starter holds it: a fresh exec of this binary, or a
-/// fork of the starter (a foreground container; see `process::fork_supervisor`).
+/// fork of the starter (a foreground container; see `process::fork_helper`).
 enum Supervisor {
     Exec(std::process::Child),
     Forked(nix::unistd::Pid),
@@ -179,15 +179,7 @@ impl Supervisor {
                     _ => -1,
                 })
             }
-            Supervisor::Forked(pid) => loop {
-                use nix::sys::wait::{waitpid, WaitStatus};
-                match waitpid(*pid, None) {
-                    Ok(WaitStatus::Exited(_, c)) => return Ok(c as i64),
-                    Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i64),
-                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => return Err(failed(std::io::Error::from(e))),
-                }
-            },
+            Supervisor::Forked(pid) => process::wait_forked(*pid),
         }
     }
 }
@@ -350,6 +342,13 @@ pub(crate) fn starting_lock(id: &str) -> String {
     format!("start-{id}")
 }
 
+/// The lock a container's supervisor holds for as long as it lives: how anyone tells a live
+/// supervisor from a dead one (a forked one has its caller's command line, and a pid can be
+/// reused; a lock goes with its holder).
+pub(crate) fn supervisor_lock(id: &str) -> String {
+    format!("shim-{id}")
+}
+
 /// A container's files: its directory and its lock file; the row is the caller's. Only for
 /// the holder of the container's lock (its creator undoing a failed create).
 pub(crate) fn remove_traces(paths: &Paths, id: &str) -> Result<()> {
@@ -390,7 +389,7 @@ fn erase_locked(paths: &Paths, db: &Db, id: &str) -> Result<()> {
     events::record(db, id, "destroy");
     db.lock()
         .execute("DELETE FROM containers WHERE id = ?1", [id])?;
-    for lock in [creator_lock(id), starting_lock(id)] {
+    for lock in [creator_lock(id), starting_lock(id), supervisor_lock(id)] {
         let _ = std::fs::remove_file(paths.locks().join(format!("{lock}.lock")));
     }
     Ok(())
@@ -638,7 +637,7 @@ impl ContainerStore {
         let forked = match attach {
             Attach::Inherit if process::single_threaded() => self
                 .db
-                .closed_around(|| process::fork_supervisor(&args))?
+                .closed_around(|| process::fork_helper(|| shim::main(&args)))?
                 .transpose()?,
             _ => None,
         };
@@ -770,7 +769,7 @@ impl ContainerStore {
             )));
         }
         // Only this one is looked at: a lookup costs the same with 1 or 1000 containers.
-        if found.status == Status::Running && !found.shim_alive() {
+        if found.status == Status::Running && !found.shim_alive(&self.paths.locks()) {
             self.finish_dead(&found)?;
             return self.get_row(&found.id);
         }
@@ -849,7 +848,10 @@ impl ContainerStore {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows
         };
-        for c in running.iter().filter(|c| !c.shim_alive()) {
+        for c in running
+            .iter()
+            .filter(|c| !c.shim_alive(&self.paths.locks()))
+        {
             self.finish_dead(c)?;
         }
         self.finish_half_removed()
@@ -918,7 +920,8 @@ impl ContainerStore {
         // The snapshot may be stale: act only if the row still names this dead supervisor
         // (a restart meanwhile has a live one, and its cgroup and network are not ours).
         let now_row = self.get_row(&c.id);
-        let still = matches!(&now_row, Ok(r) if r.status == Status::Running && r.shim_pid == c.shim_pid && !r.shim_alive());
+        let locks = self.paths.locks();
+        let still = matches!(&now_row, Ok(r) if r.status == Status::Running && r.shim_pid == c.shim_pid && !r.shim_alive(&locks));
         if !still {
             return Ok(());
         }
@@ -1464,14 +1467,17 @@ fn running_pid(c: &Container) -> Result<i32> {
 
 impl Container {
     /// Whether its supervisor still runs (a recycled pid is not it).
-    fn shim_alive(&self) -> bool {
+    fn shim_alive(&self, locks: &Path) -> bool {
         self.shim_pid.is_some_and(|p| shim_alive(p, &self.id))
+            || lock::held(locks, &supervisor_lock(&self.id))
     }
 }
 
 fn shim_alive(pid: i32, id: &str) -> bool {
     // The pid must still be our supervisor for this container, not a recycled pid: its
-    // command line is `__shim '{ShimArgs}'` naming the id.
+    // command line is `__shim '{ShimArgs}'` naming the id. (Supervisors also hold their
+    // supervisor lock, which a forked one, with its caller's command line, is known by;
+    // this check keeps those started before the lock existed.)
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| {
             let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();

@@ -135,14 +135,16 @@ impl StatusPipe {
     }
 }
 
-/// Starts the supervisor of a foreground container as a fork of the caller instead of an
-/// exec of this binary (issue 16: no second program start, no second dynamic link). Only for
-/// a single-threaded caller (another thread could hold a lock the child would need) with no
-/// database connection open (see `Db::closed_around`). The child is made to look like a
-/// fresh exec: default signal handling, nothing blocked, the status pipe on descriptor 3,
-/// and every other descriptor above stderr closed by `shim::main` before anything else, so
+/// Starts a helper (a foreground container's supervisor, an exec helper) as a fork of the
+/// caller instead of an exec of this binary (issue 16: no second program start, no second
+/// dynamic link); `entry` is the helper's entry point and its result the exit status. Only
+/// for a single-threaded caller (another thread could hold a lock the child would need),
+/// and for a child that uses SQLite only with no database connection open in the caller
+/// (see `Db::closed_around`). The child is made to look like a fresh exec: default signal
+/// handling, nothing blocked, the status pipe on descriptor 3, and every other descriptor
+/// above stderr closed by the entry point (`StatusWriter::take`) before anything else, so
 /// nothing the caller holds (its locks, its files) reaches the container.
-pub fn fork_supervisor(args: &ShimArgs) -> Result<(nix::unistd::Pid, StatusPipe)> {
+pub fn fork_helper(entry: impl FnOnce() -> i32) -> Result<(nix::unistd::Pid, StatusPipe)> {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Error::sys("cannot create a status pipe", Path::new("pipe"), e))?;
     // What the caller has buffered is written once, by the caller.
@@ -151,7 +153,7 @@ pub fn fork_supervisor(args: &ShimArgs) -> Result<(nix::unistd::Pid, StatusPipe)
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
     }
-    // SAFETY: the process is single-threaded (checked above), so the child may run any code.
+    // SAFETY: the caller is single-threaded (see above), so the child may run any code.
     match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Parent { child }) => Ok((
             child,
@@ -167,16 +169,31 @@ pub fn fork_supervisor(args: &ShimArgs) -> Result<(nix::unistd::Pid, StatusPipe)
                 // SAFETY: _exit ends the child without running the caller's destructors.
                 unsafe { libc::_exit(125) };
             }
-            let code = super::shim::main(args);
+            let code = entry();
             // Never return into the caller's code, nor run its exit handlers.
             // SAFETY: as above.
             unsafe { libc::_exit(code) }
         }
-        Err(e) => Err(Error::sys(
-            "cannot fork the container supervisor",
-            Path::new("fork"),
-            e,
-        )),
+        Err(e) => Err(Error::sys("cannot fork a helper", Path::new("fork"), e)),
+    }
+}
+
+/// Waits for a forked helper; its exit status (128 + signal for a signal).
+pub fn wait_forked(pid: nix::unistd::Pid) -> Result<i64> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, c)) => return Ok(c as i64),
+            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i64),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(Error::sys(
+                    "cannot wait for a helper",
+                    Path::new("waitpid"),
+                    e,
+                ))
+            }
+        }
     }
 }
 

@@ -190,6 +190,8 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 
 fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> Result<i32> {
     let paths = Paths::new(root);
+    // Held for as long as this supervisor lives: it is how others tell it is alive.
+    let alive = crate::store::lock::exclusive(&paths.locks(), &super::supervisor_lock(id))?;
     // Held until the start is recorded: a remover waits for it (see starting_lock).
     let starting = crate::store::lock::exclusive(&paths.locks(), &super::starting_lock(id))?;
     let mut launch = read_launch(&paths, id)?;
@@ -357,6 +359,8 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         .unwrap_or(launch.restart)
     {
         // Read again now: `update --restart` may have changed it while the container ran.
+        // The next supervisor takes the lock this one lets go (its exit is recorded).
+        drop(alive);
         restart_if_due(&paths, &db, id, policy, code, up_since.elapsed());
     }
     Ok(code)

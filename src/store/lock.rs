@@ -60,6 +60,18 @@ pub fn try_exclusive(dir: &Path, name: &str) -> Result<Option<LockGuard>> {
     Err(Error::io("cannot lock", &path, err))
 }
 
+/// Whether somebody holds the lock `name` in `dir` (a missing lock file: nobody). Tried,
+/// not waited for; a lock found free is let go at once.
+pub fn held(dir: &Path, name: &str) -> bool {
+    let path = dir.join(format!("{name}.lock"));
+    let Ok(file) = File::open(&path) else {
+        return false;
+    };
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK)
+}
+
 /// Takes exclusive locks on every name, in sorted order so that two callers locking
 /// overlapping sets can never deadlock.
 pub fn exclusive_all(dir: &Path, names: &[String]) -> Result<Vec<LockGuard>> {
