@@ -48,12 +48,24 @@ pub fn record_with(
     action: &str,
     attributes: serde_json::Map<String, serde_json::Value>,
 ) {
+    record_in(&db.lock(), id, action, attributes);
+}
+
+/// Appends an event on `conn`, inside whatever transaction it has open: the transition and
+/// its event are one commit (one write of the log instead of two). A failed insert undoes
+/// only itself, never the transaction.
+pub fn record_in(
+    conn: &rusqlite::Connection,
+    id: &str,
+    action: &str,
+    attributes: serde_json::Map<String, serde_json::Value>,
+) {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
     let attrs = serde_json::Value::Object(attributes).to_string();
-    let written = db.lock().execute(
+    let written = conn.execute(
         "INSERT INTO events (time_nano, container, name, image, action, attributes)
          SELECT ?1, id, name, image, ?3, ?4 FROM containers WHERE id = ?2",
         params![nanos, id, action, attrs],

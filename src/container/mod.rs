@@ -386,9 +386,12 @@ pub(crate) fn erase(paths: &Paths, db: &Db, id: &str) -> Result<()> {
 
 fn erase_locked(paths: &Paths, db: &Db, id: &str) -> Result<()> {
     remove_tree(&paths.containers().join(id))?;
-    events::record(db, id, "destroy");
-    db.lock()
-        .execute("DELETE FROM containers WHERE id = ?1", [id])?;
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    events::record_in(&tx, id, "destroy", Default::default());
+    tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
+    tx.commit()?;
+    drop(conn);
     for lock in [creator_lock(id), starting_lock(id), supervisor_lock(id)] {
         let _ = std::fs::remove_file(paths.locks().join(format!("{lock}.lock")));
     }
@@ -595,9 +598,8 @@ impl ContainerStore {
             params![id, name, spec.image, spec.image_id, command_json, spec_json, now()],
         )
         .map_err(|e| unique_as_conflict(e, &name))?;
+        events::record_in(&tx, id, "create", Default::default());
         tx.commit()?;
-        drop(conn);
-        events::record(&self.db, id, "create");
         Ok(())
     }
 

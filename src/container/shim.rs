@@ -246,10 +246,18 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
             let _ = nix::sys::signal::sigaction(sig, &handler);
         }
     }
-    let recorded = db.lock().execute(
-        "UPDATE containers SET status = 'running', pid = ?2, shim_pid = ?3, started = ?4, exit_code = NULL, oom_killed = 0, finished = NULL WHERE id = ?1",
-        params![id, pid.as_raw(), std::process::id() as i64, now()],
-    );
+    // The start and its event in one commit.
+    let recorded = (|| -> Result<()> {
+        let mut conn = db.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE containers SET status = 'running', pid = ?2, shim_pid = ?3, started = ?4, exit_code = NULL, oom_killed = 0, finished = NULL WHERE id = ?1",
+            params![id, pid.as_raw(), std::process::id() as i64, now()],
+        )?;
+        super::events::record_in(&tx, id, "start", Default::default());
+        tx.commit()?;
+        Ok(())
+    })();
     if let Err(e) = recorded {
         // Unrecorded, nobody would ever reconcile it: undo the start here.
         let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
@@ -257,7 +265,7 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         networks.disconnect(id, &launch.network, &launch.publish, true);
         drop(attachment);
         let _ = cgroup.destroy();
-        return Err(e.into());
+        return Err(e);
     }
     // Host ports chosen at start (port 0) are the container's from now on: ps, port() and
     // whoever cleans up after it read them from its row.
@@ -267,7 +275,6 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         }
     }
     drop(starting);
-    super::events::record(&db, id, "start");
     status.send(&ShimMessage::Started { pid: pid.as_raw() });
     let up_since = std::time::Instant::now();
     // The health check runs beside the container, for as long as it runs.
@@ -334,24 +341,28 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         if attempt > 0 {
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        recorded = db
-            .lock()
-            .execute(
+        // The exit and its events (oom, die) in one commit.
+        recorded = (|| -> Result<()> {
+            let mut conn = db.lock();
+            let tx = conn.transaction()?;
+            tx.execute(
                 "UPDATE containers SET status = 'exited', exit_code = ?2, oom_killed = ?3, pid = NULL, shim_pid = NULL, finished = ?4 WHERE id = ?1",
                 params![id, code, oom as i64, now()],
-            )
-            .map_err(Error::from);
+            )?;
+            if oom {
+                super::events::record_in(&tx, id, "oom", Default::default());
+            }
+            let mut attrs = serde_json::Map::new();
+            attrs.insert("exitCode".into(), code.into());
+            super::events::record_in(&tx, id, "die", attrs);
+            tx.commit()?;
+            Ok(())
+        })();
         if recorded.is_ok() {
             break;
         }
     }
     recorded?;
-    if oom {
-        super::events::record(&db, id, "oom");
-    }
-    let mut attrs = serde_json::Map::new();
-    attrs.insert("exitCode".into(), code.into());
-    super::events::record_with(&db, id, "die", attrs);
     if launch.auto_remove {
         super::erase(&paths, &db, id)?;
     } else if let Some(policy) = read_launch(&paths, id)
