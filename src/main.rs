@@ -820,44 +820,11 @@ fn flag_error(e: clap::Error, verb: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The internal entry points the library re-executes this binary for: the container
-/// supervisor and the exec helper. They run before anything else, single-threaded.
+/// The internal entry points the library re-executes a program for (see
+/// `process::internal_entry`).
 fn internal(args: &[String]) -> Option<ExitCode> {
-    use gocker::container::process;
-    let code = match args.get(1).map(String::as_str) {
-        Some(entry @ process::SHIM) if args.len() == 3 => {
-            gocker::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
-            match process::parse_args(entry, &args[2]) {
-                Ok(a) => gocker::container::shim::main(&a),
-                Err(e) => {
-                    eprintln!("gocker-script: {}", e.chain());
-                    125
-                }
-            }
-        }
-        Some(entry @ process::EXEC) if args.len() == 3 => {
-            gocker::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
-            match process::parse_args(entry, &args[2]) {
-                Ok(a) => gocker::container::exec::helper_main(&a),
-                Err(e) => {
-                    eprintln!("gocker-script: {}", e.chain());
-                    125
-                }
-            }
-        }
-        Some(entry @ process::COPY) if args.len() == 3 => {
-            gocker::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
-            match process::parse_args(entry, &args[2]) {
-                Ok(a) => gocker::container::copy::helper_main(&a),
-                Err(e) => {
-                    eprintln!("gocker-script: {}", e.chain());
-                    125
-                }
-            }
-        }
-        _ => return None,
-    };
-    Some(ExitCode::from(code.clamp(0, 255) as u8))
+    gocker::container::process::internal_entry(args)
+        .map(|code| ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 /// Docker's `commit --change` instructions as commit's changes map.

@@ -490,4 +490,23 @@ fn forked_supervisors_and_exec_helpers_keep_none_of_the_callers_descriptors() {
     );
     assert!(helper.wait().success());
     assert!(fg.wait().success());
+
+    // A detached container's supervisor is the small gocker-shim, beside gocker-script.
+    let id = gocker_ok(r, &["run", "-d", "--network", "none", image(), "sleep", "30"]);
+    let id = id.trim();
+    let supervisor = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains("__shim") && c.contains(id)
+                })
+                .unwrap_or(false)
+        })
+        .expect("the supervisor of the detached container");
+    let exe = std::fs::read_link(supervisor.path().join("exe")).unwrap();
+    assert!(exe.ends_with("gocker-shim"), "{}", exe.display());
+    gocker_ok(r, &["rm", "-f", id]);
 }

@@ -713,7 +713,8 @@ impl ContainerStore {
         args: &ShimArgs,
         attach: Attach,
     ) -> Result<(Supervisor, StatusPipe)> {
-        let mut cmd = process::helper_command(&self.helper, process::SHIM, args)?;
+        let mut cmd =
+            process::helper_command(&process::helper_program(&self.helper), process::SHIM, args)?;
         if attach == Attach::Detach {
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -1286,7 +1287,14 @@ impl ContainerStore {
                 c.name
             )));
         }
-        exec::run(&self.helper, &self.paths, &c, pid, req, capture)
+        exec::run(
+            &process::helper_program(&self.helper),
+            &self.paths,
+            &c,
+            pid,
+            req,
+            capture,
+        )
     }
 }
 

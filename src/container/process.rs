@@ -86,6 +86,50 @@ pub fn helper_command(helper: &Path, entry: &str, args: &impl Serialize) -> Resu
     Ok(cmd)
 }
 
+/// Runs an internal entry point when `args` (a program's whole command line) names one:
+/// the container supervisor, the exec helper or the copy helper, each `ENTRY '{json}'`. None
+/// for any other command line. Both programs run them: gocker-script, and the small
+/// gocker-shim that supervisors and exec helpers are started from (see `helper_program`).
+/// They run before anything else, single-threaded.
+pub fn internal_entry(args: &[String]) -> Option<i32> {
+    let (entry, json) = match args {
+        [_, entry, json] if [SHIM, EXEC, COPY].contains(&entry.as_str()) => (entry.as_str(), json),
+        _ => return None,
+    };
+    crate::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
+    let parsed = || -> Result<i32> {
+        Ok(match entry {
+            SHIM => super::shim::main(&parse_args(entry, json)?),
+            EXEC => super::exec::helper_main(&parse_args(entry, json)?),
+            _ => super::copy::helper_main(&parse_args(entry, json)?),
+        })
+    };
+    Some(parsed().unwrap_or_else(|e| {
+        eprintln!("gocker-script: {}", e.chain());
+        125
+    }))
+}
+
+/// The program a supervisor or exec helper is started from: gocker-shim beside `program`
+/// (gocker-script) when it is installed there. It holds only these helpers, so a detached
+/// container's supervisor maps a small program, not the whole scripting host (issue 16:
+/// its memory beside conmon's). Without it, `program` itself.
+pub fn helper_program(program: &Path) -> PathBuf {
+    let real = std::fs::read_link(program).unwrap_or_else(|_| program.to_path_buf());
+    let real = if real.is_absolute() {
+        real
+    } else {
+        program.parent().unwrap_or(Path::new("")).join(real)
+    };
+    match real.parent().map(|d| d.join(SHIM_PROGRAM)) {
+        Some(shim) if shim.is_file() => shim,
+        _ => program.to_path_buf(),
+    }
+}
+
+/// The small program of the supervisor and the exec helper.
+pub const SHIM_PROGRAM: &str = "gocker-shim";
+
 /// Reads a helper's arguments back.
 pub fn parse_args<T: serde::de::DeserializeOwned>(entry: &str, json: &str) -> Result<T> {
     serde_json::from_str(json).map_err(|e| {
@@ -265,5 +309,35 @@ impl StatusWriter {
     /// The raw descriptor, for a forked child to report through (it is close-on-exec).
     pub fn raw(&self) -> Option<i32> {
         self.0.as_ref().map(|f| f.as_raw_fd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers_start_from_gocker_shim_beside_the_program_when_it_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("gocker-script");
+        std::fs::write(&program, b"").unwrap();
+        assert_eq!(helper_program(&program), program, "no gocker-shim: itself");
+        let shim = dir.path().join(SHIM_PROGRAM);
+        std::fs::write(&shim, b"").unwrap();
+        assert_eq!(helper_program(&program), shim);
+        // Through a symbolic link (as /proc/self/exe is one): beside the real program.
+        let other = tempfile::tempdir().unwrap();
+        let link = other.path().join("gocker-script");
+        std::os::unix::fs::symlink(&program, &link).unwrap();
+        assert_eq!(helper_program(&link), shim);
+    }
+
+    #[test]
+    fn only_the_internal_entries_are_taken() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(internal_entry(&args(&["gocker-script", "ps"])), None);
+        assert_eq!(internal_entry(&args(&["gocker-script", SHIM])), None);
+        // A malformed argument is an error status, not a panic.
+        assert_eq!(internal_entry(&args(&["x", EXEC, "{not json"])), Some(125));
     }
 }
