@@ -492,7 +492,10 @@ fn forked_supervisors_and_exec_helpers_keep_none_of_the_callers_descriptors() {
     assert!(fg.wait().success());
 
     // A detached container's supervisor is the small gocker-shim, beside gocker-script.
-    let id = gocker_ok(r, &["run", "-d", "--network", "none", image(), "sleep", "30"]);
+    let id = gocker_ok(
+        r,
+        &["run", "-d", "--network", "none", image(), "sleep", "30"],
+    );
     let id = id.trim();
     let supervisor = std::fs::read_dir("/proc")
         .unwrap()
