@@ -508,3 +508,56 @@ fn rm_waits_for_a_supervisor_that_is_starting_the_container() {
     let gone = containers.get(&c.id).map(|_| ()).unwrap_err();
     assert_eq!(gone.kind(), Kind::NotFound);
 }
+
+/// A --rm container's supervisor tells its caller the exit once the container is out of the
+/// store, with its files set aside under tmp, and removes them after: if it is killed before
+/// that, the next look sweeps them (but never while a supervisor is still at them).
+#[test]
+fn files_set_aside_by_a_killed_supervisor_are_swept() {
+    let root = root();
+    let (images, containers) = stores(root.path());
+    let id = "ef".repeat(32);
+    let aside = root.path().join("tmp").join(format!("removed-{id}"));
+    std::fs::create_dir_all(aside.join("upper/etc")).unwrap();
+    std::fs::write(aside.join("upper/etc/f"), b"x").unwrap();
+    // Its supervisor still at it: kept.
+    let held =
+        gocker::store::lock::exclusive(&root.path().join("locks"), &format!("shim-{id}")).unwrap();
+    containers.list().unwrap();
+    assert!(
+        aside.exists(),
+        "a live supervisor's files are its own to remove"
+    );
+    drop(held);
+    containers.list().unwrap();
+    assert!(
+        !aside.exists(),
+        "swept once nobody holds its supervisor lock"
+    );
+
+    // And a real --rm run leaves nothing under tmp or containers once it has returned and
+    // its supervisor is done.
+    let mut spec = Spec::new(image());
+    spec.auto_remove = true;
+    let mut s = containers
+        .run(&images, &spec, Some(vec!["true".into()]), Attach::Output)
+        .expect("run");
+    assert_eq!(s.wait(&containers).unwrap(), 0);
+    assert!(
+        containers.list().unwrap().is_empty(),
+        "out of the store at once"
+    );
+    let mut clean = false;
+    for _ in 0..100 {
+        let tmp = std::fs::read_dir(root.path().join("tmp")).unwrap().count();
+        let dirs = std::fs::read_dir(root.path().join("containers"))
+            .unwrap()
+            .count();
+        if tmp == 0 && dirs == 0 {
+            clean = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(clean, "its files are gone soon after");
+}

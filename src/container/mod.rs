@@ -152,6 +152,23 @@ pub struct Started {
     pub container: Container,
     /// The supervisor of a foreground container, to wait on.
     shim: Option<Supervisor>,
+    /// Its status pipe, on which it tells the container's exit.
+    status: Option<process::StatusPipe>,
+}
+
+/// Supervisors that told their container's exit and were still removing its files: reaped
+/// when they are done, at the next start (a script's loop must not gather zombies).
+static UNREAPED: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+fn reap_finished() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let mut list = UNREAPED.lock().unwrap_or_else(|p| p.into_inner());
+    list.retain(|pid| {
+        matches!(
+            waitpid(nix::unistd::Pid::from_raw(*pid), Some(WaitPidFlag::WNOHANG)),
+            Ok(WaitStatus::StillAlive)
+        )
+    });
 }
 
 /// A container's supervisor as its starter holds it: a fresh exec of this binary, or a
@@ -162,11 +179,26 @@ enum Supervisor {
 }
 
 impl Supervisor {
-    /// Its exit status: the container's exit code (128 + signal for a signal).
-    fn wait(&mut self) -> Result<i64> {
+    /// The container's exit code (128 + signal for a signal): as the supervisor tells it on
+    /// its status pipe, once the exit is recorded (it may still be removing files, and is
+    /// reaped later), else its own exit status.
+    fn wait(&mut self, status: Option<&mut process::StatusPipe>) -> Result<i64> {
         // A foreground container gets the terminal's signals itself (the supervisor forwards
         // them); the caller must not die of a Ctrl-C meant for the container.
         let _guard = IgnoreInterrupts::new();
+        if let Some(status) = status {
+            if let Ok(ShimMessage::Exited { code }) =
+                serde_json::from_str::<ShimMessage>(&status.read_message())
+            {
+                let pid = match self {
+                    Supervisor::Exec(child) => child.id() as i32,
+                    Supervisor::Forked(pid) => pid.as_raw(),
+                };
+                UNREAPED.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
+                reap_finished();
+                return Ok(code as i64);
+            }
+        }
         let failed =
             |e| Error::with_source(Kind::Runtime, "cannot wait for the container supervisor", e);
         match self {
@@ -198,7 +230,7 @@ impl Started {
             Some(Supervisor::Exec(child)) => child,
             Some(mut forked) => {
                 return Ok(exec::ExecOutput {
-                    code: forked.wait()?,
+                    code: forked.wait(self.status.as_mut())?,
                     ..Default::default()
                 })
             }
@@ -232,7 +264,7 @@ impl Started {
                 .take()
                 .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
         );
-        let code = Supervisor::Exec(child).wait()?;
+        let code = Supervisor::Exec(child).wait(self.status.as_mut())?;
         Ok(exec::ExecOutput {
             code,
             stdout: stdout.and_then(|t| t.join().ok()).unwrap_or_default(),
@@ -382,6 +414,51 @@ pub(crate) fn erase(paths: &Paths, db: &Db, id: &str) -> Result<()> {
         )));
     }
     erase_locked(paths, db, id)
+}
+
+/// As `erase`, for a supervisor that tells its caller before the container's files are gone:
+/// the directory is set aside under tmp (one rename: a container is there or not), the row
+/// and lock files removed; returns where the files are now, for the supervisor to remove.
+/// One it never removes (killed meanwhile) is swept by the next `ps` (see `sweep_aside`).
+pub(crate) fn erase_aside(paths: &Paths, db: &Db, id: &str) -> Result<PathBuf> {
+    let _held = lock::exclusive(&paths.locks(), &creator_lock(id))?;
+    let _starting = lock::exclusive(&paths.locks(), &starting_lock(id))?;
+    let dir = paths.containers().join(id);
+    let aside = paths.tmp().join(format!("{ASIDE}{id}"));
+    std::fs::rename(&dir, &aside).map_err(|e| Error::io("cannot set aside", &dir, e))?;
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    events::record_in(&tx, id, "destroy", Default::default());
+    tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
+    tx.commit()?;
+    drop(conn);
+    for lock in [creator_lock(id), starting_lock(id)] {
+        let _ = std::fs::remove_file(paths.locks().join(format!("{lock}.lock")));
+    }
+    Ok(aside)
+}
+
+/// The prefix of a removed container's files set aside under tmp.
+const ASIDE: &str = "removed-";
+
+/// Removes the files of removed containers that were set aside and whose supervisor is
+/// gone (killed before it removed them). Best effort.
+fn sweep_aside(paths: &Paths) {
+    let Ok(entries) = std::fs::read_dir(paths.tmp()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_prefix(ASIDE)) else {
+            continue;
+        };
+        if !lock::held(&paths.locks(), &supervisor_lock(id)) {
+            crate::trace::step(|| format!("remove the files of removed container {id}"));
+            let _ = remove_tree(&e.path());
+            let _ =
+                std::fs::remove_file(paths.locks().join(format!("{}.lock", supervisor_lock(id))));
+        }
+    }
 }
 
 fn erase_locked(paths: &Paths, db: &Db, id: &str) -> Result<()> {
@@ -655,10 +732,12 @@ impl ContainerStore {
             }
             None => self.exec_supervisor(&c, &args, attach)?,
         };
-        let report = status.read_all();
+        reap_finished();
+        let mut status = status;
+        let report = status.read_message();
         if attach == Attach::Detach {
             // The intermediate process exits at once; the supervisor lives on.
-            let _ = shim.wait();
+            let _ = shim.wait(None);
         }
         let message = serde_json::from_str::<ShimMessage>(&report).map_err(|_| {
             if report.is_empty() {
@@ -681,13 +760,18 @@ impl ContainerStore {
                         other => other?,
                     },
                     shim: (attach != Attach::Detach).then_some(shim),
+                    status: (attach != Attach::Detach).then_some(status),
                 });
             }
             Ok(ShimMessage::Failed(w)) => Error::from(w),
+            Ok(ShimMessage::Exited { code }) => Error::new(
+                Kind::Runtime,
+                format!("the container supervisor told an exit ({code}) before a start"),
+            ),
             Err(e) => e,
         };
         if attach != Attach::Detach {
-            let _ = shim.wait();
+            let _ = shim.wait(None);
         }
         if fresh {
             // A supervisor killed after recording the start leaves its cgroup and network
@@ -863,6 +947,7 @@ impl ContainerStore {
     /// A started container whose files are gone was being removed when its remover was
     /// killed (files go first, the row last): the row goes now.
     fn finish_half_removed(&self) -> Result<()> {
+        sweep_aside(&self.paths);
         let ids: Vec<String> = {
             let conn = self.db.lock();
             let mut stmt = conn.prepare("SELECT id FROM containers WHERE status != 'created'")?;

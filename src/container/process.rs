@@ -2,9 +2,10 @@
 //!
 //! ```text
 //!  caller (REPL, script, verb)
-//!    │  exec /proc/self/exe __shim '{ShimArgs}'        fd 3: status pipe ──▶ ShimMessage
+//!    │  exec gocker-shim __shim '{ShimArgs}'           fd 3: status pipe ──▶ ShimMessage lines
 //!    │  (a foreground container of a single-threaded caller: fork, then the same entry point)
-//!    ▼                                                        (Started{pid} | Failed(WireError))
+//!    ▼                                    (Started{pid} | Failed(WireError); then, foreground:
+//!                                          Exited{code} once recorded, before files are removed)
 //!  supervisor (__shim; detached: double fork + setsid, outlives the caller)
 //!    │  clone3(CLONE_NEW*, CLONE_INTO_CGROUP on v2)    `go` pipe  ──▶ one byte: start
 //!    ▼                                                 `err` pipe ◀── WireError, or EOF at
@@ -64,8 +65,16 @@ pub struct ExecArgs {
 /// running (with its pid), or it could not be started and why.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ShimMessage {
-    Started { pid: i32 },
+    Started {
+        pid: i32,
+    },
     Failed(WireError),
+    /// A foreground container ended with this status and is recorded (a --rm one removed
+    /// from the store; its files may still be going): the caller need not wait for the
+    /// supervisor itself.
+    Exited {
+        code: i32,
+    },
 }
 
 /// The internal entry points, as `main` dispatches them.
@@ -143,8 +152,10 @@ pub fn parse_args<T: serde::de::DeserializeOwned>(entry: &str, json: &str) -> Re
 
 /// The read end of a status pipe whose write end the child gets as descriptor 3.
 pub struct StatusPipe {
-    read: OwnedFd,
+    read: File,
     write: Option<OwnedFd>,
+    /// What was read past the message returned last.
+    buf: Vec<u8>,
 }
 
 impl StatusPipe {
@@ -163,19 +174,47 @@ impl StatusPipe {
                 Ok(())
             });
         }
-        Ok(StatusPipe {
-            read,
+        Ok(StatusPipe::new(read, write))
+    }
+
+    fn new(read: OwnedFd, write: OwnedFd) -> StatusPipe {
+        StatusPipe {
+            read: File::from(read),
             write: Some(write),
-        })
+            buf: Vec::new(),
+        }
     }
 
     /// Once the child is spawned: our copy of the write end goes, and what the child (and
     /// whatever inherited the descriptor) writes is read until all of them close it.
     pub fn read_all(mut self) -> String {
         drop(self.write.take());
-        let mut text = String::new();
-        let _ = File::from(self.read).read_to_string(&mut text);
+        let mut text = String::from_utf8_lossy(&self.buf).into_owned();
+        let _ = self.read.read_to_string(&mut text);
         text
+    }
+
+    /// One message: a line (each message is one line of JSON), or what there is once every
+    /// writer has closed (empty: the child died without a word).
+    pub fn read_message(&mut self) -> String {
+        drop(self.write.take());
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return String::from_utf8_lossy(&line[..i]).into_owned();
+            }
+            let mut chunk = [0u8; 4096];
+            match self.read.read(&mut chunk) {
+                Ok(0) => {
+                    return String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned()
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    return String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned()
+                }
+            }
+        }
     }
 }
 
@@ -199,13 +238,7 @@ pub fn fork_helper(entry: impl FnOnce() -> i32) -> Result<(nix::unistd::Pid, Sta
     }
     // SAFETY: the caller is single-threaded (see above), so the child may run any code.
     match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { child }) => Ok((
-            child,
-            StatusPipe {
-                read,
-                write: Some(write),
-            },
-        )),
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok((child, StatusPipe::new(read, write))),
         Ok(nix::unistd::ForkResult::Child) => {
             reset_signals();
             // SAFETY: dup2 of a descriptor this process owns onto 3.
@@ -297,10 +330,19 @@ impl StatusWriter {
         )
     }
 
+    /// Writes the last message and closes the pipe.
     pub fn send(&mut self, message: &impl Serialize) {
+        self.tell(message);
+        self.0.take();
+    }
+
+    /// Writes a message, one line of JSON, and keeps the pipe open for another (a foreground
+    /// supervisor tells its start, and later its container's exit).
+    pub fn tell(&mut self, message: &impl Serialize) {
         use std::io::Write;
-        if let Some(mut f) = self.0.take() {
-            if let Ok(text) = serde_json::to_vec(message) {
+        if let Some(f) = self.0.as_mut() {
+            if let Ok(mut text) = serde_json::to_vec(message) {
+                text.push(b'\n');
                 let _ = f.write_all(&text);
             }
         }

@@ -275,7 +275,12 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         }
     }
     drop(starting);
-    status.send(&ShimMessage::Started { pid: pid.as_raw() });
+    // A foreground caller hears again when the container has exited.
+    if detach {
+        status.send(&ShimMessage::Started { pid: pid.as_raw() });
+    } else {
+        status.tell(&ShimMessage::Started { pid: pid.as_raw() });
+    }
     let up_since = std::time::Instant::now();
     // The health check runs beside the container, for as long as it runs.
     match launch
@@ -366,7 +371,17 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
     }
     recorded?;
     if launch.auto_remove {
-        super::erase(&paths, &db, id)?;
+        // Out of the store first (its files set aside in one rename), then the caller is
+        // told, then the files go: the caller does not wait for the removal (issue 16).
+        let aside = super::erase_aside(&paths, &db, id)?;
+        status.send(&ShimMessage::Exited { code });
+        if let Err(e) = crate::store::remove_tree(&aside) {
+            crate::trace::step(|| format!("cannot remove {}: {}", aside.display(), e.chain()));
+        }
+        let lock = paths
+            .locks()
+            .join(format!("{}.lock", super::supervisor_lock(id)));
+        let _ = std::fs::remove_file(lock);
     } else if let Some(policy) = read_launch(&paths, id)
         .map(|l| l.restart)
         .unwrap_or(launch.restart)
@@ -376,6 +391,7 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
         drop(alive);
         restart_if_due(&paths, &db, id, policy, code, up_since.elapsed());
     }
+    status.send(&ShimMessage::Exited { code });
     Ok(code)
 }
 
