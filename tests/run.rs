@@ -409,29 +409,15 @@ fn fd_targets(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A foreground container's supervisor and an exec helper are forks of the caller (no second
-/// start of the program): they keep none of its descriptors, its database connection above
-/// all (SQLite's locks are per process), only what they open themselves.
+/// A foreground container's supervisor (gocker-shim) and an exec helper (a fork of the
+/// caller) keep none of the caller's descriptors, its database connection above all (SQLite's
+/// locks are per process), only what they open themselves; another process looking at the
+/// container meanwhile finds its supervisor alive.
 #[test]
-fn forked_supervisors_and_exec_helpers_keep_none_of_the_callers_descriptors() {
+fn supervisors_and_exec_helpers_keep_none_of_the_callers_descriptors() {
     let root = root();
     let r = root.path();
-    // Pulled first: a caller that has pulled in this process keeps the pull's threads, and
-    // execs its helpers instead.
     gocker_ok(r, &["pull", "-q", image()]);
-    let o = gocker(
-        r,
-        &[
-            "--trace",
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            image(),
-            "true",
-        ],
-    );
-    assert!(err(&o).contains("fork: the supervisor"), "{}", err(&o));
     let db = r.join("db.sqlite").display().to_string();
 
     let caller = |args: &[&str]| Guard {
@@ -489,6 +475,8 @@ fn forked_supervisors_and_exec_helpers_keep_none_of_the_callers_descriptors() {
         "no database file: {fds:?}"
     );
     assert!(helper.wait().success());
+    let o = gocker(r, &["--trace", "exec", "fg", "true"]);
+    assert!(err(&o).contains("fork: the exec helper"), "{}", err(&o));
     assert!(fg.wait().success());
 
     // A detached container's supervisor is the small gocker-shim, beside gocker-script.

@@ -130,17 +130,6 @@ fn is_busy(e: &Error) -> bool {
 /// A handle on the state database, shareable between threads of one process.
 pub struct Db {
     conn: Mutex<Connection>,
-    path: std::path::PathBuf,
-}
-
-/// Connections this process has open (to any root's database): a forked child may only run
-/// SQLite when none is, since SQLite's per-file state (its POSIX locks) is per process.
-static OPEN_CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        OPEN_CONNECTIONS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
 impl Db {
@@ -178,42 +167,9 @@ impl Db {
         }
         let db = Db {
             conn: Mutex::new(conn),
-            path: path.to_path_buf(),
         };
-        OPEN_CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         db.migrate()?;
         Ok(db)
-    }
-
-    /// Runs `f` with this process's connection closed, then opens it again: `f` forks a child
-    /// that opens its own, and must not inherit SQLite's state of an open database file (its
-    /// locks belong to this process, not the child). None, without running `f`, when this
-    /// process has another connection open.
-    pub fn closed_around<T>(&self, f: impl FnOnce() -> T) -> Result<Option<T>> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let mut conn = self.lock();
-        if OPEN_CONNECTIONS.load(Relaxed) != 1 {
-            return Ok(None);
-        }
-        let placeholder = Connection::open_in_memory()?;
-        std::mem::replace(&mut *conn, placeholder)
-            .close()
-            .map_err(|(_, e)| e)?;
-        OPEN_CONNECTIONS.fetch_sub(1, Relaxed);
-        let out = f();
-        // Busy only while another process switches a new database to WAL: retried.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let reopened = loop {
-            match Self::connect(&self.path, false) {
-                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                other => break other,
-            }
-        };
-        *conn = reopened?;
-        OPEN_CONNECTIONS.fetch_add(1, Relaxed);
-        Ok(Some(out))
     }
 
     /// A connection with this store's settings.
