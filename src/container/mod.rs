@@ -409,16 +409,25 @@ pub(crate) fn erase_aside(paths: &Paths, db: &Db, id: &str) -> Result<PathBuf> {
     let dir = paths.containers().join(id);
     let aside = paths.tmp().join(format!("{ASIDE}{id}"));
     std::fs::rename(&dir, &aside).map_err(|e| Error::io("cannot set aside", &dir, e))?;
+    delete_row(db, id)?;
+    remove_lock_files(paths, &[creator_lock(id), starting_lock(id)]);
+    Ok(aside)
+}
+
+/// A container's row goes, with its destroy event, in one commit.
+fn delete_row(db: &Db, id: &str) -> Result<()> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
     events::record_in(&tx, id, "destroy", Default::default());
     tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
     tx.commit()?;
-    drop(conn);
-    for lock in [creator_lock(id), starting_lock(id)] {
-        let _ = std::fs::remove_file(paths.locks().join(format!("{lock}.lock")));
+    Ok(())
+}
+
+fn remove_lock_files(paths: &Paths, names: &[String]) {
+    for name in names {
+        let _ = std::fs::remove_file(paths.locks().join(format!("{name}.lock")));
     }
-    Ok(aside)
 }
 
 /// The prefix of a removed container's files set aside under tmp.
@@ -438,23 +447,18 @@ fn sweep_aside(paths: &Paths) {
         if !lock::held(&paths.locks(), &supervisor_lock(id)) {
             crate::trace::step(|| format!("remove the files of removed container {id}"));
             let _ = remove_tree(&e.path());
-            let _ =
-                std::fs::remove_file(paths.locks().join(format!("{}.lock", supervisor_lock(id))));
+            remove_lock_files(paths, &[supervisor_lock(id)]);
         }
     }
 }
 
 fn erase_locked(paths: &Paths, db: &Db, id: &str) -> Result<()> {
     remove_tree(&paths.containers().join(id))?;
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    events::record_in(&tx, id, "destroy", Default::default());
-    tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
-    tx.commit()?;
-    drop(conn);
-    for lock in [creator_lock(id), starting_lock(id), supervisor_lock(id)] {
-        let _ = std::fs::remove_file(paths.locks().join(format!("{lock}.lock")));
-    }
+    delete_row(db, id)?;
+    remove_lock_files(
+        paths,
+        &[creator_lock(id), starting_lock(id), supervisor_lock(id)],
+    );
     Ok(())
 }
 
