@@ -196,11 +196,21 @@ impl<'a> Copier<'a> {
                 .map(owned)
                 .map_err(at)?;
                 let mut src = File::from(src);
-                // The file opened must be the one stat'ed (not swapped meanwhile).
+                // A file replaced since it was stat'ed (renamed over, as programs write their
+                // files): the one opened is copied, with its own mode and owner, if it is a
+                // regular file too; anything else (a device, a FIFO) is refused.
                 let now = nix::sys::stat::fstat(src.as_raw_fd()).map_err(at)?;
-                if now.st_ino != st.st_ino || now.st_dev != st.st_dev {
-                    return Err(at(Errno::EAGAIN));
-                }
+                let (mode, uid, gid) = if now.st_ino != st.st_ino || now.st_dev != st.st_dev {
+                    if SFlag::from_bits_truncate(now.st_mode & SFlag::S_IFMT.bits())
+                        != SFlag::S_IFREG
+                    {
+                        return Err(at(Errno::EAGAIN));
+                    }
+                    let (uid, gid) = self.opts.owner.unwrap_or((now.st_uid, now.st_gid));
+                    (self.opts.mode.unwrap_or(now.st_mode & 0o7777), uid, gid)
+                } else {
+                    (mode, uid, gid)
+                };
                 let dst = openat(
                     Some(dst_dir.as_raw_fd()),
                     dst_name,
