@@ -501,3 +501,31 @@ fn supervisors_and_exec_helpers_keep_none_of_the_callers_descriptors() {
     assert!(exe.ends_with("gocker-shim"), "{}", exe.display());
     gocker_ok(r, &["rm", "-f", id]);
 }
+
+/// `--trace ... 2>&1 | head -c 1`: the reader of the trace goes away early; the caller and the
+/// supervisor lose their lines, never the container: it runs, ends and is removed (--rm), and
+/// nothing is left half-started.
+#[test]
+fn a_closed_trace_reader_leaves_no_container_half_started() {
+    let root = root();
+    let r = root.path();
+    gocker_ok(r, &["pull", "-q", image()]);
+    let line = format!(
+        "{bin} --root {root} --trace run --rm --network none {image} true 2>&1 | head -c 1",
+        bin = env!("CARGO_BIN_EXE_gocker-script"),
+        root = r.display(),
+        image = image(),
+    );
+    let o = Command::new("sh").arg("-c").arg(&line).output().unwrap();
+    assert_eq!(out(&o), "[");
+    let mut left = String::new();
+    for _ in 0..50 {
+        left = gocker_ok(r, &["ps", "-a", "-q"]);
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(left, "", "a container was left half-started");
+    no_leftovers(r);
+}

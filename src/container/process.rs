@@ -114,7 +114,8 @@ pub fn internal_entry(args: &[String]) -> Option<i32> {
         })
     };
     Some(parsed().unwrap_or_else(|e| {
-        eprintln!("gocker-script: {}", e.chain());
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "gocker-script: {}", e.chain());
         125
     }))
 }
