@@ -48,18 +48,20 @@ pub fn record_with(
     action: &str,
     attributes: serde_json::Map<String, serde_json::Value>,
 ) {
-    record_in(&db.lock(), id, action, attributes);
+    // The log is a record, not the state: a lost event is only traced.
+    let _ = record_in(&db.lock(), id, action, attributes);
 }
 
 /// Appends an event on `conn`, inside whatever transaction it has open: the transition and
 /// its event are one commit (one write of the log instead of two). A failed insert undoes
-/// only itself, never the transaction.
+/// only itself and is not an error, unless SQLite rolled the whole transaction back with it
+/// (a full disk, say): then the transition is undone too, and the error says so.
 pub fn record_in(
     conn: &rusqlite::Connection,
     id: &str,
     action: &str,
     attributes: serde_json::Map<String, serde_json::Value>,
-) {
+) -> rusqlite::Result<()> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
@@ -70,8 +72,17 @@ pub fn record_in(
          SELECT ?1, id, name, image, ?3, ?4 FROM containers WHERE id = ?2",
         params![nanos, id, action, attrs],
     );
-    if let Err(e) = written {
-        crate::trace::step(|| format!("cannot record the {action} event of {id}: {e}"));
+    match written {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            crate::trace::step(|| format!("cannot record the {action} event of {id}: {e}"));
+            // Outside a transaction, or in one SQLite has rolled back: an error.
+            if conn.is_autocommit() {
+                Err(e)
+            } else {
+                Ok(())
+            }
+        }
     }
 }
 

@@ -403,22 +403,27 @@ pub(crate) fn erase(paths: &Paths, db: &Db, id: &str) -> Result<()> {
 /// the directory is set aside under tmp (one rename: a container is there or not), the row
 /// and lock files removed; returns where the files are now, for the supervisor to remove.
 /// One it never removes (killed meanwhile) is swept by the next `ps` (see `sweep_aside`).
-pub(crate) fn erase_aside(paths: &Paths, db: &Db, id: &str) -> Result<PathBuf> {
+pub(crate) fn erase_aside(paths: &Paths, db: &Db, id: &str) -> Result<Option<PathBuf>> {
     let _held = lock::exclusive(&paths.locks(), &creator_lock(id))?;
     let _starting = lock::exclusive(&paths.locks(), &starting_lock(id))?;
     let dir = paths.containers().join(id);
     let aside = paths.tmp().join(format!("{ASIDE}{id}"));
-    std::fs::rename(&dir, &aside).map_err(|e| Error::io("cannot set aside", &dir, e))?;
+    let moved = match std::fs::rename(&dir, &aside) {
+        Ok(()) => Some(aside),
+        // A remover (rm -f) was first: its files are gone, maybe its row too.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("cannot set aside", &dir, e)),
+    };
     delete_row(db, id)?;
     remove_lock_files(paths, &[creator_lock(id), starting_lock(id)]);
-    Ok(aside)
+    Ok(moved)
 }
 
 /// A container's row goes, with its destroy event, in one commit.
 fn delete_row(db: &Db, id: &str) -> Result<()> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
-    events::record_in(&tx, id, "destroy", Default::default());
+    events::record_in(&tx, id, "destroy", Default::default())?;
     tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
     tx.commit()?;
     Ok(())
@@ -662,7 +667,7 @@ impl ContainerStore {
             params![id, name, spec.image, spec.image_id, command_json, spec_json, now()],
         )
         .map_err(|e| unique_as_conflict(e, &name))?;
-        events::record_in(&tx, id, "create", Default::default());
+        events::record_in(&tx, id, "create", Default::default())?;
         tx.commit()?;
         Ok(())
     }
@@ -670,6 +675,7 @@ impl ContainerStore {
     /// Removes every trace of a container that never ran (or is gone): row and directory.
     fn forget(&self, id: &str) {
         let _ = remove_traces(&self.paths, id);
+        remove_lock_files(&self.paths, &[starting_lock(id), supervisor_lock(id)]);
         let _ = self
             .db
             .lock()

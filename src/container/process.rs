@@ -126,6 +126,11 @@ pub fn internal_entry(args: &[String]) -> Option<i32> {
 /// its memory beside conmon's). Without it, `program` itself.
 pub fn helper_program(program: &Path) -> PathBuf {
     let real = std::fs::read_link(program).unwrap_or_else(|_| program.to_path_buf());
+    // This program was replaced while running (an upgrade): the shim beside the new one may
+    // not speak this one's arguments; this program itself does.
+    if real.to_string_lossy().ends_with(" (deleted)") {
+        return program.to_path_buf();
+    }
     let real = if real.is_absolute() {
         real
     } else {
@@ -247,7 +252,8 @@ pub fn fork_helper(entry: impl FnOnce() -> i32) -> Result<(nix::unistd::Pid, Sta
                 // SAFETY: _exit ends the child without running the caller's destructors.
                 unsafe { libc::_exit(125) };
             }
-            let code = entry();
+            // A panic must not unwind into the caller's code (its destructors, its terminal).
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(entry)).unwrap_or(125);
             // Never return into the caller's code, nor run its exit handlers.
             // SAFETY: as above.
             unsafe { libc::_exit(code) }

@@ -176,6 +176,27 @@ pub fn main(args: &ShimArgs) -> i32 {
     }
 }
 
+/// The container's supervisor lock, for this supervisor's whole life. Another supervisor of
+/// the same container (two starts at once) holds it while its container runs: after a short
+/// wait (one that has just told its exit may still be finishing) that is a conflict, never
+/// a second init nor a wait as long as the other container lives.
+fn supervisor_lock(paths: &Paths, id: &str) -> Result<crate::store::lock::LockGuard> {
+    let name = super::supervisor_lock(id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        if let Some(held) = crate::store::lock::try_exclusive(&paths.locks(), &name)? {
+            return Ok(held);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(Error::conflict(format!(
+                "container {} already has a supervisor: it is running",
+                &id[..12.min(id.len())]
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 pub(super) fn read_launch(paths: &Paths, id: &str) -> Result<Launch> {
     let path = paths.containers().join(id).join("launch.json");
     let data = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
@@ -191,7 +212,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> Result<i32> {
     let paths = Paths::new(root);
     // Held for as long as this supervisor lives: it is how others tell it is alive.
-    let alive = crate::store::lock::exclusive(&paths.locks(), &super::supervisor_lock(id))?;
+    let alive = supervisor_lock(&paths, id)?;
     // Held until the start is recorded: a remover waits for it (see starting_lock).
     let starting = crate::store::lock::exclusive(&paths.locks(), &super::starting_lock(id))?;
     let mut launch = read_launch(&paths, id)?;
@@ -254,7 +275,7 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
             "UPDATE containers SET status = 'running', pid = ?2, shim_pid = ?3, started = ?4, exit_code = NULL, oom_killed = 0, finished = NULL WHERE id = ?1",
             params![id, pid.as_raw(), std::process::id() as i64, now()],
         )?;
-        super::events::record_in(&tx, id, "start", Default::default());
+        super::events::record_in(&tx, id, "start", Default::default())?;
         tx.commit()?;
         Ok(())
     })();
@@ -357,11 +378,11 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
                 params![id, code, oom as i64, now()],
             )?;
             if oom {
-                super::events::record_in(&tx, id, "oom", Default::default());
+                super::events::record_in(&tx, id, "oom", Default::default())?;
             }
             let mut attrs = serde_json::Map::new();
             attrs.insert("exitCode".into(), code.into());
-            super::events::record_in(&tx, id, "die", attrs);
+            super::events::record_in(&tx, id, "die", attrs)?;
             tx.commit()?;
             Ok(())
         })();
@@ -373,15 +394,15 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
     if launch.auto_remove {
         // Out of the store first (its files set aside in one rename), then the caller is
         // told, then the files go: the caller does not wait for the removal (issue 16).
+        // None: a remover (rm -f) got there first; the exit is told all the same.
         let aside = super::erase_aside(&paths, &db, id)?;
         status.send(&ShimMessage::Exited { code });
-        if let Err(e) = crate::store::remove_tree(&aside) {
-            crate::trace::step(|| format!("cannot remove {}: {}", aside.display(), e.chain()));
+        if let Some(aside) = aside {
+            if let Err(e) = crate::store::remove_tree(&aside) {
+                crate::trace::step(|| format!("cannot remove {}: {}", aside.display(), e.chain()));
+            }
         }
-        let lock = paths
-            .locks()
-            .join(format!("{}.lock", super::supervisor_lock(id)));
-        let _ = std::fs::remove_file(lock);
+        super::remove_lock_files(&paths, &[super::supervisor_lock(id)]);
     } else if let Some(policy) = read_launch(&paths, id)
         .map(|l| l.restart)
         .unwrap_or(launch.restart)
