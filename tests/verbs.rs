@@ -684,7 +684,7 @@ fn run_takes_dockers_mount_host_dns_shm_and_ulimit_flags() {
         let out = sh(
             r,
             &["--network", net, "--add-host", "db:10.1.2.3", "--dns", "10.9.9.9", "--shm-size", "16m", "--ulimit", "nofile=100:200"],
-            "grep db /etc/hosts; grep nameserver /etc/resolv.conf; grep ' /dev/shm ' /proc/mounts; ulimit -n; ulimit -Hn",
+            "grep -w db /etc/hosts; grep nameserver /etc/resolv.conf; grep ' /dev/shm ' /proc/mounts; ulimit -n; ulimit -Hn",
         );
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "10.1.2.3\tdb", "{net}: {out}");
