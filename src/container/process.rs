@@ -246,7 +246,7 @@ pub fn fork_helper(entry: impl FnOnce() -> i32) -> Result<(nix::unistd::Pid, Sta
     match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Parent { child }) => Ok((child, StatusPipe::new(read, write))),
         Ok(nix::unistd::ForkResult::Child) => {
-            reset_signals();
+            signals_as_after_exec();
             // SAFETY: dup2 of a descriptor this process owns onto 3.
             if unsafe { libc::dup2(write.as_raw_fd(), 3) } < 0 {
                 // SAFETY: _exit ends the child without running the caller's destructors.
@@ -294,8 +294,9 @@ pub fn single_threaded() -> bool {
 }
 
 /// Signal handling as execve leaves it: caught signals back to their default (ignored ones
-/// stay ignored), and none blocked.
-fn reset_signals() {
+/// stay ignored), and none blocked. Not `security::reset_signals`, which the container's
+/// init uses to give its program every signal's default, ignored ones included.
+fn signals_as_after_exec() {
     for sig in 1..libc::SIGRTMIN() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
