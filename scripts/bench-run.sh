@@ -133,7 +133,7 @@ for i in $(seq "$K"); do
     podman "${podman_opts[@]}" run -d --name "benchbox$i" --network none "${ulimits[@]}" "$ref" sleep 600 >/dev/null
 done
 sleep 1
-shims=$(pgrep -f -- "__shim .*$work/groot" || true)
+shims=$(pgrep -f -- "__shim(-early)? .*$work/groot" || true)
 conmons=$(pgrep -f -- "conmon .*$work/podman" || true)
 gpss=$(echo "$(pss_kb $shims) / $K / 1024" | bc -l)
 cpss=$(echo "$(pss_kb $conmons) / $K / 1024" | bc -l)

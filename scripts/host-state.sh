@@ -8,7 +8,7 @@ set -uo pipefail
     ip -d -o link show 2>/dev/null | grep 'alias gocker-script' | awk -F': ' '{print "link " $2}'
     nft list tables 2>/dev/null | grep ' gocker-' | sed 's/^/nft /'
     ls -d /sys/fs/cgroup/*/gocker-script/*/ /sys/fs/cgroup/gocker-script/*/ 2>/dev/null | sed 's/^/cgroup /'
-    pgrep -f -- '__shim ' 2>/dev/null | sed 's/^/supervisor /'
+    pgrep -f -- '__shim(-early)? ' 2>/dev/null | sed 's/^/supervisor /'
     grep -E 'gocker-(root|demo|bench)' /proc/mounts 2>/dev/null | awk '{print "mount " $2}'
     echo "ip_forward $(cat /proc/sys/net/ipv4/ip_forward)"
 } | sort

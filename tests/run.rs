@@ -94,6 +94,63 @@ fn foreground_runs_pass_output_and_exit_codes() {
     no_leftovers(r);
 }
 
+/// A --rm container's writable layer is thrown away with it: its overlay is mounted
+/// `volatile`, so that unmounting it at the exit does not sync the host's filesystem (podman
+/// does the same). A kept container's layer is synced as ever: its files must survive.
+#[test]
+fn a_removed_containers_layer_is_never_synced_a_kept_ones_is() {
+    let root = root();
+    let r = root.path();
+    // The root's mount (the overlay's own line) of each container's mountinfo.
+    let root_line = "grep ' / / ' /proc/self/mountinfo";
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            image(),
+            "sh",
+            "-c",
+            root_line,
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        out(&o).contains("overlay") && out(&o).contains("volatile"),
+        "{}",
+        out(&o)
+    );
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--name",
+            "kept",
+            "--network",
+            "none",
+            image(),
+            "sh",
+            "-c",
+            root_line,
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        out(&o).contains("overlay") && !out(&o).contains("volatile"),
+        "{}",
+        out(&o)
+    );
+    // Started again, the kept one mounts its layer again (no volatile marker in the way).
+    let o = gocker(r, &["start", "kept"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = gocker(r, &["wait", "kept"]);
+    assert_eq!(out(&o).trim(), "0", "{}", err(&o));
+    gocker(r, &["rm", "kept"]);
+    no_leftovers(r);
+}
+
 #[test]
 fn detached_containers_outlive_the_script_and_are_managed_by_name() {
     let root = root();
@@ -485,19 +542,16 @@ fn supervisors_and_exec_helpers_keep_none_of_the_callers_descriptors() {
         &["run", "-d", "--network", "none", image(), "sleep", "30"],
     );
     let id = id.trim();
-    let supervisor = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .find(|e| {
-            std::fs::read(e.path().join("cmdline"))
-                .map(|c| {
-                    let c = String::from_utf8_lossy(&c);
-                    c.contains("__shim") && c.contains(id)
-                })
-                .unwrap_or(false)
-        })
-        .expect("the supervisor of the detached container");
-    let exe = std::fs::read_link(supervisor.path().join("exe")).unwrap();
+    // The supervisor: the init's parent (started ahead of the container, its command line
+    // does not name it).
+    let init = gocker_ok(r, &["inspect", "-f", "{{.State.Pid}}", id]);
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", init.trim())).unwrap();
+    let supervisor = stat
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .expect("the init's parent");
+    let exe = std::fs::read_link(format!("/proc/{supervisor}/exe")).unwrap();
     assert!(exe.ends_with("gocker-shim"), "{}", exe.display());
     gocker_ok(r, &["rm", "-f", id]);
 }

@@ -518,9 +518,11 @@ fn open_root(root: &CopyRoot) -> Result<OwnedFd> {
             target,
             empty,
         } => {
-            let upper = upper
-                .as_ref()
-                .map(|(u, w)| crate::sys::overlay::Upper { upper: u, work: w });
+            let upper = upper.as_ref().map(|(u, w)| crate::sys::overlay::Upper {
+                upper: u,
+                work: w,
+                volatile: false,
+            });
             std::fs::create_dir_all(target).map_err(|e| Error::io("cannot create", target, e))?;
             crate::sys::overlay::mount_overlay(lowers, upper, target, empty)?;
             open(target)

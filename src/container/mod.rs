@@ -174,7 +174,92 @@ fn reap_finished() {
 /// A container's supervisor as its starter holds it. (A fork of the caller was tried for
 /// foreground containers: with gocker-shim to exec it measured the same, 12.0-13.1 ms a run
 /// either way, and it needed the caller's database connection closed around the fork.)
-struct Supervisor(std::process::Child);
+/// A supervisor process of ours: spawned (its streams may be captured), or forked without
+/// waiting for its exec (an early supervisor).
+enum Supervisor {
+    Spawned(std::process::Child),
+    Forked(nix::unistd::Pid),
+}
+
+/// The streams a supervisor (and so its container) gets for `attach`.
+fn wire_supervisor(cmd: &mut std::process::Command, attach: Attach) {
+    match attach {
+        Attach::Inherit => {}
+        Attach::Detach => {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        }
+        Attach::Output => {
+            cmd.stdin(Stdio::null());
+        }
+        Attach::Capture => {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+        }
+    }
+}
+
+/// An early supervisor being started on a thread of its own (its spawn waits for the
+/// program's execve to begin; the caller has other work meanwhile).
+pub type EarlyStart = std::thread::JoinHandle<Option<EarlySupervisor>>;
+
+/// A supervisor started before its container exists (`__shim-early`): while the caller
+/// compiles the stdlib, resolves the image and records the container, the supervisor's
+/// program starts and opens its database connection on the other core, instead of after
+/// all that (about 1 ms of a run; issue 16). It is handed the container's id by the start
+/// that takes it; dropped unassigned (the run failed first), it reads EOF and ends.
+pub struct EarlySupervisor {
+    pid: nix::unistd::Pid,
+    /// Both taken when it is assigned.
+    status: Option<StatusPipe>,
+    assignment: Option<process::Assignment>,
+    attach: Attach,
+}
+
+impl EarlySupervisor {
+    /// Starts one for containers of the store at `paths`, detached or with the caller's
+    /// streams, from `program`'s helper (see `process::helper_program`).
+    pub fn start(paths: &Paths, program: &Path, detach: bool) -> Result<EarlySupervisor> {
+        let args = process::EarlyShimArgs {
+            root: paths.root.clone(),
+            detach,
+        };
+        let (pid, status, assignment) =
+            process::spawn_early_supervisor(&process::helper_program(program), &args)?;
+        Ok(EarlySupervisor {
+            pid,
+            status: Some(status),
+            assignment: Some(assignment),
+            attach: if detach {
+                Attach::Detach
+            } else {
+                Attach::Inherit
+            },
+        })
+    }
+
+    /// Hands it its container: from here on it is that container's supervisor. (If it died
+    /// first, its status pipe closes without a word, and the start says so.)
+    fn assign(mut self, id: &str) -> Option<(Supervisor, StatusPipe)> {
+        let _ = self.assignment.take()?.assign(id);
+        Some((Supervisor::Forked(self.pid), self.status.take()?))
+    }
+}
+
+impl Drop for EarlySupervisor {
+    fn drop(&mut self) {
+        // Unassigned (its assignment pipe closes with it): it ends at once; reaped at the
+        // next start, or by init once we are gone.
+        if self.assignment.is_some() {
+            UNREAPED
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(self.pid.as_raw());
+        }
+    }
+}
 
 impl Supervisor {
     /// The container's exit code (128 + signal for a signal): as the supervisor tells it on
@@ -188,7 +273,10 @@ impl Supervisor {
             if let Ok(ShimMessage::Exited { code }) =
                 serde_json::from_str::<ShimMessage>(&status.read_message())
             {
-                let pid = self.0.id() as i32;
+                let pid = match self {
+                    Supervisor::Spawned(child) => child.id() as i32,
+                    Supervisor::Forked(pid) => pid.as_raw(),
+                };
                 UNREAPED.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
                 reap_finished();
                 return Ok(code as i64);
@@ -196,13 +284,26 @@ impl Supervisor {
         }
         let failed =
             |e| Error::with_source(Kind::Runtime, "cannot wait for the container supervisor", e);
-        use std::os::unix::process::ExitStatusExt;
-        let status = self.0.wait().map_err(failed)?;
-        Ok(match (status.code(), status.signal()) {
-            (Some(c), _) => c as i64,
-            (None, Some(s)) => 128 + s as i64,
-            _ => -1,
-        })
+        match self {
+            Supervisor::Spawned(child) => {
+                use std::os::unix::process::ExitStatusExt;
+                let status = child.wait().map_err(failed)?;
+                Ok(match (status.code(), status.signal()) {
+                    (Some(c), _) => c as i64,
+                    (None, Some(s)) => 128 + s as i64,
+                    _ => -1,
+                })
+            }
+            Supervisor::Forked(pid) => loop {
+                use nix::sys::wait::WaitStatus;
+                match nix::sys::wait::waitpid(*pid, None) {
+                    Ok(WaitStatus::Exited(_, c)) => return Ok(c as i64),
+                    Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i64),
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(failed(std::io::Error::from(e))),
+                }
+            },
+        }
     }
 }
 
@@ -216,8 +317,8 @@ impl Started {
     /// Waits, and returns the exit code with what a captured container wrote to stdout
     /// and stderr (empty for one that was not captured).
     pub fn wait_output(&mut self, store: &ContainerStore) -> Result<exec::ExecOutput> {
-        let mut child = match self.shim.take() {
-            Some(Supervisor(child)) => child,
+        let mut supervisor = match self.shim.take() {
+            Some(supervisor) => supervisor,
             None => {
                 let code = store.wait(&self.container.id, None)?;
                 return Ok(exec::ExecOutput {
@@ -236,19 +337,24 @@ impl Started {
                 })
             })
         };
-        let stdout = read_all(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        );
-        let stderr = read_all(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        );
-        let code = Supervisor(child).wait(self.status.as_mut())?;
+        let (stdout, stderr) = match &mut supervisor {
+            Supervisor::Spawned(child) => (
+                read_all(
+                    child
+                        .stdout
+                        .take()
+                        .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+                ),
+                read_all(
+                    child
+                        .stderr
+                        .take()
+                        .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+                ),
+            ),
+            Supervisor::Forked(_) => (None, None),
+        };
+        let code = supervisor.wait(self.status.as_mut())?;
         Ok(exec::ExecOutput {
             code,
             stdout: stdout.and_then(|t| t.join().ok()).unwrap_or_default(),
@@ -290,6 +396,8 @@ pub struct ContainerStore {
     /// The binary re-executed as supervisor and exec helper: this one, unless a library
     /// user (a test binary) points elsewhere.
     helper: PathBuf,
+    /// A supervisor being started ahead for the next start (see `EarlySupervisor`).
+    early: Arc<std::sync::Mutex<Option<EarlyStart>>>,
 }
 
 const COLUMNS: &str = "id, name, image, image_id, command, spec, status, pid, exit_code, oom_killed, created, started, finished, (SELECT ip FROM addresses WHERE container = containers.id), shim_pid";
@@ -399,30 +507,48 @@ pub(crate) fn erase(paths: &Paths, db: &Db, id: &str) -> Result<()> {
     erase_locked(paths, db, id)
 }
 
-/// As `erase`, for a supervisor that tells its caller before the container's files are gone:
-/// the directory is set aside under tmp (one rename: a container is there or not), the row
-/// and lock files removed; returns where the files are now, for the supervisor to remove.
-/// One it never removes (killed meanwhile) is swept by the next `ps` (see `sweep_aside`).
-pub(crate) fn erase_aside(paths: &Paths, db: &Db, id: &str) -> Result<Option<PathBuf>> {
+/// As `erase`, for the supervisor of a --rm container that tells its caller before the
+/// container's files are gone: the directory is set aside under tmp (one rename: a
+/// container is there or not); `last_events` (its exit's), the destroy event and the row's
+/// deletion go in one commit; the lock files go. Returns where the files are now, for the
+/// supervisor to remove; files it never removes (killed meanwhile) are swept by the next
+/// `ps` (see `sweep_aside`). Can be tried again: files set aside by a try are found there.
+pub(crate) fn erase_aside(
+    paths: &Paths,
+    db: &Db,
+    id: &str,
+    last_events: &dyn Fn(&rusqlite::Transaction) -> Result<()>,
+) -> Result<Option<PathBuf>> {
     let _held = lock::exclusive(&paths.locks(), &creator_lock(id))?;
     let _starting = lock::exclusive(&paths.locks(), &starting_lock(id))?;
     let dir = paths.containers().join(id);
     let aside = paths.tmp().join(format!("{ASIDE}{id}"));
     let moved = match std::fs::rename(&dir, &aside) {
         Ok(()) => Some(aside),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && aside.exists() => Some(aside),
         // A remover (rm -f) was first: its files are gone, maybe its row too.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io("cannot set aside", &dir, e)),
     };
-    delete_row(db, id)?;
+    delete_row_after(db, id, last_events)?;
     remove_lock_files(paths, &[creator_lock(id), starting_lock(id)]);
     Ok(moved)
 }
 
 /// A container's row goes, with its destroy event, in one commit.
 fn delete_row(db: &Db, id: &str) -> Result<()> {
+    delete_row_after(db, id, &|_| Ok(()))
+}
+
+/// As `delete_row`, with `events` recorded first in the same commit.
+fn delete_row_after(
+    db: &Db,
+    id: &str,
+    events: &dyn Fn(&rusqlite::Transaction) -> Result<()>,
+) -> Result<()> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
+    events(&tx)?;
     events::record_in(&tx, id, "destroy", Default::default())?;
     tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
     tx.commit()?;
@@ -438,8 +564,8 @@ fn remove_lock_files(paths: &Paths, names: &[String]) {
 /// The prefix of a removed container's files set aside under tmp.
 const ASIDE: &str = "removed-";
 
-/// Removes the files of removed containers that were set aside and whose supervisor is
-/// gone (killed before it removed them). Best effort.
+/// Removes the files and cgroups of removed containers that were set aside and whose
+/// supervisor is gone (killed before it removed them). Best effort.
 fn sweep_aside(paths: &Paths) {
     let Ok(entries) = std::fs::read_dir(paths.tmp()) else {
         return;
@@ -451,6 +577,8 @@ fn sweep_aside(paths: &Paths) {
         };
         if !lock::held(&paths.locks(), &supervisor_lock(id)) {
             crate::trace::step(|| format!("remove the files of removed container {id}"));
+            // Its supervisor destroys the cgroup after telling the exit: maybe not yet.
+            let _ = ContainerCgroup::of(id).destroy();
             let _ = remove_tree(&e.path());
             remove_lock_files(paths, &[supervisor_lock(id)]);
         }
@@ -485,7 +613,14 @@ impl ContainerStore {
             paths,
             db,
             helper: PathBuf::from("/proc/self/exe"),
+            early: Default::default(),
         }
+    }
+
+    /// The next start with `early`'s stdio uses this supervisor, started ahead; a start
+    /// with other stdio starts its own (and `early`, unused, ends).
+    pub fn set_early_supervisor(&mut self, early: EarlyStart) {
+        self.early = Arc::new(std::sync::Mutex::new(Some(early)));
     }
 
     /// Uses `path` (a gocker-script binary) as supervisor and exec helper.
@@ -762,26 +897,31 @@ impl ContainerStore {
     }
 
     /// Starts the supervisor as a fresh exec of this binary (`__shim`), with the streams
-    /// `attach` asks for.
+    /// `attach` asks for; or hands the container to the supervisor started ahead.
     fn exec_supervisor(
         &self,
         c: &Container,
         args: &ShimArgs,
         attach: Attach,
     ) -> Result<(Supervisor, StatusPipe)> {
+        // Taken either way: one with other streams is of no use, and ends when dropped.
+        let early = self.early.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let early = early.and_then(|e| e.join().ok().flatten());
+        if let Some(early) = early.filter(|e| e.attach == attach) {
+            crate::trace::step(|| {
+                format!(
+                    "container {} to the supervisor started ahead (gocker-shim __shim-early, pid {})",
+                    &c.id[..12],
+                    early.pid
+                )
+            });
+            if let Some(assigned) = early.assign(&c.id) {
+                return Ok(assigned);
+            }
+        }
         let mut cmd =
             process::helper_command(&process::helper_program(&self.helper), process::SHIM, args)?;
-        if attach == Attach::Detach {
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-        } else if attach == Attach::Output {
-            cmd.stdin(Stdio::null());
-        } else if attach == Attach::Capture {
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-        }
+        wire_supervisor(&mut cmd, attach);
         let status = StatusPipe::attach(&mut cmd)?;
         crate::trace::step(|| {
             format!(
@@ -792,7 +932,7 @@ impl ContainerStore {
         let child = cmd.spawn().map_err(|e| {
             Error::with_source(Kind::Runtime, "cannot start the container supervisor", e)
         })?;
-        Ok((Supervisor(child), status))
+        Ok((Supervisor::Spawned(child), status))
     }
 
     /// Creates and starts.

@@ -3,8 +3,11 @@
 //! ```text
 //!  caller (REPL, script, verb)
 //!    │  exec gocker-shim __shim '{ShimArgs}'           fd 3: status pipe ──▶ ShimMessage lines
-//!    ▼                                    (Started{pid} | Failed(WireError); then, foreground:
-//!                                          Exited{code} once recorded, before files are removed)
+//!    │                                    (Started{pid} | Failed(WireError); then, foreground:
+//!    │                                     Exited{code} once recorded, before files are removed)
+//!    │  or, for the `run` verb, before the container exists (EarlySupervisor):
+//!    │  posix_spawn gocker-shim __shim-early '{EarlyShimArgs}'   fd 4: assignment pipe ◀── the
+//!    ▼                                    container's id, once (EOF: nothing to start), fd 3 as above
 //!  supervisor (__shim; detached: double fork + setsid, outlives the caller)
 //!    │  clone3(CLONE_NEW*, CLONE_INTO_CGROUP on v2)    `go` pipe  ──▶ one byte: start
 //!    ▼                                                 `err` pipe ◀── WireError, or EOF at
@@ -51,6 +54,16 @@ pub struct ShimArgs {
     pub detach: bool,
 }
 
+/// An early supervisor's arguments: `__shim-early '{EarlyShimArgs}'`. It is started before
+/// its container exists, while the caller still compiles, resolves and records (see
+/// `container::EarlySupervisor`), and learns the container's id on descriptor 4: then it is a
+/// supervisor as `__shim` starts one. EOF there instead: nothing to supervise, it ends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EarlyShimArgs {
+    pub root: PathBuf,
+    pub detach: bool,
+}
+
 /// The exec helper's arguments: `__exec '{ExecArgs}'`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExecArgs {
@@ -79,6 +92,7 @@ pub enum ShimMessage {
 
 /// The internal entry points, as `main` dispatches them.
 pub const SHIM: &str = "__shim";
+pub const SHIM_EARLY: &str = "__shim-early";
 pub const EXEC: &str = "__exec";
 pub const COPY: &str = "__copy";
 
@@ -102,13 +116,16 @@ pub fn helper_command(helper: &Path, entry: &str, args: &impl Serialize) -> Resu
 /// They run before anything else, single-threaded.
 pub fn internal_entry(args: &[String]) -> Option<i32> {
     let (entry, json) = match args {
-        [_, entry, json] if [SHIM, EXEC, COPY].contains(&entry.as_str()) => (entry.as_str(), json),
+        [_, entry, json] if [SHIM, SHIM_EARLY, EXEC, COPY].contains(&entry.as_str()) => {
+            (entry.as_str(), json)
+        }
         _ => return None,
     };
     crate::trace::set(std::env::var_os("GOCKER_TRACE").is_some());
     let parsed = || -> Result<i32> {
         Ok(match entry {
             SHIM => super::shim::main(&parse_args(entry, json)?),
+            SHIM_EARLY => super::shim::main_early(&parse_args(entry, json)?),
             EXEC => super::exec::helper_main(&parse_args(entry, json)?),
             _ => super::copy::helper_main(&parse_args(entry, json)?),
         })
@@ -222,6 +239,175 @@ impl StatusPipe {
             }
         }
     }
+}
+
+/// The caller's end of an early supervisor's assignment pipe, whose read end the child finds
+/// on descriptor 4: the container's id is written once, or the pipe is closed unwritten.
+pub struct Assignment {
+    write: File,
+    read: Option<OwnedFd>,
+}
+
+impl Assignment {
+    /// Once the child is spawned: our copy of its end goes (so that its read sees EOF when
+    /// we close ours).
+    pub fn spawned(&mut self) {
+        drop(self.read.take());
+    }
+
+    /// Hands the child its container.
+    pub fn assign(mut self, id: &str) -> Result<()> {
+        use std::io::Write;
+        self.spawned();
+        self.write
+            .write_all(format!("{id}\n").as_bytes())
+            .map_err(|e| Error::with_source(Kind::Runtime, "the early supervisor is gone", e))
+    }
+}
+
+/// Starts an early supervisor, `program __shim-early '{args}'`, with its status pipe's write
+/// end on descriptor 3 and its assignment pipe's read end on descriptor 4, stdio /dev/null
+/// when `detach`, else the caller's. By posix_spawn (a vfork: the caller stands still only
+/// until the child's execve begins), not `Command::spawn`, which must fork and wait for the
+/// whole execve when the child's descriptors are arranged by hand: half a millisecond of a
+/// run (issue 16); a plain fork without the wait made the caller pay in copy-on-write faults
+/// instead.
+pub fn spawn_early_supervisor(
+    program: &Path,
+    args: &EarlyShimArgs,
+) -> Result<(nix::unistd::Pid, StatusPipe, Assignment)> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c_string = |bytes: &[u8]| {
+        CString::new(bytes).map_err(|_| {
+            Error::new(
+                Kind::InvalidArgument,
+                "a NUL byte in the supervisor's command line or environment",
+            )
+        })
+    };
+    let json = serde_json::to_string(args)
+        .map_err(|e| Error::with_source(Kind::Io, "cannot encode the helper's arguments", e))?;
+    let argv = [
+        c_string(program.as_os_str().as_bytes())?,
+        c_string(SHIM_EARLY.as_bytes())?,
+        c_string(json.as_bytes())?,
+    ];
+    let mut envp = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        if k != "GOCKER_TRACE" {
+            envp.push(c_string(&[k.as_bytes(), b"=", v.as_bytes()].concat())?);
+        }
+    }
+    if crate::trace::enabled() {
+        envp.push(c_string(b"GOCKER_TRACE=1")?);
+    }
+    let argv_ptrs: Vec<*const libc::c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp_ptrs: Vec<*const libc::c_char> = envp
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::sys("cannot create a pipe for", Path::new("the supervisor"), e))
+    };
+    let (status_read, status_write) = pipe()?;
+    let (assign_read, assign_write) = pipe()?;
+    let null = if args.detach {
+        Some(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map_err(|e| Error::io("cannot open", Path::new("/dev/null"), e))?,
+        )
+    } else {
+        None
+    };
+    // Copies above the descriptors they become (either may be 0 to 4 itself), close-on-exec
+    // here; the spawn's dup2s give the child its own, without.
+    let high = |fd: &dyn AsRawFd| {
+        nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10))
+            .map(super::fd_from_raw)
+            .map_err(|e| {
+                Error::sys(
+                    "cannot duplicate a pipe for",
+                    Path::new("the supervisor"),
+                    e,
+                )
+            })
+    };
+    let s = high(&status_write)?;
+    let a = high(&assign_read)?;
+    let n = null.as_ref().map(|f| high(f)).transpose()?;
+    let failed = |what: &str, rc: i32| {
+        Error::sys(
+            what,
+            Path::new("the supervisor"),
+            nix::errno::Errno::from_raw(rc),
+        )
+    };
+    // SAFETY: the file actions and attributes are initialised before use and destroyed
+    // after; every pointer handed to posix_spawn lives until it returns.
+    let pid = unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        libc::posix_spawnattr_init(&mut attr);
+        let mut rc = 0;
+        if let Some(n) = &n {
+            for fd in 0..3 {
+                rc |= libc::posix_spawn_file_actions_adddup2(&mut actions, n.as_raw_fd(), fd);
+            }
+        }
+        rc |= libc::posix_spawn_file_actions_adddup2(&mut actions, s.as_raw_fd(), 3);
+        rc |= libc::posix_spawn_file_actions_adddup2(&mut actions, a.as_raw_fd(), 4);
+        // As Command leaves a child: SIGPIPE at its default, nothing blocked.
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        let mut pipe_signal: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe_signal);
+        libc::sigaddset(&mut pipe_signal, libc::SIGPIPE);
+        rc |= libc::posix_spawnattr_setsigmask(&mut attr, &none);
+        rc |= libc::posix_spawnattr_setsigdefault(&mut attr, &pipe_signal);
+        rc |= libc::posix_spawnattr_setflags(
+            &mut attr,
+            (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short,
+        );
+        let mut pid: libc::pid_t = 0;
+        if rc == 0 {
+            rc = libc::posix_spawn(
+                &mut pid,
+                argv_ptrs[0],
+                &actions,
+                &attr,
+                argv_ptrs.as_ptr() as *const *mut libc::c_char,
+                envp_ptrs.as_ptr() as *const *mut libc::c_char,
+            );
+        }
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attr);
+        if rc != 0 {
+            return Err(failed("cannot start", rc));
+        }
+        pid
+    };
+    drop((s, a, n, null));
+    let mut assignment = Assignment {
+        write: File::from(assign_write),
+        read: Some(assign_read),
+    };
+    assignment.spawned();
+    Ok((
+        nix::unistd::Pid::from_raw(pid),
+        StatusPipe::new(status_read, status_write),
+        assignment,
+    ))
 }
 
 /// Starts a helper (the exec helper) as a fork of the caller instead of an exec of a
@@ -338,6 +524,22 @@ impl StatusWriter {
         )
     }
 
+    /// As `take`, for an early supervisor: also descriptor 4, where its container's id
+    /// comes (see `read_assignment`).
+    pub fn take_with_assignment() -> (StatusWriter, Option<File>) {
+        crate::runtime::security::close_fds_from(5);
+        // SAFETY: fcntl on descriptor 4, which the caller gave us.
+        let ok = unsafe { libc::fcntl(4, libc::F_SETFD, libc::FD_CLOEXEC) } == 0;
+        // SAFETY: descriptor 4 is ours (checked just above) and nothing else owns it.
+        let assignment =
+            ok.then(|| File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(4) }));
+        // SAFETY: as in `take`.
+        let ok = unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) } == 0;
+        let status =
+            ok.then(|| File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) }));
+        (StatusWriter(status), assignment)
+    }
+
     /// Writes the last message and closes the pipe.
     pub fn send(&mut self, message: &impl Serialize) {
         self.tell(message);
@@ -360,6 +562,16 @@ impl StatusWriter {
     pub fn raw(&self) -> Option<i32> {
         self.0.as_ref().map(|f| f.as_raw_fd())
     }
+}
+
+/// The container an early supervisor is given: a container id, or None when its caller
+/// closed the pipe without one (it had nothing to start after all).
+pub fn read_assignment(pipe: Option<File>) -> Option<String> {
+    let mut text = String::new();
+    pipe?.read_to_string(&mut text).ok()?;
+    let id = text.trim();
+    let is_id = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    is_id.then(|| id.to_string())
 }
 
 #[cfg(test)]

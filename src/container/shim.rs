@@ -21,7 +21,7 @@ use rusqlite::params;
 
 use super::fd_from_raw;
 use super::logs::{LogWriter, Stream};
-use super::process::{ShimArgs, ShimMessage, StatusWriter};
+use super::process::{EarlyShimArgs, ShimArgs, ShimMessage, StatusWriter};
 use super::spec::{Launch, Namespace};
 use crate::error::{Error, Kind, Result, WireError};
 use crate::network::Networks;
@@ -150,24 +150,73 @@ extern "C" fn forward(sig: libc::c_int) {
 /// The supervisor's entry point; returns the process exit status.
 pub fn main(args: &ShimArgs) -> i32 {
     let mut status = StatusWriter::take();
-    let (root, id) = (args.root.as_path(), args.id.as_str());
     if args.detach {
-        // Double fork: the caller reaps the intermediate at once, and the supervisor, now
-        // an orphan in its own session, outlives the script that started it.
-        // SAFETY: this process is single-threaded (a fresh exec), so fork is safe.
-        match unsafe { nix::unistd::fork() } {
-            Ok(nix::unistd::ForkResult::Parent { .. }) => return 0,
-            Ok(nix::unistd::ForkResult::Child) => {
-                let _ = nix::unistd::setsid();
-            }
+        match leave_the_caller(&args.id) {
+            Ok(true) => {}
+            Ok(false) => return 0,
             Err(e) => {
-                let e = Error::sys("cannot fork the supervisor of", Path::new(id), e);
                 status.send(&ShimMessage::Failed(WireError::from(&e)));
                 return 125;
             }
         }
     }
-    match supervise(root, id, args.detach, &mut status) {
+    let db = Db::open_lean(&Paths::new(&args.root).db());
+    supervise_or_tell(&args.root, &args.id, args.detach, &mut status, db)
+}
+
+/// The early supervisor's entry point (`__shim-early`): it leaves the caller as `main` does,
+/// opens the database, and only then waits for its container's id; the caller meanwhile
+/// compiles, resolves and records the container (issue 16). Told none, it ends quietly.
+pub fn main_early(args: &EarlyShimArgs) -> i32 {
+    let (mut status, assignment) = StatusWriter::take_with_assignment();
+    if args.detach {
+        match leave_the_caller("an early start") {
+            Ok(true) => {}
+            Ok(false) => return 0,
+            Err(e) => {
+                status.send(&ShimMessage::Failed(WireError::from(&e)));
+                return 125;
+            }
+        }
+    }
+    let db = Db::open_lean(&Paths::new(&args.root).db());
+    let Some(id) = super::process::read_assignment(assignment) else {
+        return 0;
+    };
+    // A root made meanwhile (the caller's first use of it): opened now.
+    let db = db.or_else(|_| Db::open_lean(&Paths::new(&args.root).db()));
+    crate::trace::step(|| format!("the supervisor started ahead takes container {}", &id[..12]));
+    supervise_or_tell(&args.root, &id, args.detach, &mut status, db)
+}
+
+/// Double fork: the caller reaps the intermediate at once, and the supervisor, now an
+/// orphan in its own session, outlives the script that started it. True in the supervisor,
+/// false in the intermediate (which exits).
+fn leave_the_caller(what: &str) -> Result<bool> {
+    // SAFETY: this process is single-threaded (a fresh exec), so fork is safe.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => Ok(false),
+        Ok(nix::unistd::ForkResult::Child) => {
+            let _ = nix::unistd::setsid();
+            Ok(true)
+        }
+        Err(e) => Err(Error::sys(
+            "cannot fork the supervisor of",
+            Path::new(what),
+            e,
+        )),
+    }
+}
+
+/// Supervises, or tells the caller why it could not.
+fn supervise_or_tell(
+    root: &Path,
+    id: &str,
+    detach: bool,
+    status: &mut StatusWriter,
+    db: Result<Db>,
+) -> i32 {
+    match db.and_then(|db| supervise(root, id, detach, status, db)) {
         Ok(code) => code,
         Err(e) => {
             status.send(&ShimMessage::Failed(WireError::from(&e)));
@@ -209,14 +258,20 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
         .map_err(|e| Error::sys("cannot create a pipe", Path::new("pipe"), e))
 }
 
-fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> Result<i32> {
+fn supervise(
+    root: &Path,
+    id: &str,
+    detach: bool,
+    status: &mut StatusWriter,
+    db: Db,
+) -> Result<i32> {
     let paths = Paths::new(root);
     // Held for as long as this supervisor lives: it is how others tell it is alive.
     let alive = supervisor_lock(&paths, id)?;
     // Held until the start is recorded: a remover waits for it (see starting_lock).
     let starting = crate::store::lock::exclusive(&paths.locks(), &super::starting_lock(id))?;
     let mut launch = read_launch(&paths, id)?;
-    let db = Arc::new(Db::open_lean(&paths.db())?);
+    let db = Arc::new(db);
     let name: String =
         db.lock()
             .query_row("SELECT name FROM containers WHERE id = ?1", [id], |r| {
@@ -363,57 +418,70 @@ fn supervise(root: &Path, id: &str, detach: bool, status: &mut StatusWriter) -> 
     // disk cannot lose it, and if the database cannot take it either, whoever looks next
     // finishes the container from the file.
     write_exit_file(&paths.containers().join(id), code, oom);
-    let _ = cgroup.destroy();
-    let mut recorded = Err(Error::new(Kind::Io, "not tried"));
-    for attempt in 0..5 {
-        if attempt > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(200));
+    // The exit's events: an OOM kill, then the death with its status.
+    let exit_events = |tx: &rusqlite::Transaction| -> Result<()> {
+        if oom {
+            super::events::record_in(tx, id, "oom", Default::default())?;
         }
-        // The exit and its events (oom, die) in one commit.
-        recorded = (|| -> Result<()> {
-            let mut conn = db.lock();
-            let tx = conn.transaction()?;
-            tx.execute(
-                "UPDATE containers SET status = 'exited', exit_code = ?2, oom_killed = ?3, pid = NULL, shim_pid = NULL, finished = ?4 WHERE id = ?1",
-                params![id, code, oom as i64, now()],
-            )?;
-            if oom {
-                super::events::record_in(&tx, id, "oom", Default::default())?;
-            }
-            let mut attrs = serde_json::Map::new();
-            attrs.insert("exitCode".into(), code.into());
-            super::events::record_in(&tx, id, "die", attrs)?;
-            tx.commit()?;
-            Ok(())
-        })();
-        if recorded.is_ok() {
-            break;
-        }
-    }
-    recorded?;
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("exitCode".into(), code.into());
+        Ok(super::events::record_in(tx, id, "die", attrs)?)
+    };
     if launch.auto_remove {
-        // Out of the store first (its files set aside in one rename), then the caller is
-        // told, then the files go: the caller does not wait for the removal (issue 16).
-        // None: a remover (rm -f) got there first; the exit is told all the same.
-        let aside = super::erase_aside(&paths, &db, id)?;
+        // Out of the store at once: the files set aside in one rename, the exit's events,
+        // the destroy event and the row's deletion in one commit. Then the caller is told,
+        // and only then do the cgroup and the files go: the caller waits for neither (issue
+        // 16). One killed before it is done leaves them set aside, for the next look to
+        // sweep. None: a remover (rm -f) got there first; the exit is told all the same.
+        let aside = retried(|| super::erase_aside(&paths, &db, id, &exit_events))?;
         status.send(&ShimMessage::Exited { code });
+        let _ = cgroup.destroy();
         if let Some(aside) = aside {
             if let Err(e) = crate::store::remove_tree(&aside) {
                 crate::trace::step(|| format!("cannot remove {}: {}", aside.display(), e.chain()));
             }
         }
         super::remove_lock_files(&paths, &[super::supervisor_lock(id)]);
-    } else if let Some(policy) = read_launch(&paths, id)
+        return Ok(code);
+    }
+    let _ = cgroup.destroy();
+    // The exit and its events in one commit.
+    retried(|| {
+        let mut conn = db.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE containers SET status = 'exited', exit_code = ?2, oom_killed = ?3, pid = NULL, shim_pid = NULL, finished = ?4 WHERE id = ?1",
+            params![id, code, oom as i64, now()],
+        )?;
+        exit_events(&tx)?;
+        tx.commit()?;
+        Ok(())
+    })?;
+    // Read again now: `update --restart` may have changed it while the container ran.
+    if let Some(policy) = read_launch(&paths, id)
         .map(|l| l.restart)
         .unwrap_or(launch.restart)
     {
-        // Read again now: `update --restart` may have changed it while the container ran.
         // The next supervisor takes the lock this one lets go (its exit is recorded).
         drop(alive);
         restart_if_due(&paths, &db, id, policy, code, up_since.elapsed());
     }
     status.send(&ShimMessage::Exited { code });
     Ok(code)
+}
+
+/// An exit must not be lost to a busy or momentarily failing database: five tries, 200 ms
+/// apart (the exit file keeps it if all fail).
+fn retried<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut result = f();
+    for _ in 1..5 {
+        if result.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        result = f();
+    }
+    result
 }
 
 /// The restart policy's turn: unless `stop` stopped it, a container whose exit the policy
@@ -499,8 +567,11 @@ fn write_exit_file(dir: &Path, code: i32, oom: bool) {
     let mut record = format!("{code} {}", u8::from(oom)).into_bytes();
     record.resize(EXIT_FILE_SIZE, b' ');
     if let Ok(f) = OpenOptions::new().write(true).open(dir.join("exit")) {
+        // Not synced: its space was taken at the start (a full disk cannot refuse it), and
+        // it stands in for a database that could not take the exit, not for a machine that
+        // lost power (the container is gone then anyway). A sync here cost every exit
+        // 0.1-0.5 ms, and more while another program writes (issue 16).
         let _ = f.write_all_at(&record, 0);
-        let _ = f.sync_data();
     }
 }
 

@@ -74,6 +74,7 @@ impl Host for Linux {
             Some(overlay::Upper {
                 upper: &l.upper,
                 work: &l.work,
+                volatile: l.auto_remove,
             }),
             target,
             &l.root.join("empty"),

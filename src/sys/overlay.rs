@@ -16,6 +16,12 @@ use crate::error::{Error, Kind, Result};
 pub struct Upper<'a> {
     pub upper: &'a Path,
     pub work: &'a Path,
+    /// Mounted `volatile`: the overlay never syncs its upper layer, not even when it is
+    /// unmounted. For an upper thrown away with its container (`--rm`, as podman does):
+    /// otherwise the unmount at the container's exit syncs the whole filesystem under it
+    /// (every dirty page of the host's, and a disk flush: 1-2 ms on an idle disk, a hundred
+    /// and more under another program's writes; issue 16).
+    pub volatile: bool,
 }
 
 /// Mounts `lowers` (bottom layer first, as images list them) at `target`, read-only when no
@@ -63,10 +69,10 @@ pub fn mount_overlay(
             "mount overlay on {} ({} layers{})",
             target.display(),
             lowers.len(),
-            if upper.is_some() {
-                " + writable upper"
-            } else {
-                ", read-only"
+            match &upper {
+                Some(u) if u.volatile => " + writable upper, volatile: thrown away, never synced",
+                Some(_) => " + writable upper",
+                None => ", read-only",
             }
         )
     });
@@ -77,7 +83,18 @@ pub fn mount_overlay(
         // directories recorded as redirects, no metadata-only copies, no inode index
         // (kernels or distributions may turn them on by default). A kernel too old to know
         // the options has none of them.
-        match mount_with(&format!("{data},redirect_dir=off,metacopy=off,index=off")) {
+        let plain = format!("{data},redirect_dir=off,metacopy=off,index=off");
+        let volatile = upper.as_ref().is_some_and(|u| u.volatile);
+        // A kernel before 5.10 has no volatile: its overlay syncs, as it always did.
+        let tried = if volatile {
+            match mount_with(&format!("{plain},volatile")) {
+                Err(nix::errno::Errno::EINVAL) => mount_with(&plain),
+                other => other,
+            }
+        } else {
+            mount_with(&plain)
+        };
+        match tried {
             Err(nix::errno::Errno::EINVAL) => mount_with(&data),
             other => other,
         }
