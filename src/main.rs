@@ -1295,6 +1295,7 @@ fn main() -> ExitCode {
             cli.args.into_iter().map(Dynamic::from).collect::<Array>(),
         );
         let name = file.display().to_string();
+        host.ctx.start_supervisors_ahead();
         let status = host.eval(&source, &name, &mut scope, false, !cli.keep);
         leave(host);
         return status;

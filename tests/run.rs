@@ -151,6 +151,90 @@ fn a_removed_containers_layer_is_never_synced_a_kept_ones_is() {
     no_leftovers(r);
 }
 
+/// Supervisors of this root's still waiting to be given a container (`__shim-early`).
+fn waiting_supervisors(root: &Path) -> Vec<String> {
+    let root = root.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("__shim-early") && c.contains(&root))
+        .collect()
+}
+
+/// The run verb's supervisor is started ahead of its container, while the verb compiles and
+/// records it; a script's runs each start the next one's (issue 16). One never given a
+/// container ends by itself: after a run that failed first, and after a script's last run.
+#[test]
+fn supervisors_started_ahead_take_their_container_or_end() {
+    let root = root();
+    let r = root.path();
+    let o = gocker(
+        r,
+        &[
+            "--trace",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            image(),
+            "echo",
+            "hi",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(out(&o), "hi\n");
+    assert!(
+        err(&o).contains("to the supervisor started ahead"),
+        "{}",
+        err(&o)
+    );
+    let o = gocker(
+        r,
+        &[
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "nosuch:1",
+            "true",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(125), "{}", err(&o));
+    let script = r.join("three.rhai");
+    std::fs::write(
+        &script,
+        format!(
+            "for i in 0..3 {{ run({:?}, [\"true\"], #{{ rm: true, network: \"none\" }}); }}",
+            image()
+        ),
+    )
+    .unwrap();
+    let o = gocker(r, &["--trace", script.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", err(&o));
+    // The first run starts its own; the second and third find theirs waiting.
+    assert_eq!(
+        err(&o).matches("to the supervisor started ahead").count(),
+        2,
+        "{}",
+        err(&o)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !waiting_supervisors(r).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left waiting: {:?}",
+            waiting_supervisors(r)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(out(&gocker(r, &["ps", "-a", "-q"])), "");
+    no_leftovers(r);
+}
+
 #[test]
 fn detached_containers_outlive_the_script_and_are_managed_by_name() {
     let root = root();

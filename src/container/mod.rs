@@ -240,6 +240,17 @@ impl EarlySupervisor {
         })
     }
 
+    /// As `start`, on a thread of its own (the spawn waits for the program's execve to
+    /// begin; the caller has other work meanwhile): joined by the start that takes it.
+    pub fn start_on_thread(paths: &Paths, program: &Path, detach: bool) -> Option<EarlyStart> {
+        let (paths, program) = (paths.clone(), program.to_path_buf());
+        std::thread::Builder::new()
+            .name("early supervisor".into())
+            .stack_size(64 << 10)
+            .spawn(move || EarlySupervisor::start(&paths, &program, detach).ok())
+            .ok()
+    }
+
     /// Hands it its container: from here on it is that container's supervisor. (If it died
     /// first, its status pipe closes without a word, and the start says so.)
     fn assign(mut self, id: &str) -> Option<(Supervisor, StatusPipe)> {
@@ -398,6 +409,8 @@ pub struct ContainerStore {
     helper: PathBuf,
     /// A supervisor being started ahead for the next start (see `EarlySupervisor`).
     early: Arc<std::sync::Mutex<Option<EarlyStart>>>,
+    /// Whether each start starts the next one's supervisor ahead (a script's runs).
+    ahead: bool,
 }
 
 const COLUMNS: &str = "id, name, image, image_id, command, spec, status, pid, exit_code, oom_killed, created, started, finished, (SELECT ip FROM addresses WHERE container = containers.id), shim_pid";
@@ -614,7 +627,16 @@ impl ContainerStore {
             db,
             helper: PathBuf::from("/proc/self/exe"),
             early: Default::default(),
+            ahead: false,
         }
+    }
+
+    /// Each start from now on starts the next one's supervisor ahead (with its streams), so
+    /// that a script's runs after its first find theirs ready: its program started and its
+    /// database open, while the container before ran (issue 16). The one left unused when
+    /// the script ends reads EOF and ends.
+    pub fn set_start_ahead(&mut self, on: bool) {
+        self.ahead = on;
     }
 
     /// The next start with `early`'s stdio uses this supervisor, started ahead; a start
@@ -907,6 +929,14 @@ impl ContainerStore {
         // Taken either way: one with other streams is of no use, and ends when dropped.
         let early = self.early.lock().unwrap_or_else(|p| p.into_inner()).take();
         let early = early.and_then(|e| e.join().ok().flatten());
+        if self.ahead && matches!(attach, Attach::Inherit | Attach::Detach) {
+            let next = EarlySupervisor::start_on_thread(
+                &self.paths,
+                &self.helper,
+                attach == Attach::Detach,
+            );
+            *self.early.lock().unwrap_or_else(|p| p.into_inner()) = next;
+        }
         if let Some(early) = early.filter(|e| e.attach == attach) {
             crate::trace::step(|| {
                 format!(

@@ -46,6 +46,8 @@ pub struct Context {
     helper: Option<PathBuf>,
     /// The supervisor `prepare_to_run` is starting.
     early: std::cell::Cell<Option<crate::container::EarlyStart>>,
+    /// Whether its starts start the next one's supervisor ahead (a script's).
+    ahead: std::cell::Cell<bool>,
     /// What this script made, in order ("container"/"network"/"volume", id or name): a script's
     /// undo on failure removes only its own, never another script's in the same root.
     made: std::cell::RefCell<Vec<(&'static str, String)>>,
@@ -105,6 +107,7 @@ impl Context {
             stores: OnceCell::new(),
             helper: None,
             early: Default::default(),
+            ahead: Default::default(),
             made: Default::default(),
         })
     }
@@ -117,6 +120,7 @@ impl Context {
             stores: OnceCell::new(),
             helper: Some(helper),
             early: Default::default(),
+            ahead: Default::default(),
             made: Default::default(),
         })
     }
@@ -136,6 +140,7 @@ impl Context {
             if let Some(early) = self.early.take() {
                 containers.set_early_supervisor(early);
             }
+            containers.set_start_ahead(self.ahead.get());
             Ok((images, containers))
         };
         let pair = open().map_err(script_error)?;
@@ -156,12 +161,18 @@ impl Context {
             crate::container::Attach::Inherit => false,
             _ => return,
         };
-        let paths = self.paths.clone();
-        let spawner = std::thread::Builder::new()
-            .name("early supervisor".into())
-            .stack_size(64 << 10)
-            .spawn(move || crate::container::EarlySupervisor::start(&paths, &program, detach).ok());
-        self.early.set(spawner.ok());
+        self.early
+            .set(crate::container::EarlySupervisor::start_on_thread(
+                &self.paths,
+                &program,
+                detach,
+            ));
+    }
+
+    /// A script's starts each start the next one's supervisor ahead (see
+    /// `ContainerStore::set_start_ahead`).
+    pub fn start_supervisors_ahead(&self) {
+        self.ahead.set(true);
     }
 
     pub fn images(&self) -> Result<&ImageStore, Box<EvalAltResult>> {

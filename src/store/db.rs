@@ -132,6 +132,18 @@ pub struct Db {
     conn: Mutex<Connection>,
 }
 
+/// While another process holds a lock this connection needs (a commit, or rebuilding the
+/// WAL index after the last connection closed: well under a millisecond each), it tries
+/// again after 50 µs, doubling up to 5 ms, for 30 s in all. SQLite's own busy timeout sleeps
+/// 1, 2, 5, 10, 15 ms... between tries: two processes opening an idle store at once (a run
+/// and its supervisor, started ahead) lost 10 ms and more to it (issue 16).
+fn wait_when_busy(tries: i32) -> bool {
+    const TRIES: i32 = 6_000;
+    let delay = Duration::from_micros(50 << tries.clamp(0, 7)).min(Duration::from_millis(5));
+    std::thread::sleep(delay);
+    tries < TRIES
+}
+
 impl Db {
     pub fn open(path: &Path) -> Result<Db> {
         Self::open_with(path, false)
@@ -196,7 +208,7 @@ impl Db {
                 );
             }
         }
-        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.busy_handler(Some(wait_when_busy))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
