@@ -1808,7 +1808,7 @@ fn compose(
 mod tests {
     use super::*;
 
-    /// VERBS tells a verb from a script's name: it must be exactly the verbs clap knows.
+    /// The image (or container) ends the flags: what follows is the command's.
     #[test]
     fn the_command_starts_after_the_image_whatever_flags_come_first() {
         let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
@@ -1835,6 +1835,7 @@ mod tests {
         assert_eq!(end_of_flags(&words("g ps -a")), words("g ps -a"));
     }
 
+    /// VERBS tells a verb from a script's name: it must be exactly the verbs clap knows.
     #[test]
     fn every_verb_is_known_as_one() {
         use clap::CommandFactory;

@@ -235,6 +235,66 @@ fn supervisors_started_ahead_take_their_container_or_end() {
     no_leftovers(r);
 }
 
+/// A Ctrl-C reaches the whole foreground process group, the next run's supervisor (started
+/// ahead, waiting) too: it is the caller's to handle, and the next run still starts. On a
+/// root that does not exist yet, the supervisor started ahead opens it once it is made.
+#[test]
+fn a_supervisor_started_ahead_survives_a_ctrl_c_and_a_new_root() {
+    use std::os::unix::process::CommandExt;
+    let root = root();
+    let r = root.path();
+    let script = r.join("two.rhai");
+    std::fs::write(
+        &script,
+        format!(
+            "run({0:?}, [\"sleep\", \"1\"], #{{ rm: true, network: \"none\" }});\n\
+             run({0:?}, [\"echo\", \"second\"], #{{ rm: true, network: \"none\" }});",
+            image()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+        .arg("--root")
+        .arg(r)
+        .arg(&script)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the first container sleeps (PID 1 ignores the forwarded SIGINT), a Ctrl-C.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(out(&o), "second\n");
+    let fresh = r.join("fresh");
+    let o = gocker(
+        &fresh,
+        &[
+            "--trace",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            image(),
+            "echo",
+            "hi",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(out(&o), "hi\n");
+    assert!(
+        err(&o).contains("to the supervisor started ahead"),
+        "{}",
+        err(&o)
+    );
+}
+
 #[test]
 fn detached_containers_outlive_the_script_and_are_managed_by_name() {
     let root = root();

@@ -2,7 +2,8 @@
 //! everything after: listing, waiting, stopping, exec, logs, stats, removal.
 //!
 //! Process model: the caller (REPL, script) never unshares or pivots itself. `start` re-executes
-//! this binary as `__shim`, a fresh single-threaded process that makes the cgroup, clones the
+//! this binary's helper as `__shim` (or hands the container to one started ahead,
+//! `__shim-early`: see `EarlySupervisor`), a fresh single-threaded process that makes the cgroup, clones the
 //! container's init into its namespaces (see `runtime::init`), reports "started" or the error
 //! over a pipe, then reaps the init, records the exit status and tears everything down. A
 //! detached shim double-forks and calls setsid, so the container outlives the script.
@@ -156,8 +157,9 @@ pub struct Started {
     status: Option<process::StatusPipe>,
 }
 
-/// Supervisors that told their container's exit and were still removing its files: reaped
-/// when they are done, at the next start (a script's loop must not gather zombies).
+/// Supervisors that told their container's exit and were still removing its files, and
+/// supervisors started ahead that were never given a container: reaped when they are done,
+/// at the next start (a script's loop must not gather zombies).
 static UNREAPED: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
 
 fn reap_finished() {
@@ -174,11 +176,11 @@ fn reap_finished() {
 /// A container's supervisor as its starter holds it. (A fork of the caller was tried for
 /// foreground containers: with gocker-shim to exec it measured the same, 12.0-13.1 ms a run
 /// either way, and it needed the caller's database connection closed around the fork.)
-/// A supervisor process of ours: spawned (its streams may be captured), or forked without
-/// waiting for its exec (an early supervisor).
+/// A supervisor process of ours: spawned by `Command` (its streams may be captured), or
+/// started ahead (see `EarlySupervisor`).
 enum Supervisor {
     Spawned(std::process::Child),
-    Forked(nix::unistd::Pid),
+    Early(nix::unistd::Pid),
 }
 
 /// The streams a supervisor (and so its container) gets for `attach`.
@@ -253,9 +255,21 @@ impl EarlySupervisor {
 
     /// Hands it its container: from here on it is that container's supervisor. (If it died
     /// first, its status pipe closes without a word, and the start says so.)
+    /// None when it is gone already (killed while it waited): the start starts its own.
     fn assign(mut self, id: &str) -> Option<(Supervisor, StatusPipe)> {
-        let _ = self.assignment.take()?.assign(id);
-        Some((Supervisor::Forked(self.pid), self.status.take()?))
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        if !matches!(
+            waitpid(self.pid, Some(WaitPidFlag::WNOHANG)),
+            Ok(WaitStatus::StillAlive)
+        ) {
+            self.assignment.take();
+            return None;
+        }
+        if self.assignment.take()?.assign(id).is_err() {
+            let _ = waitpid(self.pid, None);
+            return None;
+        }
+        Some((Supervisor::Early(self.pid), self.status.take()?))
     }
 }
 
@@ -286,7 +300,7 @@ impl Supervisor {
             {
                 let pid = match self {
                     Supervisor::Spawned(child) => child.id() as i32,
-                    Supervisor::Forked(pid) => pid.as_raw(),
+                    Supervisor::Early(pid) => pid.as_raw(),
                 };
                 UNREAPED.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
                 reap_finished();
@@ -305,15 +319,7 @@ impl Supervisor {
                     _ => -1,
                 })
             }
-            Supervisor::Forked(pid) => loop {
-                use nix::sys::wait::WaitStatus;
-                match nix::sys::wait::waitpid(*pid, None) {
-                    Ok(WaitStatus::Exited(_, c)) => return Ok(c as i64),
-                    Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i64),
-                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => return Err(failed(std::io::Error::from(e))),
-                }
-            },
+            Supervisor::Early(pid) => process::wait_forked(*pid),
         }
     }
 }
@@ -363,7 +369,7 @@ impl Started {
                         .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
                 ),
             ),
-            Supervisor::Forked(_) => (None, None),
+            Supervisor::Early(_) => (None, None),
         };
         let code = supervisor.wait(self.status.as_mut())?;
         Ok(exec::ExecOutput {
@@ -539,7 +545,7 @@ pub(crate) fn erase_aside(
     let moved = match std::fs::rename(&dir, &aside) {
         Ok(()) => Some(aside),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && aside.exists() => Some(aside),
-        // A remover (rm -f) was first: its files are gone, maybe its row too.
+        // Already gone (a remover got there first, once its row was no longer running).
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io("cannot set aside", &dir, e)),
     };
@@ -929,6 +935,27 @@ impl ContainerStore {
         // Taken either way: one with other streams is of no use, and ends when dropped.
         let early = self.early.lock().unwrap_or_else(|p| p.into_inner()).take();
         let early = early.and_then(|e| e.join().ok().flatten());
+        let supervisor = match early.filter(|e| e.attach == attach) {
+            Some(early) => {
+                let pid = early.pid;
+                let assigned = early.assign(&c.id);
+                if assigned.is_some() {
+                    crate::trace::step(|| {
+                        format!(
+                            "container {} to the supervisor started ahead (gocker-shim __shim-early, pid {pid})",
+                            &c.id[..12]
+                        )
+                    });
+                }
+                assigned
+            }
+            None => None,
+        };
+        let supervisor = match supervisor {
+            Some(s) => s,
+            None => self.spawn_supervisor(c, args, attach)?,
+        };
+        // The next start's, while this one's container starts.
         if self.ahead && matches!(attach, Attach::Inherit | Attach::Detach) {
             let next = EarlySupervisor::start_on_thread(
                 &self.paths,
@@ -937,18 +964,16 @@ impl ContainerStore {
             );
             *self.early.lock().unwrap_or_else(|p| p.into_inner()) = next;
         }
-        if let Some(early) = early.filter(|e| e.attach == attach) {
-            crate::trace::step(|| {
-                format!(
-                    "container {} to the supervisor started ahead (gocker-shim __shim-early, pid {})",
-                    &c.id[..12],
-                    early.pid
-                )
-            });
-            if let Some(assigned) = early.assign(&c.id) {
-                return Ok(assigned);
-            }
-        }
+        Ok(supervisor)
+    }
+
+    /// Starts the supervisor as a fresh exec of this binary's helper (`__shim`).
+    fn spawn_supervisor(
+        &self,
+        c: &Container,
+        args: &ShimArgs,
+        attach: Attach,
+    ) -> Result<(Supervisor, StatusPipe)> {
         let mut cmd =
             process::helper_command(&process::helper_program(&self.helper), process::SHIM, args)?;
         wire_supervisor(&mut cmd, attach);
@@ -1713,7 +1738,8 @@ impl Container {
 fn shim_alive(pid: i32, id: &str) -> bool {
     // The pid must still be our supervisor for this container, not a recycled pid: its
     // command line is `__shim '{ShimArgs}'` naming the id. (Supervisors also hold their
-    // supervisor lock, the surer sign; this check keeps those started before it existed.)
+    // supervisor lock, the surer sign; this check keeps those started before it existed.
+    // One started ahead, `__shim-early`, does not name its container: its lock alone tells.)
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| {
             let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();

@@ -5,9 +5,10 @@
 //!    │  exec gocker-shim __shim '{ShimArgs}'           fd 3: status pipe ──▶ ShimMessage lines
 //!    │                                    (Started{pid} | Failed(WireError); then, foreground:
 //!    │                                     Exited{code} once recorded, before files are removed)
-//!    │  or, for the `run` verb, before the container exists (EarlySupervisor):
-//!    │  posix_spawn gocker-shim __shim-early '{EarlyShimArgs}'   fd 4: assignment pipe ◀── the
-//!    ▼                                    container's id, once (EOF: nothing to start), fd 3 as above
+//!    │  or, before the container exists (EarlySupervisor: the `run` verb's, and a script's
+//!    │  runs after its first, each started during the run before; a detached one double-forks
+//!    │  at once): posix_spawn gocker-shim __shim-early '{EarlyShimArgs}'
+//!    ▼      fd 4: assignment pipe ◀── the container's id, one line (EOF: none); fd 3 as above
 //!  supervisor (__shim; detached: double fork + setsid, outlives the caller)
 //!    │  clone3(CLONE_NEW*, CLONE_INTO_CGROUP on v2)    `go` pipe  ──▶ one byte: start
 //!    ▼                                                 `err` pipe ◀── WireError, or EOF at
@@ -357,28 +358,43 @@ pub fn spawn_early_supervisor(
     let pid = unsafe {
         let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
         let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
-        libc::posix_spawn_file_actions_init(&mut actions);
-        libc::posix_spawnattr_init(&mut attr);
-        let mut rc = 0;
+        // The first failure is the one told.
+        let mut rc = libc::posix_spawn_file_actions_init(&mut actions);
+        if rc != 0 {
+            return Err(failed("cannot prepare to start", rc));
+        }
+        rc = libc::posix_spawnattr_init(&mut attr);
         if let Some(n) = &n {
             for fd in 0..3 {
-                rc |= libc::posix_spawn_file_actions_adddup2(&mut actions, n.as_raw_fd(), fd);
+                if rc == 0 {
+                    rc = libc::posix_spawn_file_actions_adddup2(&mut actions, n.as_raw_fd(), fd);
+                }
             }
         }
-        rc |= libc::posix_spawn_file_actions_adddup2(&mut actions, s.as_raw_fd(), 3);
-        rc |= libc::posix_spawn_file_actions_adddup2(&mut actions, a.as_raw_fd(), 4);
+        if rc == 0 {
+            rc = libc::posix_spawn_file_actions_adddup2(&mut actions, s.as_raw_fd(), 3);
+        }
+        if rc == 0 {
+            rc = libc::posix_spawn_file_actions_adddup2(&mut actions, a.as_raw_fd(), 4);
+        }
         // As Command leaves a child: SIGPIPE at its default, nothing blocked.
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         let mut pipe_signal: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut pipe_signal);
         libc::sigaddset(&mut pipe_signal, libc::SIGPIPE);
-        rc |= libc::posix_spawnattr_setsigmask(&mut attr, &none);
-        rc |= libc::posix_spawnattr_setsigdefault(&mut attr, &pipe_signal);
-        rc |= libc::posix_spawnattr_setflags(
-            &mut attr,
-            (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short,
-        );
+        if rc == 0 {
+            rc = libc::posix_spawnattr_setsigmask(&mut attr, &none);
+        }
+        if rc == 0 {
+            rc = libc::posix_spawnattr_setsigdefault(&mut attr, &pipe_signal);
+        }
+        if rc == 0 {
+            rc = libc::posix_spawnattr_setflags(
+                &mut attr,
+                (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short,
+            );
+        }
         let mut pid: libc::pid_t = 0;
         if rc == 0 {
             rc = libc::posix_spawn(
@@ -567,8 +583,10 @@ impl StatusWriter {
 /// The container an early supervisor is given: a container id, or None when its caller
 /// closed the pipe without one (it had nothing to start after all).
 pub fn read_assignment(pipe: Option<File>) -> Option<String> {
+    // To the end of its line, not to EOF: a copy of the write end that another child
+    // inherited must not keep it waiting.
     let mut text = String::new();
-    pipe?.read_to_string(&mut text).ok()?;
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(pipe?), &mut text).ok()?;
     let id = text.trim();
     let is_id = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
     is_id.then(|| id.to_string())

@@ -151,13 +151,8 @@ extern "C" fn forward(sig: libc::c_int) {
 pub fn main(args: &ShimArgs) -> i32 {
     let mut status = StatusWriter::take();
     if args.detach {
-        match leave_the_caller(&args.id) {
-            Ok(true) => {}
-            Ok(false) => return 0,
-            Err(e) => {
-                status.send(&ShimMessage::Failed(WireError::from(&e)));
-                return 125;
-            }
+        if let Some(code) = leave_the_caller(&mut status, &args.id) {
+            return code;
         }
     }
     let db = Db::open_lean(&Paths::new(&args.root).db());
@@ -170,19 +165,25 @@ pub fn main(args: &ShimArgs) -> i32 {
 pub fn main_early(args: &EarlyShimArgs) -> i32 {
     let (mut status, assignment) = StatusWriter::take_with_assignment();
     if args.detach {
-        match leave_the_caller("an early start") {
-            Ok(true) => {}
-            Ok(false) => return 0,
-            Err(e) => {
-                status.send(&ShimMessage::Failed(WireError::from(&e)));
-                return 125;
-            }
+        if let Some(code) = leave_the_caller(&mut status, "an early start") {
+            return code;
         }
     }
+    // While it waits, a Ctrl-C (or the like) to the caller's process group is the
+    // caller's to handle: this one must live on for the next start. It ends when its
+    // caller does (EOF on the assignment pipe).
+    let waiting = [
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+    ];
+    set_signals(&waiting, SigHandler::SigIgn);
     let db = Db::open_lean(&Paths::new(&args.root).db());
     let Some(id) = super::process::read_assignment(assignment) else {
         return 0;
     };
+    set_signals(&waiting, SigHandler::SigDfl);
     // A root made meanwhile (the caller's first use of it): opened now.
     let db = db.or_else(|_| Db::open_lean(&Paths::new(&args.root).db()));
     crate::trace::step(|| format!("the supervisor started ahead takes container {}", &id[..12]));
@@ -190,21 +191,32 @@ pub fn main_early(args: &EarlyShimArgs) -> i32 {
 }
 
 /// Double fork: the caller reaps the intermediate at once, and the supervisor, now an
-/// orphan in its own session, outlives the script that started it. True in the supervisor,
-/// false in the intermediate (which exits).
-fn leave_the_caller(what: &str) -> Result<bool> {
+/// orphan in its own session, outlives the script that started it. Some(status) where this
+/// process is to end now: in the intermediate (0), or after a fork that failed (125, told).
+fn leave_the_caller(status: &mut StatusWriter, what: &str) -> Option<i32> {
     // SAFETY: this process is single-threaded (a fresh exec), so fork is safe.
     match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { .. }) => Ok(false),
+        Ok(nix::unistd::ForkResult::Parent { .. }) => Some(0),
         Ok(nix::unistd::ForkResult::Child) => {
             let _ = nix::unistd::setsid();
-            Ok(true)
+            None
         }
-        Err(e) => Err(Error::sys(
-            "cannot fork the supervisor of",
-            Path::new(what),
-            e,
-        )),
+        Err(e) => {
+            let e = Error::sys("cannot fork the supervisor of", Path::new(what), e);
+            status.send(&ShimMessage::Failed(WireError::from(&e)));
+            Some(125)
+        }
+    }
+}
+
+/// Sets each of `signals` to `handler` (SIG_IGN or SIG_DFL).
+fn set_signals(signals: &[Signal], handler: SigHandler) {
+    let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
+    for sig in signals {
+        // SAFETY: SIG_IGN and SIG_DFL run no code of ours in signal context.
+        unsafe {
+            let _ = nix::sys::signal::sigaction(*sig, &action);
+        }
     }
 }
 
@@ -433,7 +445,14 @@ fn supervise(
         // and only then do the cgroup and the files go: the caller waits for neither (issue
         // 16). One killed before it is done leaves them set aside, for the next look to
         // sweep. None: a remover (rm -f) got there first; the exit is told all the same.
-        let aside = retried(|| super::erase_aside(&paths, &db, id, &exit_events))?;
+        let aside = match retried(|| super::erase_aside(&paths, &db, id, &exit_events)) {
+            Ok(aside) => aside,
+            Err(e) => {
+                // Unrecorded: whoever looks next finishes it (from its exit file).
+                let _ = cgroup.destroy();
+                return Err(e);
+            }
+        };
         status.send(&ShimMessage::Exited { code });
         let _ = cgroup.destroy();
         if let Some(aside) = aside {
