@@ -520,6 +520,18 @@ fn files_set_aside_by_a_killed_supervisor_are_swept() {
     let aside = root.path().join("tmp").join(format!("removed-{id}"));
     std::fs::create_dir_all(aside.join("upper/etc")).unwrap();
     std::fs::write(aside.join("upper/etc/f"), b"x").unwrap();
+    // And its cgroup, which its supervisor destroys after telling the exit.
+    let cgroups: Vec<String> = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        vec![format!("/sys/fs/cgroup/gocker-script/{id}")]
+    } else {
+        ["memory", "pids"]
+            .iter()
+            .map(|c| format!("/sys/fs/cgroup/{c}/gocker-script/{id}"))
+            .collect()
+    };
+    for c in &cgroups {
+        std::fs::create_dir_all(c).unwrap();
+    }
     // Its supervisor still at it: kept.
     let held =
         gocker::store::lock::exclusive(&root.path().join("locks"), &format!("shim-{id}")).unwrap();
@@ -534,6 +546,9 @@ fn files_set_aside_by_a_killed_supervisor_are_swept() {
         !aside.exists(),
         "swept once nobody holds its supervisor lock"
     );
+    for c in &cgroups {
+        assert!(!Path::new(c).exists(), "{c} swept too");
+    }
 
     // And a real --rm run leaves nothing under tmp or containers once it has returned and
     // its supervisor is done.

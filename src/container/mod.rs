@@ -1184,7 +1184,10 @@ impl ContainerStore {
         let _ = ContainerCgroup::of(&c.id).destroy();
         self.networks()
             .disconnect(&c.id, &c.spec.network, &c.spec.publish, true);
-        let exit = shim::read_exit_file(&self.dir(&c.id));
+        // A --rm container's supervisor sets its files aside before the commit of its exit:
+        // killed in between, its exit file is there.
+        let exit = shim::read_exit_file(&self.dir(&c.id))
+            .or_else(|| shim::read_exit_file(&self.paths.tmp().join(format!("{ASIDE}{}", c.id))));
         let changed = self.db.lock().execute(
             "UPDATE containers SET status = 'exited', exit_code = COALESCE(?2, exit_code, 137), oom_killed = COALESCE(?3, oom_killed), pid = NULL, shim_pid = NULL, finished = ?4 WHERE id = ?1 AND status = 'running' AND shim_pid IS ?5",
             params![c.id, exit.map(|e| e.0), exit.map(|e| e.1 as i64), now(), c.shim_pid],
