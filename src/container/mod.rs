@@ -173,11 +173,10 @@ fn reap_finished() {
     });
 }
 
-/// A container's supervisor as its starter holds it. (A fork of the caller was tried for
-/// foreground containers: with gocker-shim to exec it measured the same, 12.0-13.1 ms a run
-/// either way, and it needed the caller's database connection closed around the fork.)
-/// A supervisor process of ours: spawned by `Command` (its streams may be captured), or
-/// started ahead (see `EarlySupervisor`).
+/// A container's supervisor as its starter holds it: spawned by `Command` (its streams may
+/// be captured), or started ahead (see `EarlySupervisor`). (A fork of the caller was tried
+/// for foreground containers: with gocker-shim to exec it measured the same, 12.0-13.1 ms a
+/// run either way, and it needed the caller's database connection closed around the fork.)
 enum Supervisor {
     Spawned(std::process::Child),
     Early(nix::unistd::Pid),

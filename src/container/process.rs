@@ -246,20 +246,12 @@ impl StatusPipe {
 /// on descriptor 4: the container's id is written once, or the pipe is closed unwritten.
 pub struct Assignment {
     write: File,
-    read: Option<OwnedFd>,
 }
 
 impl Assignment {
-    /// Once the child is spawned: our copy of its end goes (so that its read sees EOF when
-    /// we close ours).
-    pub fn spawned(&mut self) {
-        drop(self.read.take());
-    }
-
     /// Hands the child its container.
     pub fn assign(mut self, id: &str) -> Result<()> {
         use std::io::Write;
-        self.spawned();
         self.write
             .write_all(format!("{id}\n").as_bytes())
             .map_err(|e| Error::with_source(Kind::Runtime, "the early supervisor is gone", e))
@@ -413,16 +405,14 @@ pub fn spawn_early_supervisor(
         }
         pid
     };
-    drop((s, a, n, null));
-    let mut assignment = Assignment {
-        write: File::from(assign_write),
-        read: Some(assign_read),
-    };
-    assignment.spawned();
+    // Our copies of the child's ends go: its read sees EOF once we close ours.
+    drop((s, a, n, null, assign_read));
     Ok((
         nix::unistd::Pid::from_raw(pid),
         StatusPipe::new(status_read, status_write),
-        assignment,
+        Assignment {
+            write: File::from(assign_write),
+        },
     ))
 }
 
@@ -532,28 +522,14 @@ impl StatusWriter {
     /// else: nothing the caller leaked may reach a container (CVE-2024-21626).
     pub fn take() -> StatusWriter {
         crate::runtime::security::close_fds_from(4);
-        // SAFETY: fcntl on descriptor 3, which the caller gave us.
-        let ok = unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) } == 0;
-        // SAFETY: descriptor 3 is ours (checked just above) and nothing else owns it.
-        StatusWriter(
-            ok.then(|| File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) })),
-        )
+        StatusWriter(adopt(3))
     }
 
     /// As `take`, for an early supervisor: also descriptor 4, where its container's id
     /// comes (see `read_assignment`).
     pub fn take_with_assignment() -> (StatusWriter, Option<File>) {
         crate::runtime::security::close_fds_from(5);
-        // SAFETY: fcntl on descriptor 4, which the caller gave us.
-        let ok = unsafe { libc::fcntl(4, libc::F_SETFD, libc::FD_CLOEXEC) } == 0;
-        // SAFETY: descriptor 4 is ours (checked just above) and nothing else owns it.
-        let assignment =
-            ok.then(|| File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(4) }));
-        // SAFETY: as in `take`.
-        let ok = unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) } == 0;
-        let status =
-            ok.then(|| File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) }));
-        (StatusWriter(status), assignment)
+        (StatusWriter(adopt(3)), adopt(4))
     }
 
     /// Writes the last message and closes the pipe.
@@ -578,6 +554,16 @@ impl StatusWriter {
     pub fn raw(&self) -> Option<i32> {
         self.0.as_ref().map(|f| f.as_raw_fd())
     }
+}
+
+/// A descriptor the caller gave a helper (3 or 4), made close-on-exec; None if it is not
+/// open.
+fn adopt(fd: i32) -> Option<File> {
+    // SAFETY: fcntl on a descriptor number; no memory is involved.
+    let open = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == 0;
+    // SAFETY: the descriptor is open (checked just above), the caller gave it to this
+    // process, and nothing else in it owns it.
+    open.then(|| File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }))
 }
 
 /// The container an early supervisor is given: a container id, or None when its caller

@@ -179,13 +179,14 @@ pub fn main_early(args: &EarlyShimArgs) -> i32 {
         Signal::SIGHUP,
     ];
     set_signals(&waiting, SigHandler::SigIgn);
-    let db = Db::open_lean(&Paths::new(&args.root).db());
+    let db_path = Paths::new(&args.root).db();
+    let db = Db::open_lean(&db_path);
     let Some(id) = super::process::read_assignment(assignment) else {
         return 0;
     };
     set_signals(&waiting, SigHandler::SigDfl);
     // A root made meanwhile (the caller's first use of it): opened now.
-    let db = db.or_else(|_| Db::open_lean(&Paths::new(&args.root).db()));
+    let db = db.or_else(|_| Db::open_lean(&db_path));
     crate::trace::step(|| format!("the supervisor started ahead takes container {}", &id[..12]));
     supervise_or_tell(&args.root, &id, args.detach, &mut status, db)
 }
