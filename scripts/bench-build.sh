@@ -11,12 +11,12 @@ cd "$(dirname "$0")/.."
 N_COLD=${N_COLD:-5}
 N=${N:-10}
 scripts/setup.sh
-cargo build --release --locked --quiet
+bin=$(scripts/build-release.sh)/gocker-script
 . scripts/lib.sh
 
 work=$(mktemp -d /tmp/gocker-bench-build.XXXXXX)
 port=${BENCH_REGISTRY_PORT:-5861}
-G="$PWD/target/release/gocker-script --root $work/groot"
+G="$bin --root $work/groot"
 podman_opts=(--root "$work/podman" --runroot "$work/podman-run" --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc)
 ulimits=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
 cleanup() {

@@ -6,11 +6,11 @@ cd "$(dirname "$0")/.."
 N=${N:-20}
 RUNNING=${RUNNING:-100}
 scripts/setup.sh
-cargo build --release --locked --quiet
+bin=$(scripts/build-release.sh)/gocker-script
 . scripts/lib.sh
 
 work=$(mktemp -d /tmp/gocker-bench-ps.XXXXXX)
-G="$PWD/target/release/gocker-script --root $work/groot"
+G="$bin --root $work/groot"
 cleanup() {
     $G -e 'for c in containers() { remove(c, #{ force: true }) }' >/dev/null 2>&1 || true
     rm -rf "$work"

@@ -11,7 +11,7 @@ scripts/setup.sh
 if ! command -v podman >/dev/null || ! command -v bc >/dev/null || [ ! -x /usr/bin/time ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman fuse-overlayfs bc time >/dev/null
 fi
-cargo build --release --locked --quiet
+bin=$(scripts/build-release.sh)/gocker-script
 . scripts/lib.sh
 
 work=$(mktemp -d /tmp/gocker-bench.XXXXXX)
@@ -46,7 +46,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 : >"$work/t-gocker"; : >"$work/t-podman"; : >"$work/t-tar"; : >"$work/rss-gocker"
 for i in $(seq "$RUNS"); do
     rm -rf "$work/groot"
-    s=$(now); /usr/bin/time -f %M -o "$work/rss" target/release/gocker-script --root "$work/groot" pull -q "$ref" >/dev/null; e=$(now)
+    s=$(now); /usr/bin/time -f %M -o "$work/rss" "$bin" --root "$work/groot" pull -q "$ref" >/dev/null; e=$(now)
     cat "$work/rss" >>"$work/rss-gocker"
     echo "$e - $s" | bc >>"$work/t-gocker"
     rm -rf "$work/groot"

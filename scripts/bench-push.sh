@@ -16,12 +16,12 @@ scripts/setup.sh
 if ! command -v podman >/dev/null || ! command -v bc >/dev/null || [ ! -x /usr/bin/time ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman fuse-overlayfs bc time >/dev/null
 fi
-cargo build --release --locked --quiet
+bin=$(scripts/build-release.sh)/gocker-script
 . scripts/lib.sh
 
 work=$(mktemp -d /tmp/gocker-bench-push.XXXXXX)
 port=${BENCH_REGISTRY_PORT:-5860}
-G="${CARGO_TARGET_DIR:-$PWD/target}/release/gocker-script --root $work/groot"
+G="$bin --root $work/groot"
 podman_opts=(--root "$work/podman" --runroot "$work/podman-run" --tmpdir "$work/podman-tmp" --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc)
 cleanup() {
     if [ -n "${REGISTRY_PID:-}" ]; then kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null || true; fi

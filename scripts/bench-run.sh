@@ -17,7 +17,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-30}
-target=${CARGO_TARGET_DIR:-$PWD/target}
 
 if [ -z "${GOCKER_BENCH_INNER:-}" ]; then
     scripts/setup.sh
@@ -26,7 +25,8 @@ if [ -z "${GOCKER_BENCH_INNER:-}" ]; then
     if [ ${#need[@]} -gt 0 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" fuse-overlayfs >/dev/null
     fi
-    cargo build --release --locked --quiet
+    # The inner run (below, under unshare) takes the binary from here.
+    export BIN=${BIN:-$(scripts/build-release.sh)/gocker-script}
     before=$(scripts/host-state.sh)
     status=0
     # Private propagation: the umount inside stays inside.
@@ -47,7 +47,7 @@ umount /sys/fs/cgroup/unified 2>/dev/null || true
 
 work=$(mktemp -d /tmp/gocker-bench-run.XXXXXX)
 port=${BENCH_REGISTRY_PORT:-5859}
-bin=${BIN:-$target/release/gocker-script}
+bin=$BIN
 G="$bin --root $work/groot"
 # podman would pick crun, which refuses this hybrid cgroup host; runc works here.
 podman_opts=(--root "$work/podman" --runroot "$work/podman-run" --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc)

@@ -307,8 +307,9 @@ fn bad_sizes_counts_and_paths_are_refused_at_the_boundary() {
     }
 }
 
-/// The state a full disk leaves: the supervisor wrote the exit into its file, then could not
-/// write the database, and exited. Whoever looks next keeps that exit code.
+/// The state a full disk leaves: the supervisor wrote the exit into its record (at the start
+/// of the container's lock file), then could not write the database, and exited. Whoever
+/// looks next keeps that exit code.
 #[test]
 fn an_exit_recorded_only_in_its_file_is_kept() {
     let root = root();
@@ -323,10 +324,21 @@ fn an_exit_recorded_only_in_its_file_is_kept() {
         .expect("run");
     let id = s.container.id.clone();
     let shim = shim_of(&id);
-    let exit = root.path().join("containers").join(&id).join("exit");
+    let lock_file = root
+        .path()
+        .join("locks")
+        .join(format!("container-{id}.lock"));
     let mut record = b"42 1".to_vec();
     record.resize(64, b' ');
-    std::fs::write(&exit, &record).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new()
+            .write(true)
+            .open(&lock_file)
+            .unwrap(),
+        &record,
+        0,
+    )
+    .unwrap();
     // SAFETY: killing the supervisor process we just found.
     unsafe { libc::kill(shim, libc::SIGKILL) };
     let mut c = containers.get(&id).unwrap();
@@ -338,7 +350,7 @@ fn an_exit_recorded_only_in_its_file_is_kept() {
         c = containers.get(&id).unwrap();
     }
     assert_eq!(c.status, Status::Exited);
-    assert_eq!(c.exit_code, Some(42), "from the exit file, not 137");
+    assert_eq!(c.exit_code, Some(42), "from the exit record, not 137");
     assert!(c.oom_killed);
     containers.remove(&id, false).unwrap();
 }
@@ -466,7 +478,6 @@ fn prune_reclaims_what_killed_processes_left() {
 /// may have been killed, releasing the creator's lock): it waits for the start lock.
 #[test]
 fn rm_waits_for_a_supervisor_that_is_starting_the_container() {
-    use std::os::fd::AsRawFd;
     let root = root();
     let (images, containers) = stores(root.path());
     let mut spec = Spec::new(image());
@@ -474,12 +485,11 @@ fn rm_waits_for_a_supervisor_that_is_starting_the_container() {
     let c = containers
         .create(&images, &spec, Some(vec!["true".into()]))
         .expect("create");
-    // Play the supervisor: hold the start lock as it does from before it reads the launch file.
+    // Play the supervisor: hold the start lock (byte 1 of the container's lock file) as it
+    // does from before it reads the launch file.
     let locks = root.path().join("locks");
-    std::fs::create_dir_all(&locks).unwrap();
-    let lock = std::fs::File::create(locks.join(format!("start-{}.lock", c.id))).unwrap();
-    // SAFETY: flock on a descriptor we own.
-    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let lock =
+        gocker::store::lock::exclusive_byte(&locks, &format!("container-{}", c.id), 1).unwrap();
     let mut rm = std::process::Command::new(env!("CARGO_BIN_EXE_gocker-script"))
         .arg("--root")
         .arg(root.path())
@@ -534,7 +544,9 @@ fn files_set_aside_by_a_killed_supervisor_are_swept() {
     }
     // Its supervisor still at it: kept.
     let held =
-        gocker::store::lock::exclusive(&root.path().join("locks"), &format!("shim-{id}")).unwrap();
+        // (The supervisor's lock: byte 2 of the container's lock file.)
+        gocker::store::lock::exclusive_byte(&root.path().join("locks"), &format!("container-{id}"), 2)
+            .unwrap();
     containers.list().unwrap();
     assert!(
         aside.exists(),

@@ -152,14 +152,17 @@ fn a_removed_containers_layer_is_never_synced_a_kept_ones_is() {
 }
 
 /// Supervisors of this root's still waiting to be given a container (`__shim-early`).
-fn waiting_supervisors(root: &Path) -> Vec<String> {
+fn waiting_supervisors(root: &Path) -> Vec<(i32, String)> {
     let root = root.display().to_string();
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains("__shim-early") && c.contains(&root))
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse().ok()?;
+            let c = std::fs::read(e.path().join("cmdline")).ok()?;
+            Some((pid, String::from_utf8_lossy(&c).replace('\0', " ")))
+        })
+        .filter(|(_, c)| c.contains("__shim-early") && c.contains(&root))
         .collect()
 }
 
@@ -279,6 +282,60 @@ fn a_supervisor_started_ahead_survives_a_ctrl_c_and_a_new_root() {
     assert_eq!(out(&o), "second\n");
     let fresh = r.join("fresh");
     run_with_a_supervisor_started_ahead(&fresh);
+}
+
+/// A supervisor started ahead makes its container's cgroup while it waits (cgroup v1; it
+/// renames it the container's when it is given one). Killed while it waits, it leaves that
+/// cgroup behind: the run it was for starts its own supervisor, and a look sweeps it.
+#[test]
+fn a_cgroup_made_ahead_by_a_supervisor_killed_while_it_waits_is_swept() {
+    let root = root();
+    let r = root.path();
+    let script = r.join("two.rhai");
+    std::fs::write(
+        &script,
+        format!(
+            "run({0:?}, [\"sleep\", \"1\"], #{{ rm: true, network: \"none\" }});\n\
+             run({0:?}, [\"echo\", \"second\"], #{{ rm: true, network: \"none\" }});",
+            image()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_gocker-script"))
+        .arg("--root")
+        .arg(r)
+        .arg(&script)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The second run's supervisor waits while the first container sleeps.
+    let v1 = Path::new("/sys/fs/cgroup/memory").is_dir();
+    let made =
+        |pid: i32| Path::new(&format!("/sys/fs/cgroup/memory/gocker-script/ahead-{pid}")).is_dir();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let pid = loop {
+        if let Some((pid, _)) = waiting_supervisors(r).first() {
+            if !v1 || made(*pid) {
+                break *pid;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no supervisor waits");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(out(&o), "second\n");
+    // Killed, it could not remove its cgroup: the second run's look at the store, or this
+    // one, sweeps it.
+    assert_eq!(out(&gocker(r, &["ps", "-a", "-q"])), "");
+    assert!(!made(pid), "swept");
+    no_leftovers(r);
 }
 
 #[test]

@@ -472,43 +472,73 @@ pub(crate) fn restarts(dir: &Path) -> u32 {
         .unwrap_or(0)
 }
 
-/// The lock a container's creator holds from before its row exists until it has started.
-fn creator_lock(id: &str) -> String {
-    format!("container-{id}")
+/// A container's locks: bytes of its one lock file, `locks/container-<id>.lock` (see
+/// `lock::exclusive_byte`), which is made by its creator before its row and removed after
+/// it. The file also keeps the exit record its supervisor writes (see `shim`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Lock {
+    /// Its creator's, from before its row exists until it has started.
+    Creator = 0,
+    /// A supervisor's, from before it reads the container's launch file until it has
+    /// recorded the start: a remover takes it too, so it never deletes the files of a
+    /// container a supervisor is starting (whose creator may have been killed meanwhile).
+    Starting = 1,
+    /// Its supervisor's, for as long as it lives: how anyone tells a live supervisor from a
+    /// dead one (a pid can be reused; a lock goes with its holder).
+    Supervisor = 2,
 }
 
-/// The lock a supervisor holds from before it reads the container's launch file until it
-/// has recorded the start: a remover takes it too, so it never deletes the files of a
-/// container a supervisor is starting (whose creator may have been killed meanwhile).
-pub(crate) fn starting_lock(id: &str) -> String {
-    format!("start-{id}")
-}
+impl Lock {
+    fn file(id: &str) -> String {
+        format!("container-{id}")
+    }
 
-/// The lock a container's supervisor holds for as long as it lives: how anyone tells a live
-/// supervisor from a dead one (a pid can be reused; a lock goes with its holder).
-pub(crate) fn supervisor_lock(id: &str) -> String {
-    format!("shim-{id}")
+    /// Takes container `id`'s lock, waiting for it.
+    pub(crate) fn take(self, paths: &Paths, id: &str) -> Result<LockGuard> {
+        lock::exclusive_byte(&paths.locks(), &Lock::file(id), self as u8)
+    }
+
+    /// Takes container `id`'s lock if nobody holds it; None if somebody does.
+    pub(crate) fn try_take(self, paths: &Paths, id: &str) -> Result<Option<LockGuard>> {
+        lock::try_exclusive_byte(&paths.locks(), &Lock::file(id), self as u8)
+    }
+
+    /// Whether somebody holds container `id`'s lock.
+    pub(crate) fn held(self, locks: &Path, id: &str) -> bool {
+        lock::held_byte(locks, &Lock::file(id), self as u8)
+    }
+
+    /// Container `id`'s lock file.
+    pub(crate) fn path(paths: &Paths, id: &str) -> PathBuf {
+        paths.locks().join(format!("{}.lock", Lock::file(id)))
+    }
+
+    /// Removes container `id`'s lock file, once the container is gone and no supervisor of
+    /// it lives (a remover of its lock file must hold or have checked the others).
+    pub(crate) fn remove_file(paths: &Paths, id: &str) -> Result<()> {
+        let path = Lock::path(paths, id);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("cannot remove", &path, e))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A container's files: its directory and its lock file; the row is the caller's. Only for
 /// the holder of the container's lock (its creator undoing a failed create).
 pub(crate) fn remove_traces(paths: &Paths, id: &str) -> Result<()> {
     remove_tree(&paths.containers().join(id))?;
-    let lock = paths.locks().join(format!("{}.lock", creator_lock(id)));
-    match std::fs::remove_file(&lock) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(Error::io("cannot remove", &lock, e))
-        }
-        _ => Ok(()),
-    }
+    Lock::remove_file(paths, id)
 }
 
 /// Removes a container's files, then its row, then its lock file, holding its lock
 /// throughout: a remover killed half-way leaves a row without files, which the next look
 /// finishes, and the lock tells that look whether somebody is still at it.
 pub(crate) fn erase(paths: &Paths, db: &Db, id: &str) -> Result<()> {
-    let _held = lock::exclusive(&paths.locks(), &creator_lock(id))?;
-    let _starting = lock::exclusive(&paths.locks(), &starting_lock(id))?;
+    let _held = Lock::Creator.take(paths, id)?;
+    let _starting = Lock::Starting.take(paths, id)?;
     // Checked again under the locks: a `run` may have started it while we waited for it.
     let status: Option<Status> = db
         .lock()
@@ -537,8 +567,8 @@ pub(crate) fn erase_aside(
     id: &str,
     last_events: &dyn Fn(&rusqlite::Transaction) -> Result<()>,
 ) -> Result<Option<PathBuf>> {
-    let _held = lock::exclusive(&paths.locks(), &creator_lock(id))?;
-    let _starting = lock::exclusive(&paths.locks(), &starting_lock(id))?;
+    let _held = Lock::Creator.take(paths, id)?;
+    let _starting = Lock::Starting.take(paths, id)?;
     let dir = paths.containers().join(id);
     let aside = paths.tmp().join(format!("{ASIDE}{id}"));
     let moved = match std::fs::rename(&dir, &aside) {
@@ -548,8 +578,8 @@ pub(crate) fn erase_aside(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io("cannot set aside", &dir, e)),
     };
+    // The lock file stays: the supervisor holds its lock in it until it is done.
     delete_row_after(db, id, last_events)?;
-    remove_lock_files(paths, &[creator_lock(id), starting_lock(id)]);
     Ok(moved)
 }
 
@@ -573,18 +603,14 @@ fn delete_row_after(
     Ok(())
 }
 
-fn remove_lock_files(paths: &Paths, names: &[String]) {
-    for name in names {
-        let _ = std::fs::remove_file(paths.locks().join(format!("{name}.lock")));
-    }
-}
-
 /// The prefix of a removed container's files set aside under tmp.
 const ASIDE: &str = "removed-";
 
 /// Removes the files and cgroups of removed containers that were set aside and whose
-/// supervisor is gone (killed before it removed them). Best effort.
+/// supervisor is gone (killed before it removed them), and the cgroups made ahead by
+/// supervisors killed while they waited for a container. Best effort.
 fn sweep_aside(paths: &Paths) {
+    crate::runtime::cgroup::Hierarchy::host().sweep_ahead();
     let Ok(entries) = std::fs::read_dir(paths.tmp()) else {
         return;
     };
@@ -593,12 +619,12 @@ fn sweep_aside(paths: &Paths) {
         let Some(id) = name.to_str().and_then(|n| n.strip_prefix(ASIDE)) else {
             continue;
         };
-        if !lock::held(&paths.locks(), &supervisor_lock(id)) {
+        if !Lock::Supervisor.held(&paths.locks(), id) {
             crate::trace::step(|| format!("remove the files of removed container {id}"));
             // Its supervisor destroys the cgroup after telling the exit: maybe not yet.
             let _ = ContainerCgroup::of(id).destroy();
             let _ = remove_tree(&e.path());
-            remove_lock_files(paths, &[supervisor_lock(id)]);
+            let _ = Lock::remove_file(paths, id);
         }
     }
 }
@@ -606,10 +632,7 @@ fn sweep_aside(paths: &Paths) {
 fn erase_locked(paths: &Paths, db: &Db, id: &str) -> Result<()> {
     remove_tree(&paths.containers().join(id))?;
     delete_row(db, id)?;
-    remove_lock_files(
-        paths,
-        &[creator_lock(id), starting_lock(id), supervisor_lock(id)],
-    );
+    let _ = Lock::remove_file(paths, id);
     Ok(())
 }
 
@@ -724,13 +747,9 @@ impl ContainerStore {
         let launch = plan::launch(&bound, resolved, &id, &self.paths.root, &dir)?;
         // 4. The row, with its name claimed; then the files (a kill in between leaves an
         //    abandoned "created" container, which prune removes).
-        let creating = lock::exclusive(&self.paths.locks(), &creator_lock(&id))?;
+        let creating = Lock::Creator.take(&self.paths, &id)?;
         if let Err(e) = self.record(&id, &names, &spec, &command) {
-            let _ = std::fs::remove_file(
-                self.paths
-                    .locks()
-                    .join(format!("{}.lock", creator_lock(&id))),
-            );
+            let _ = Lock::remove_file(&self.paths, &id);
             return Err(e);
         }
         let made = (|| -> Result<()> {
@@ -837,7 +856,6 @@ impl ContainerStore {
     /// Removes every trace of a container that never ran (or is gone): row and directory.
     fn forget(&self, id: &str) {
         let _ = remove_traces(&self.paths, id);
-        remove_lock_files(&self.paths, &[starting_lock(id), supervisor_lock(id)]);
         let _ = self
             .db
             .lock()
@@ -1133,7 +1151,7 @@ impl ContainerStore {
     /// Finishes one container's removal if nobody is at it (its lock is free) and it is
     /// still half-removed once we hold the lock.
     fn finish_half_removed_one(&self, id: &str) -> Result<()> {
-        let Some(_held) = lock::try_exclusive(&self.paths.locks(), &creator_lock(id))? else {
+        let Some(_held) = Lock::Creator.try_take(&self.paths, id)? else {
             return Ok(());
         };
         let row: Option<Status> = self
@@ -1148,12 +1166,9 @@ impl ContainerStore {
         if half {
             crate::trace::step(|| format!("finish the removal of {id} (its files are gone)"));
             erase_locked(&self.paths, &self.db, id)?;
-        } else if row.is_none() {
-            let _ = std::fs::remove_file(
-                self.paths
-                    .locks()
-                    .join(format!("{}.lock", creator_lock(id))),
-            );
+        } else if row.is_none() && !Lock::Supervisor.held(&self.paths.locks(), id) {
+            // (An --rm container's supervisor removes it once done with its files.)
+            let _ = Lock::remove_file(&self.paths, id);
         }
         Ok(())
     }
@@ -1164,11 +1179,11 @@ impl ContainerStore {
         if c.status != Status::Created {
             return Ok(false);
         }
-        Ok(lock::try_exclusive(&self.paths.locks(), &creator_lock(&c.id))?.is_some())
+        Ok(Lock::Creator.try_take(&self.paths, &c.id)?.is_some())
     }
 
     /// Finishes the life of a container whose supervisor died: its cgroup and network go,
-    /// the exit the supervisor managed to record in its exit file is kept (137, killed,
+    /// the exit the supervisor managed to record is kept (137, killed,
     /// otherwise), and a --rm container is removed, as its supervisor would have.
     fn finish_dead(&self, c: &Container) -> Result<()> {
         // The snapshot may be stale: act only if the row still names this dead supervisor
@@ -1183,10 +1198,13 @@ impl ContainerStore {
         let _ = ContainerCgroup::of(&c.id).destroy();
         self.networks()
             .disconnect(&c.id, &c.spec.network, &c.spec.publish, true);
-        // A --rm container's supervisor sets its files aside before the commit of its exit:
-        // killed in between, its exit file is there.
-        let exit = shim::read_exit_file(&self.dir(&c.id))
-            .or_else(|| shim::read_exit_file(&self.paths.tmp().join(format!("{ASIDE}{}", c.id))));
+        // (Its lock file outlives its row; a supervisor of an earlier version kept the record
+        // in the container's directory, set aside under tmp by a --rm one.)
+        let exit = shim::read_exit_record(&Lock::path(&self.paths, &c.id))
+            .or_else(|| shim::read_exit_record(&self.dir(&c.id).join("exit")))
+            .or_else(|| {
+                shim::read_exit_record(&self.paths.tmp().join(format!("{ASIDE}{}/exit", c.id)))
+            });
         let changed = self.db.lock().execute(
             "UPDATE containers SET status = 'exited', exit_code = COALESCE(?2, exit_code, 137), oom_killed = COALESCE(?3, oom_killed), pid = NULL, shim_pid = NULL, finished = ?4 WHERE id = ?1 AND status = 'running' AND shim_pid IS ?5",
             params![c.id, exit.map(|e| e.0), exit.map(|e| e.1 as i64), now(), c.shim_pid],
@@ -1572,7 +1590,7 @@ impl ContainerStore {
         }
         // Its writable layer is mounted by the copy helper: no supervisor may start it (and
         // mount the same upper directory) meanwhile. Held by the caller until the copy ends.
-        let held = lock::exclusive(&self.paths.locks(), &starting_lock(&c.id))?;
+        let held = Lock::Starting.take(&self.paths, &c.id)?;
         let c = self.get_row(&c.id)?;
         if let Some(root) = running(&c) {
             return Ok((c, root, None));
@@ -1733,7 +1751,7 @@ impl Container {
     /// Whether its supervisor still runs (a recycled pid is not it).
     fn shim_alive(&self, locks: &Path) -> bool {
         self.shim_pid.is_some_and(|p| shim_alive(p, &self.id))
-            || lock::held(locks, &supervisor_lock(&self.id))
+            || Lock::Supervisor.held(locks, &self.id)
     }
 }
 

@@ -25,9 +25,10 @@ use super::process::{EarlyShimArgs, ShimArgs, ShimMessage, StatusWriter};
 use super::spec::{Launch, Namespace};
 use crate::error::{Error, Kind, Result, WireError};
 use crate::network::Networks;
-use crate::runtime::cgroup::ContainerCgroup;
+use crate::runtime::cgroup::{self, ContainerCgroup, Hierarchy, Limits};
 use crate::runtime::clone::{self, Placement};
-use crate::runtime::init;
+use crate::runtime::init::{self, Confinement};
+use crate::runtime::security::{self, Security};
 use crate::store::{Db, Paths};
 use crate::sys::now;
 
@@ -156,7 +157,8 @@ pub fn main(args: &ShimArgs) -> i32 {
         }
     }
     let db = Db::open_lean(&Paths::new(&args.root).db());
-    supervise_or_tell(&args.root, &args.id, args.detach, &mut status, db)
+    let prepared = Prepared::default();
+    supervise_or_tell(&args.root, &args.id, args.detach, &mut status, db, prepared)
 }
 
 /// The early supervisor's entry point (`__shim-early`): it leaves the caller as `main` does,
@@ -181,6 +183,7 @@ pub fn main_early(args: &EarlyShimArgs) -> i32 {
     set_signals(&waiting, SigHandler::SigIgn);
     let db_path = Paths::new(&args.root).db();
     let db = Db::open_lean(&db_path);
+    let prepared = Prepared::ahead();
     let Some(id) = super::process::read_assignment(assignment) else {
         return 0;
     };
@@ -188,7 +191,58 @@ pub fn main_early(args: &EarlyShimArgs) -> i32 {
     // A root made meanwhile (the caller's first use of it): opened now.
     let db = db.or_else(|_| Db::open_lean(&db_path));
     crate::trace::step(|| format!("the supervisor started ahead takes container {}", &id[..12]));
-    supervise_or_tell(&args.root, &id, args.detach, &mut status, db)
+    supervise_or_tell(&args.root, &id, args.detach, &mut status, db, prepared)
+}
+
+/// What a supervisor started ahead makes while it waits, for a container with the defaults
+/// (issue 16): its cgroup (v1: about 0.2 ms of mkdirs and device rules) and its confinement
+/// (the capability set and the seccomp filter compiled, 0.1 ms). A container that asks for
+/// other limits gets them written over; one with other security settings gets its own
+/// confinement. A plain supervisor prepares nothing.
+#[derive(Default)]
+struct Prepared {
+    cgroup: Option<cgroup::Ahead>,
+    confinement: Option<Confinement>,
+}
+
+impl Prepared {
+    fn ahead() -> Prepared {
+        let defaults = Security::default();
+        Prepared {
+            cgroup: Hierarchy::host().prepare_ahead(
+                std::process::id(),
+                // What a container that asks for no limits gets (see plan::launch).
+                &Limits {
+                    pids: Some(cgroup::DEFAULT_PIDS_LIMIT),
+                    ..Limits::default()
+                },
+                &security::device_rules(defaults.privileged, &[]),
+            ),
+            confinement: Confinement::resolve(&defaults).ok(),
+        }
+    }
+
+    /// Container `id`'s cgroup: the one made ahead, renamed, or a new one.
+    fn cgroup(&mut self, id: &str, launch: &Launch) -> Result<ContainerCgroup> {
+        let rules = launch.device_rules();
+        if let Some(ahead) = self.cgroup.take() {
+            match ahead.take(id, &launch.limits, &rules) {
+                Ok(cgroup) => return Ok(cgroup),
+                Err(e) => crate::trace::step(|| format!("the cgroup made ahead: {}", e.chain())),
+            }
+        }
+        let cgroup = ContainerCgroup::of(id);
+        cgroup.create(&launch.limits, &rules)?;
+        Ok(cgroup)
+    }
+
+    /// The container's confinement: the one compiled ahead if it asks for the defaults.
+    fn confinement(&mut self, launch: &Launch) -> Result<Confinement> {
+        match self.confinement.take() {
+            Some(c) if launch.security == Security::default() => Ok(c),
+            _ => Confinement::resolve(&launch.security),
+        }
+    }
 }
 
 /// Double fork: the caller reaps the intermediate at once, and the supervisor, now an
@@ -228,8 +282,9 @@ fn supervise_or_tell(
     detach: bool,
     status: &mut StatusWriter,
     db: Result<Db>,
+    prepared: Prepared,
 ) -> i32 {
-    match db.and_then(|db| supervise(root, id, detach, status, db)) {
+    match db.and_then(|db| supervise(root, id, detach, status, db, prepared)) {
         Ok(code) => code,
         Err(e) => {
             status.send(&ShimMessage::Failed(WireError::from(&e)));
@@ -243,10 +298,9 @@ fn supervise_or_tell(
 /// wait (one that has just told its exit may still be finishing) that is a conflict, never
 /// a second init nor a wait as long as the other container lives.
 fn supervisor_lock(paths: &Paths, id: &str) -> Result<crate::store::lock::LockGuard> {
-    let name = super::supervisor_lock(id);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
-        if let Some(held) = crate::store::lock::try_exclusive(&paths.locks(), &name)? {
+        if let Some(held) = super::Lock::Supervisor.try_take(paths, id)? {
             return Ok(held);
         }
         if std::time::Instant::now() >= deadline {
@@ -277,12 +331,13 @@ fn supervise(
     detach: bool,
     status: &mut StatusWriter,
     db: Db,
+    mut prepared: Prepared,
 ) -> Result<i32> {
     let paths = Paths::new(root);
     // Held for as long as this supervisor lives: it is how others tell it is alive.
     let alive = supervisor_lock(&paths, id)?;
-    // Held until the start is recorded: a remover waits for it (see starting_lock).
-    let starting = crate::store::lock::exclusive(&paths.locks(), &super::starting_lock(id))?;
+    // Held until the start is recorded: a remover waits for it (see Lock::Starting).
+    let starting = super::Lock::Starting.take(&paths, id)?;
     let mut launch = read_launch(&paths, id)?;
     let db = Arc::new(db);
     let name: String =
@@ -291,9 +346,9 @@ fn supervise(
                 r.get(0)
             })?;
     let networks = Networks::new(paths.clone(), db.clone());
-    prepare_exit_file(&paths.containers().join(id))?;
-    let cgroup = ContainerCgroup::of(id);
-    cgroup.create(&launch.limits, &launch.device_rules())?;
+    prepare_exit_record(alive.file(), &paths, id)?;
+    let confinement = prepared.confinement(&launch)?;
+    let cgroup = prepared.cgroup(id, &launch)?;
     // Address, hosts file, ports and bridge before the clone; the veth pair after it.
     let attachment = networks.prepare(&mut launch, &name);
     let (net_ref, launch_ref) = (&networks, &launch);
@@ -304,7 +359,7 @@ fn supervise(
         let connect = connect
             .as_ref()
             .map(|f| f as &(dyn Fn(i32) -> Result<()> + Sync));
-        start_init(launch_ref, &cgroup, detach, connect).map(|s| (s, attachment))
+        start_init(launch_ref, &confinement, &cgroup, detach, connect).map(|s| (s, attachment))
     });
     let ((pid, logs), attachment) = match started {
         Ok(v) => v,
@@ -427,10 +482,10 @@ fn supervise(
     networks.disconnect(id, &launch.network, &launch.publish, false);
     drop(attachment);
     let oom = cgroup.oom_killed();
-    // The exit is written first into its file's space, set aside at the start: a full
+    // The exit is written first into its record's space, set aside at the start: a full
     // disk cannot lose it, and if the database cannot take it either, whoever looks next
-    // finishes the container from the file.
-    write_exit_file(&paths.containers().join(id), code, oom);
+    // finishes the container from the record.
+    write_exit_record(alive.file(), code, oom);
     // The exit's events: an OOM kill, then the death with its status.
     let exit_events = |tx: &rusqlite::Transaction| -> Result<()> {
         if oom {
@@ -449,7 +504,7 @@ fn supervise(
         let aside = match retried(|| super::erase_aside(&paths, &db, id, &exit_events)) {
             Ok(aside) => aside,
             Err(e) => {
-                // Unrecorded: whoever looks next finishes it (from its exit file).
+                // Unrecorded: whoever looks next finishes it (from its exit record).
                 let _ = cgroup.destroy();
                 return Err(e);
             }
@@ -461,7 +516,7 @@ fn supervise(
                 crate::trace::step(|| format!("cannot remove {}: {}", aside.display(), e.chain()));
             }
         }
-        super::remove_lock_files(&paths, &[super::supervisor_lock(id)]);
+        let _ = super::Lock::remove_file(&paths, id);
         return Ok(code);
     }
     let _ = cgroup.destroy();
@@ -491,7 +546,7 @@ fn supervise(
 }
 
 /// An exit must not be lost to a busy or momentarily failing database: five tries, 200 ms
-/// apart (the exit file keeps it if all fail).
+/// apart (the exit record keeps it if all fail).
 fn retried<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
     let mut result = f();
     for _ in 1..5 {
@@ -572,33 +627,37 @@ fn record_ports(db: &Db, id: &str, publish: &[crate::runtime::launch::Publish]) 
     Ok(())
 }
 
-/// The exit file's size: room for any exit record, written in place.
-const EXIT_FILE_SIZE: usize = 64;
+/// The exit record's size: room for any, written in place.
+const EXIT_RECORD_SIZE: usize = 64;
 
-/// Sets aside the space of the exit record (blank), so writing it later needs no new space.
-fn prepare_exit_file(dir: &Path) -> Result<()> {
-    let path = dir.join("exit");
-    std::fs::write(&path, [b' '; EXIT_FILE_SIZE]).map_err(|e| Error::io("cannot write", &path, e))
+/// Sets aside the space of the exit record (blank) at the start of the container's lock
+/// file (see `Lock`), so that writing it at the exit needs no new space: a full disk cannot
+/// lose it, and if the database cannot take the exit either, whoever looks next finishes
+/// the container from the record. (The lock file, made by the creator, serves: one file
+/// fewer for each start than an exit file of its own; issue 16.)
+fn prepare_exit_record(lock_file: &File, paths: &Paths, id: &str) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    lock_file
+        .write_all_at(&[b' '; EXIT_RECORD_SIZE], 0)
+        .map_err(|e| Error::io("cannot write", &super::Lock::path(paths, id), e))
 }
 
 /// Records "CODE OOM" over the blank record, without truncating or growing the file.
-fn write_exit_file(dir: &Path, code: i32, oom: bool) {
+fn write_exit_record(lock_file: &File, code: i32, oom: bool) {
     use std::os::unix::fs::FileExt;
     let mut record = format!("{code} {}", u8::from(oom)).into_bytes();
-    record.resize(EXIT_FILE_SIZE, b' ');
-    if let Ok(f) = OpenOptions::new().write(true).open(dir.join("exit")) {
-        // Not synced: its space was taken at the start (a full disk cannot refuse it), and
-        // it stands in for a database that could not take the exit, not for a machine that
-        // lost power (the container is gone then anyway). A sync here cost every exit
-        // 0.1-0.5 ms, and more while another program writes (issue 16).
-        let _ = f.write_all_at(&record, 0);
-    }
+    record.resize(EXIT_RECORD_SIZE, b' ');
+    // Not synced: its space was taken at the start, and it stands in for a database that
+    // could not take the exit, not for a machine that lost power (the container is gone
+    // then anyway). A sync here cost every exit 0.1-0.5 ms, and more while another program
+    // writes (issue 16).
+    let _ = lock_file.write_all_at(&record, 0);
 }
 
-/// The exit a supervisor recorded in its container's directory, if it got that far:
-/// (exit code, OOM-killed).
-pub fn read_exit_file(dir: &Path) -> Option<(i64, bool)> {
-    let text = std::fs::read_to_string(dir.join("exit")).ok()?;
+/// The exit a supervisor recorded in `file` (its container's lock file), if it got that
+/// far: (exit code, OOM-killed).
+pub fn read_exit_record(file: &Path) -> Option<(i64, bool)> {
+    let text = std::fs::read_to_string(file).ok()?;
     let mut parts = text.split_whitespace();
     let code = parts.next()?.parse().ok()?;
     let oom = parts.next()? == "1";
@@ -635,6 +694,7 @@ enum Output {
 /// handed things) but nothing of the container's own has run.
 fn start_init(
     launch: &Launch,
+    confinement: &Confinement,
     cgroup: &ContainerCgroup,
     detach: bool,
     connect: Option<&(dyn Fn(i32) -> Result<()> + Sync)>,
@@ -669,6 +729,7 @@ fn start_init(
             // The child owns its copies of these descriptors.
             init::child(
                 launch,
+                confinement,
                 fd_from_raw(go_fd),
                 fd_from_raw(err_fd),
                 stdio,
@@ -888,9 +949,11 @@ fn receive_fd(sock: &OwnedFd) -> Option<OwnedFd> {
 /// Copies the container's stdout and stderr into its log until both close (see
 /// `logs::LogWriter`); with `pass_on`, also to our stdout and stderr. When our reader of
 /// one is gone (`run ... | head`), that pipe is closed: the container gets its SIGPIPE, as
-/// it would writing to the reader itself.
+/// it would writing to the reader itself. The log is made at the first output: a container
+/// that writes nothing has none (`logs` reads that as empty), and its start and exit make
+/// one file fewer (issue 16).
 fn copy_logs(dir: &Path, mut sources: Vec<(Stream, File)>, pass_on: bool) {
-    let mut log = LogWriter::open(dir).ok();
+    let mut log: Option<Option<LogWriter>> = None;
     let mut buf = vec![0u8; 64 * 1024];
     while !sources.is_empty() {
         let mut polls: Vec<libc::pollfd> = sources
@@ -918,7 +981,7 @@ fn copy_logs(dir: &Path, mut sources: Vec<(Stream, File)>, pass_on: bool) {
             match source.read(&mut buf) {
                 Ok(0) | Err(_) => closed.push(i),
                 Ok(k) => {
-                    if let Some(log) = &mut log {
+                    if let Some(log) = log.get_or_insert_with(|| LogWriter::open(dir).ok()) {
                         log.write(*stream, &buf[..k]);
                     }
                     if pass_on && !pass(*stream, &buf[..k]) {

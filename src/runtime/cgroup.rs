@@ -784,6 +784,132 @@ impl ContainerCgroup {
     }
 }
 
+/// The name prefix of cgroups made ahead (see `Ahead`); the maker's pid follows.
+const AHEAD: &str = "ahead-";
+
+/// A v1 cgroup made before its container exists, by a supervisor started ahead (issue 16):
+/// its directory in every hierarchy, the default limits and device rules written, under a
+/// name of its own (`ahead-<pid>`), while the caller is still recording the container.
+/// `take` renames it the container's; dropped untaken it is removed, and one whose maker
+/// was killed is swept by the next look (`Hierarchy::sweep_ahead`). None on v2, which
+/// refuses to rename a cgroup (and makes one with a single mkdir).
+#[derive(Debug)]
+pub struct Ahead {
+    made: Option<ContainerCgroup>,
+    limits: Limits,
+    devices: Vec<DeviceRule>,
+}
+
+impl Hierarchy {
+    /// Makes a cgroup ahead for process `pid` with `limits` and `devices` (see `Ahead`).
+    pub fn prepare_ahead(
+        &self,
+        pid: u32,
+        limits: &Limits,
+        devices: &[DeviceRule],
+    ) -> Option<Ahead> {
+        if self.is_v2() {
+            return None;
+        }
+        let cgroup = self.container(&format!("{AHEAD}{pid}"));
+        cgroup.create(limits, devices).ok()?;
+        Some(Ahead {
+            made: Some(cgroup),
+            limits: limits.clone(),
+            devices: devices.to_vec(),
+        })
+    }
+
+    /// Removes the cgroups made ahead by processes that are gone (killed while they
+    /// waited for a container). Best effort.
+    pub fn sweep_ahead(&self) {
+        if self.is_v2() {
+            return;
+        }
+        let parent = self.root.join(V1_CONTROLLERS[0]).join(PARENT);
+        let Ok(entries) = fs::read_dir(&parent) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(AHEAD))
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            // Its maker is a waiting supervisor (a pid can be reused: by its command line).
+            let alive = fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.windows(12).any(|w| w == b"__shim-early"))
+                .unwrap_or(false);
+            if !alive {
+                trace::step(|| {
+                    format!(
+                        "remove cgroup {PARENT}/{AHEAD}{pid}, made ahead by a process that is gone"
+                    )
+                });
+                let _ = self.container(&format!("{AHEAD}{pid}")).destroy();
+            }
+        }
+    }
+}
+
+impl Ahead {
+    /// Becomes container `id`'s cgroup with `limits` and `devices`: renamed in every
+    /// hierarchy, and written again only where they differ from what it was made with. On
+    /// failure nothing of it is left; the caller then makes one as usual.
+    pub fn take(
+        mut self,
+        id: &str,
+        limits: &Limits,
+        devices: &[DeviceRule],
+    ) -> Result<ContainerCgroup> {
+        let made = self
+            .made
+            .take()
+            .ok_or_else(|| Error::new(Kind::Runtime, "the cgroup made ahead was taken already"))?;
+        let cgroup = ContainerCgroup {
+            id: id.to_string(),
+            v2: false,
+            root: made.root.clone(),
+            dirs: made.dirs.iter().map(|d| d.with_file_name(id)).collect(),
+        };
+        trace::step(|| {
+            format!(
+                "rename cgroup {PARENT}/{} to {PARENT}/{id} (made ahead)",
+                made.id
+            )
+        });
+        let taken = (|| {
+            for (from, to) in made.dirs.iter().zip(&cgroup.dirs) {
+                fs::rename(from, to).map_err(|e| Error::io("cannot rename cgroup", from, e))?;
+            }
+            if *limits != self.limits {
+                cgroup.apply(limits)?;
+            }
+            if devices != self.devices.as_slice() {
+                cgroup.set_devices(devices)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = taken {
+            let _ = cgroup.destroy();
+            let _ = made.destroy();
+            return Err(e);
+        }
+        Ok(cgroup)
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        if let Some(made) = self.made.take() {
+            let _ = made.destroy();
+        }
+    }
+}
+
 /// A cgroup directory and every cgroup below it, children before their parents.
 fn subtree_deepest_first(top: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -1249,6 +1375,120 @@ mod tests {
             })
             .unwrap_err();
         assert!(e.message().contains("memory.memsw.limit_in_bytes"), "{e}");
+    }
+
+    /// A v1 layout (cpu and cpuacct co-mounted behind symlinks, as on most v1 hosts) with
+    /// the interface files of cgroups `names`, as mkdir in the kernel's would give them.
+    fn fake_v1(names: &[&str]) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let files: [(&str, &[&str]); 4] = [
+            ("memory", &["memory.limit_in_bytes"]),
+            (
+                "cpu,cpuacct",
+                &["cpu.cfs_period_us", "cpu.cfs_quota_us", "cpu.shares"],
+            ),
+            ("pids", &["pids.max"]),
+            ("devices", &["devices.allow", "devices.deny"]),
+        ];
+        for (c, interface) in files {
+            for name in names {
+                let dir = t.path().join(c).join(PARENT).join(name);
+                fs::create_dir_all(&dir).unwrap();
+                for f in interface {
+                    fs::write(dir.join(f), "").unwrap();
+                }
+            }
+        }
+        std::os::unix::fs::symlink("cpu,cpuacct", t.path().join("cpu")).unwrap();
+        std::os::unix::fs::symlink("cpu,cpuacct", t.path().join("cpuacct")).unwrap();
+        t
+    }
+
+    #[test]
+    fn a_cgroup_made_ahead_becomes_the_containers_with_its_own_limits() {
+        let t = fake_v1(&["ahead-41", "ahead-42"]);
+        let h = Hierarchy::at(Mode::Hybrid, t.path());
+        let read = |c: &str, name: &str, f: &str| {
+            fs::read_to_string(t.path().join(c).join(PARENT).join(name).join(f)).unwrap()
+        };
+        let pids = Limits {
+            pids: Some(DEFAULT_PIDS_LIMIT),
+            ..Limits::default()
+        };
+        let rules = devices::default_rules();
+        let ahead = h.prepare_ahead(41, &pids, &rules).unwrap();
+        assert_eq!(read("pids", "ahead-41", "pids.max"), "2048");
+        assert_eq!(read("devices", "ahead-41", "devices.deny"), "a *:* rwm");
+        // Taken with what it was made with: renamed in every hierarchy, nothing rewritten.
+        fs::write(
+            t.path()
+                .join("pids")
+                .join(PARENT)
+                .join("ahead-41")
+                .join("pids.max"),
+            "kept",
+        )
+        .unwrap();
+        let cg = ahead.take("abc", &pids, &rules).unwrap();
+        assert_eq!(cg.dirs, h.container("abc").dirs);
+        for c in ["memory", "cpu,cpuacct", "pids", "devices"] {
+            assert!(
+                !t.path().join(c).join(PARENT).join("ahead-41").exists(),
+                "{c}"
+            );
+            assert!(t.path().join(c).join(PARENT).join("abc").is_dir(), "{c}");
+        }
+        assert_eq!(read("pids", "abc", "pids.max"), "kept");
+        // Taken by a container with limits and devices of its own: they are written.
+        let ahead = h.prepare_ahead(42, &pids, &rules).unwrap();
+        fs::write(
+            t.path()
+                .join("devices")
+                .join(PARENT)
+                .join("ahead-42")
+                .join("devices.allow"),
+            "",
+        )
+        .unwrap();
+        let privileged = [DeviceRule::all(true)];
+        ahead.take("def", &limits(), &privileged).unwrap();
+        assert_eq!(read("memory", "def", "memory.limit_in_bytes"), "67108864");
+        assert_eq!(read("pids", "def", "pids.max"), "64");
+        assert_eq!(read("devices", "def", "devices.allow"), "a *:* rwm");
+        // Never taken: it goes with its maker's handle. (Made here with nothing to write: a
+        // plain temporary directory with files in it refuses rmdir, as cgroupfs does not.)
+        drop(h.prepare_ahead(43, &Limits::default(), &[]).unwrap());
+        assert!(!t
+            .path()
+            .join("memory")
+            .join(PARENT)
+            .join("ahead-43")
+            .exists());
+    }
+
+    #[test]
+    fn cgroups_made_ahead_by_processes_gone_are_swept() {
+        // Ours is alive but no supervisor waiting: its pid may have been reused.
+        let names = [
+            "ahead-999999999".to_string(),
+            format!("ahead-{}", std::process::id()),
+            "abc".into(),
+        ];
+        let t = tempfile::tempdir().unwrap();
+        let h = Hierarchy::at(Mode::Legacy, t.path());
+        for name in &names {
+            // Empty: a plain temporary directory with files in it refuses rmdir.
+            for d in &h.container(name).dirs {
+                fs::create_dir_all(d).unwrap();
+            }
+        }
+        h.sweep_ahead();
+        for c in V1_CONTROLLERS {
+            let dir = t.path().join(c).join(PARENT);
+            assert!(!dir.join(&names[0]).exists(), "{c}");
+            assert!(!dir.join(&names[1]).exists(), "{c}");
+            assert!(dir.join("abc").exists(), "a container's own is left alone");
+        }
     }
 
     #[test]

@@ -40,6 +40,7 @@ use crate::trace;
 /// The init's entry point, run in the cloned child. Returns only the exit status of a failure.
 pub fn child(
     launch: &Launch,
+    confinement: &Confinement,
     go: OwnedFd,
     err: OwnedFd,
     stdio: Option<[i32; 3]>,
@@ -47,7 +48,14 @@ pub fn child(
 ) -> isize {
     // A panic must not unwind into the supervisor's copied frames, nor look like a start.
     let run = std::panic::AssertUnwindSafe(|| {
-        setup_and_exec(launch, File::from(go), err.as_raw_fd(), stdio, console)
+        setup_and_exec(
+            launch,
+            confinement,
+            File::from(go),
+            err.as_raw_fd(),
+            stdio,
+            console,
+        )
     });
     let e = match std::panic::catch_unwind(run) {
         Ok(Ok(never)) => match never {},
@@ -61,6 +69,7 @@ pub fn child(
 
 fn setup_and_exec(
     l: &Launch,
+    confinement: &Confinement,
     mut go: File,
     err_fd: i32,
     stdio: Option<[i32; 3]>,
@@ -95,7 +104,6 @@ fn setup_and_exec(
         cgroup.join_self()?;
         cgroup.v1_hierarchies()
     };
-    let confinement = Confinement::resolve(&l.security)?;
     if l.has(Namespace::Net) {
         loopback_up()?;
         allow_unprivileged_ping();
@@ -151,7 +159,7 @@ fn setup_and_exec(
         trace::step(|| format!("setrlimit({}, {}, {})", u.name, u.soft, u.hard));
         u.apply()?;
     }
-    exec_as(&l.argv, &l.env, &l.workdir, l.user.as_deref(), &confinement)
+    exec_as(&l.argv, &l.env, &l.workdir, l.user.as_deref(), confinement)
 }
 
 /// What the last stage applies: the capability set and the seccomp filter.
@@ -162,8 +170,9 @@ pub struct Confinement {
 }
 
 impl Confinement {
-    /// Compiles the container's security settings (done before anything is entered, so a
-    /// bad profile fails the start at once).
+    /// Compiles the container's security settings (by the supervisor, before the clone: a
+    /// bad profile fails the start at once, and one started ahead compiles the default
+    /// while it waits).
     pub fn resolve(sec: &Security) -> Result<Confinement> {
         let caps = security::capability_set(sec.privileged, &sec.cap_add, &sec.cap_drop)?;
         let names = security::capability_names(&caps);
