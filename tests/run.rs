@@ -284,6 +284,42 @@ fn a_supervisor_started_ahead_survives_a_ctrl_c_and_a_new_root() {
     run_with_a_supervisor_started_ahead(&fresh);
 }
 
+/// A supervisor started ahead is started on the CPUs its caller is not on, so that it does
+/// not wait behind the caller (issue 16); its container may run on every CPU the caller may.
+#[test]
+fn a_container_whose_supervisor_was_started_ahead_may_use_every_cpu() {
+    let root = root();
+    let r = root.path();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let ours = status
+        .lines()
+        .find(|l| l.starts_with("Cpus_allowed_list:"))
+        .unwrap()
+        .to_string();
+    for _ in 0..3 {
+        let o = gocker(
+            r,
+            &[
+                "--trace",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                image(),
+                "grep",
+                "Cpus_allowed_list",
+                "/proc/self/status",
+            ],
+        );
+        assert!(
+            err(&o).contains("to the supervisor started ahead"),
+            "{}",
+            err(&o)
+        );
+        assert_eq!(out(&o).trim().replace('\t', " "), ours.replace('\t', " "));
+    }
+}
+
 /// A supervisor started ahead makes its container's cgroup while it waits (cgroup v1; it
 /// renames it the container's when it is given one). Killed while it waits, it leaves that
 /// cgroup behind: the run it was for starts its own supervisor, and a look sweeps it.

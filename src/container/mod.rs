@@ -221,11 +221,18 @@ pub struct EarlySupervisor {
 
 impl EarlySupervisor {
     /// Starts one for containers of the store at `paths`, detached or with the caller's
-    /// streams, from `program`'s helper (see `process::helper_program`).
-    pub fn start(paths: &Paths, program: &Path, detach: bool) -> Result<EarlySupervisor> {
+    /// streams, from `program`'s helper (see `process::helper_program`); it may run on all
+    /// of `cpus` (the caller's: it may be started on fewer, see `start_on_thread`).
+    pub fn start(
+        paths: &Paths,
+        program: &Path,
+        detach: bool,
+        cpus: Vec<usize>,
+    ) -> Result<EarlySupervisor> {
         let args = process::EarlyShimArgs {
             root: paths.root.clone(),
             detach,
+            cpus,
         };
         let (pid, status, assignment) =
             process::spawn_early_supervisor(&process::helper_program(program), &args)?;
@@ -245,11 +252,19 @@ impl EarlySupervisor {
     /// begin; the caller has other work meanwhile): joined by the start that takes it.
     pub fn start_on_thread(paths: &Paths, program: &Path, detach: bool) -> Option<EarlyStart> {
         let (paths, program) = (paths.clone(), program.to_path_buf());
-        std::thread::Builder::new()
+        let cpus = crate::sys::cpu::allowed();
+        let thread = std::thread::Builder::new()
             .name("early supervisor".into())
             .stack_size(64 << 10)
-            .spawn(move || EarlySupervisor::start(&paths, &program, detach).ok())
-            .ok()
+            .spawn({
+                let cpus = cpus.clone();
+                move || EarlySupervisor::start(&paths, &program, detach, cpus).ok()
+            })
+            .ok()?;
+        // Not queued behind us on our CPU while we compile (see sys::cpu); the supervisor
+        // lets itself run on all of `cpus` again.
+        crate::sys::cpu::steer_away(&thread, &cpus);
+        Some(thread)
     }
 
     /// Hands it its container: from here on it is that container's supervisor. (If it died

@@ -63,6 +63,10 @@ pub struct ShimArgs {
 pub struct EarlyShimArgs {
     pub root: PathBuf,
     pub detach: bool,
+    /// The CPUs its caller may run on: it was started on the others (see
+    /// `sys::cpu::steer_away`) and may use all of these again.
+    #[serde(default)]
+    pub cpus: Vec<usize>,
 }
 
 /// The exec helper's arguments: `__exec '{ExecArgs}'`.

@@ -165,6 +165,8 @@ pub fn main(args: &ShimArgs) -> i32 {
 /// opens the database, and only then waits for its container's id; the caller meanwhile
 /// compiles, resolves and records the container (issue 16). Told none, it ends quietly.
 pub fn main_early(args: &EarlyShimArgs) -> i32 {
+    // Started on the CPUs its caller was not on (see sys::cpu::steer_away).
+    crate::sys::cpu::allow(&args.cpus);
     let (mut status, assignment) = StatusWriter::take_with_assignment();
     if args.detach {
         if let Some(code) = leave_the_caller(&mut status, "an early start") {

@@ -3,6 +3,7 @@
 //! imports anything of the project but its errors and trace.
 
 pub mod copy;
+pub mod cpu;
 pub mod memory;
 pub mod netlink;
 pub mod overlay;
