@@ -320,6 +320,69 @@ fn a_container_whose_supervisor_was_started_ahead_may_use_every_cpu() {
     }
 }
 
+/// A supervisor started ahead makes its container's network namespace while it waits (issue
+/// 16): each container still gets one of its own, with only its loopback, up; never the
+/// host's nor another container's.
+#[test]
+fn a_network_namespace_made_ahead_is_the_containers_alone() {
+    let root = root();
+    let r = root.path();
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let host = host.to_str().unwrap();
+    // One that runs on (a namespace's number is reused only once it is gone).
+    let o = gocker(
+        r,
+        &[
+            "--trace",
+            "run",
+            "-d",
+            "--name",
+            "held",
+            "--network",
+            "none",
+            image(),
+            "sleep",
+            "60",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let held = out(&gocker(
+        r,
+        &["exec", "held", "readlink", "/proc/self/ns/net"],
+    ));
+    assert!(held.starts_with("net:["), "{held}");
+    assert_ne!(held.trim(), host);
+    for _ in 0..2 {
+        let o = gocker(
+            r,
+            &[
+                "--trace",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                image(),
+                "sh",
+                "-c",
+                "readlink /proc/self/ns/net; ls /sys/class/net; cat /sys/class/net/lo/operstate",
+            ],
+        );
+        assert!(
+            err(&o).contains("the network namespace made ahead"),
+            "{}",
+            err(&o)
+        );
+        let text = out(&o);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_ne!(lines[0], host, "not the host's");
+        assert_ne!(lines[0], held.trim(), "not another container's");
+        assert_eq!(&lines[1..], ["lo", "unknown"], "only lo, up");
+    }
+    let o = gocker(r, &["rm", "-f", "held"]);
+    assert!(o.status.success(), "{}", err(&o));
+}
+
 /// A supervisor started ahead makes its container's cgroup while it waits (cgroup v1; it
 /// renames it the container's when it is given one). Killed while it waits, it leaves that
 /// cgroup behind: the run it was for starts its own supervisor, and a look sweeps it.

@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::error::{Error, Kind, Result};
 use crate::runtime::launch::{Interface, Launch, NetworkMode, Protocol, Publish};
 use crate::store::{lock, Db, Paths};
-use crate::sys::netlink::Netlink;
+use crate::sys::netlink::{NetNs, Netlink};
 
 /// The network `run` uses unless told otherwise, made on first use.
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -657,7 +657,7 @@ impl Networks {
 
     /// After the clone, before the container runs: its veth pair (the far end is `eth0` in
     /// its namespace; the init sets the address) and its published ports.
-    pub fn connect(&self, att: &Attachment, launch: &Launch, pid: i32) -> Result<()> {
+    pub fn connect(&self, att: &Attachment, launch: &Launch, ns: NetNs) -> Result<()> {
         let mut nl = Netlink::open()?;
         let bridge = nl.link(&att.network.bridge)?.ok_or_else(|| {
             Error::new(
@@ -670,18 +670,18 @@ impl Networks {
         })?;
         crate::trace::step(|| {
             format!(
-                "ip link add {} type veth peer name eth0 netns {pid}; ip link set {0} master {} up",
+                "ip link add {} type veth peer name eth0 netns {ns}; ip link set {0} master {} up",
                 att.veth, att.network.bridge
             )
         });
-        let index = match nl.create_veth(&att.veth, "eth0", pid) {
+        let index = match nl.create_veth(&att.veth, "eth0", ns) {
             // The pair of this container's previous run, its namespace still being torn
             // down by the kernel: remove it now.
             Err(e) if e.kind() == Kind::Conflict => {
                 if let Some(old) = nl.link(&att.veth)? {
                     nl.delete_link(old.index)?;
                 }
-                nl.create_veth(&att.veth, "eth0", pid)?
+                nl.create_veth(&att.veth, "eth0", ns)?
             }
             other => other?,
         };

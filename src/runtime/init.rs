@@ -41,6 +41,7 @@ use crate::trace;
 pub fn child(
     launch: &Launch,
     confinement: &Confinement,
+    netns: Option<OwnedFd>,
     go: OwnedFd,
     err: OwnedFd,
     stdio: Option<[i32; 3]>,
@@ -51,6 +52,7 @@ pub fn child(
         setup_and_exec(
             launch,
             confinement,
+            netns,
             File::from(go),
             err.as_raw_fd(),
             stdio,
@@ -70,6 +72,7 @@ pub fn child(
 fn setup_and_exec(
     l: &Launch,
     confinement: &Confinement,
+    netns: Option<OwnedFd>,
     mut go: File,
     err_fd: i32,
     stdio: Option<[i32; 3]>,
@@ -79,6 +82,19 @@ fn setup_and_exec(
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     security::non_dumpable()?;
+    // A network namespace made ahead (see prepare_network_namespace): entered first, in
+    // place of a new one from the clone; its loopback is up already.
+    let net_ready = match netns {
+        Some(fd) => {
+            trace::step(|| {
+                "setns(CLONE_NEWNET): the network namespace made ahead, lo up".to_string()
+            });
+            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(sys("cannot enter the network namespace of", &l.merged))?;
+            true
+        }
+        None => false,
+    };
     if let Some(fds) = stdio {
         for (i, fd) in fds.iter().enumerate() {
             nix::unistd::dup2(*fd, i as i32)
@@ -104,7 +120,7 @@ fn setup_and_exec(
         cgroup.join_self()?;
         cgroup.v1_hierarchies()
     };
-    if l.has(Namespace::Net) {
+    if l.has(Namespace::Net) && !net_ready {
         loopback_up()?;
         allow_unprivileged_ping();
     }
@@ -489,6 +505,32 @@ fn allow_unprivileged_ping() {
     });
     // Kernels without the sysctl simply have no unprivileged ping.
     let _ = std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
+}
+
+/// A new network namespace with its loopback up and unprivileged ping allowed, made on a
+/// thread of its own (this process stays in its own namespace) and kept by the descriptor
+/// returned. A supervisor started ahead makes one while it waits, and its container's init
+/// enters it in place of one made by the clone (issue 16: a network namespace costs 0.4 ms
+/// to make here, more than any other).
+pub fn prepare_network_namespace() -> Result<OwnedFd> {
+    let made = std::thread::Builder::new()
+        .name("netns".into())
+        .stack_size(64 << 10)
+        .spawn(|| -> Result<OwnedFd> {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(sys(
+                "cannot make a network namespace:",
+                Path::new("/proc/thread-self/ns/net"),
+            ))?;
+            loopback_up()?;
+            allow_unprivileged_ping();
+            let path = Path::new("/proc/thread-self/ns/net");
+            File::open(path)
+                .map(OwnedFd::from)
+                .map_err(|e| Error::io("cannot open", path, e))
+        })
+        .map_err(|e| Error::with_source(Kind::Runtime, "cannot start a thread", e))?;
+    made.join()
+        .map_err(|_| Error::new(Kind::Runtime, "making a network namespace panicked"))?
 }
 
 /// Brings the loopback interface of a new network namespace up.

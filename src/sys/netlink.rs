@@ -39,6 +39,23 @@ pub struct Address {
 }
 
 /// An rtnetlink socket bound to the network namespace of the thread that opened it.
+/// A network namespace to put a link in: a process's, or one held by a descriptor (which
+/// its process may not have entered yet).
+#[derive(Debug, Clone, Copy)]
+pub enum NetNs {
+    Pid(i32),
+    Fd(std::os::fd::RawFd),
+}
+
+impl std::fmt::Display for NetNs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetNs::Pid(pid) => write!(f, "{pid}"),
+            NetNs::Fd(fd) => write!(f, "/proc/self/fd/{fd}"),
+        }
+    }
+}
+
 pub struct Netlink {
     socket: Socket,
     seq: u32,
@@ -242,14 +259,15 @@ impl Netlink {
     }
 
     /// Creates a veth pair: `host` here, `peer` in the network namespace of process `pid`.
-    pub fn create_veth(&mut self, host: &str, peer: &str, pid: i32) -> Result<u32> {
+    pub fn create_veth(&mut self, host: &str, peer: &str, ns: NetNs) -> Result<u32> {
         let mut peer_msg = LinkMessage::default();
         peer_msg
             .attributes
             .push(LinkAttribute::IfName(peer.to_string()));
-        peer_msg
-            .attributes
-            .push(LinkAttribute::NetNsPid(pid as u32));
+        peer_msg.attributes.push(match ns {
+            NetNs::Pid(pid) => LinkAttribute::NetNsPid(pid as u32),
+            NetNs::Fd(fd) => LinkAttribute::NetNsFd(fd),
+        });
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(host.to_string()));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
