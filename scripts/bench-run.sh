@@ -26,7 +26,8 @@ if [ -z "${GOCKER_BENCH_INNER:-}" ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" fuse-overlayfs >/dev/null
     fi
     # The inner run (below, under unshare) takes the binary from here.
-    export BIN=${BIN:-$(scripts/build-release.sh)/gocker-script}
+    BIN=${BIN:-$(scripts/build-release.sh)/gocker-script}
+    export BIN
     before=$(scripts/host-state.sh)
     status=0
     # Private propagation: the umount inside stays inside.

@@ -240,6 +240,44 @@ fn shim_of(id: &str) -> i32 {
     panic!("no supervisor for {id}");
 }
 
+/// A supervisor of a version before the one lock file per container holds its own,
+/// `shim-<id>.lock`, with flock: after an upgrade it is still taken for alive (its container
+/// is not finished under it), and the file goes with the container.
+#[test]
+fn a_supervisor_holding_the_lock_of_an_earlier_version_is_alive() {
+    let root = root();
+    let (images, containers) = stores(root.path());
+    let s = containers
+        .run(
+            &images,
+            &Spec::new(image()),
+            Some(vec!["sleep".into(), "60".into()]),
+            Attach::Detach,
+        )
+        .expect("run");
+    let id = s.container.id.clone();
+    let locks = root.path().join("locks");
+    let legacy = gocker::store::lock::exclusive(&locks, &format!("shim-{id}")).unwrap();
+    // The supervisor goes (its container with it); the lock of the earlier version stays.
+    // SAFETY: killing the supervisor process we just found.
+    unsafe { libc::kill(shim_of(&id), libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(containers.get(&id).unwrap().status, Status::Running);
+    drop(legacy);
+    let mut c = containers.get(&id).unwrap();
+    for _ in 0..100 {
+        if c.status == Status::Exited {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        c = containers.get(&id).unwrap();
+    }
+    assert_eq!(c.status, Status::Exited, "finished once nobody holds it");
+    containers.remove(&id, false).unwrap();
+    assert!(!locks.join(format!("shim-{id}.lock")).exists());
+    assert!(!locks.join(format!("container-{id}.lock")).exists());
+}
+
 /// A container whose creator died before starting it is abandoned: prune removes it, and
 /// `start` says what happened instead of a not_found and a silent delete.
 #[test]

@@ -253,17 +253,25 @@ impl EarlySupervisor {
     pub fn start_on_thread(paths: &Paths, program: &Path, detach: bool) -> Option<EarlyStart> {
         let (paths, program) = (paths.clone(), program.to_path_buf());
         let cpus = crate::sys::cpu::allowed();
+        // The thread lives on until it has been steered: steering one that has ended would
+        // steer the caller (its thread id is 0 by then).
+        let (steered, wait_steered) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("early supervisor".into())
             .stack_size(64 << 10)
             .spawn({
                 let cpus = cpus.clone();
-                move || EarlySupervisor::start(&paths, &program, detach, cpus).ok()
+                move || {
+                    let started = EarlySupervisor::start(&paths, &program, detach, cpus).ok();
+                    let _ = wait_steered.recv();
+                    started
+                }
             })
             .ok()?;
         // Not queued behind us on our CPU while we compile (see sys::cpu); the supervisor
         // lets itself run on all of `cpus` again.
         crate::sys::cpu::steer_away(&thread, &cpus);
+        drop(steered);
         Some(thread)
     }
 
@@ -489,7 +497,8 @@ pub(crate) fn restarts(dir: &Path) -> u32 {
 
 /// A container's locks: bytes of its one lock file, `locks/container-<id>.lock` (see
 /// `lock::exclusive_byte`), which is made by its creator before its row and removed after
-/// it. The file also keeps the exit record its supervisor writes (see `shim`).
+/// it (a `--rm` container's by its supervisor, once it is done with its files). The file
+/// also keeps the exit record its supervisor writes (see `shim`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Lock {
     /// Its creator's, from before its row exists until it has started.
@@ -518,9 +527,11 @@ impl Lock {
         lock::try_exclusive_byte(&paths.locks(), &Lock::file(id), self as u8)
     }
 
-    /// Whether somebody holds container `id`'s lock.
+    /// Whether somebody holds container `id`'s lock (a supervisor of a version before the
+    /// one lock file holds its own: `shim-<id>.lock`, with flock).
     pub(crate) fn held(self, locks: &Path, id: &str) -> bool {
         lock::held_byte(locks, &Lock::file(id), self as u8)
+            || matches!(self, Lock::Supervisor) && lock::held(locks, &format!("shim-{id}"))
     }
 
     /// Container `id`'s lock file.
@@ -529,8 +540,12 @@ impl Lock {
     }
 
     /// Removes container `id`'s lock file, once the container is gone and no supervisor of
-    /// it lives (a remover of its lock file must hold or have checked the others).
+    /// it lives (a remover of its lock file must hold or have checked the others); and the
+    /// three of a version before the one file, if any.
     pub(crate) fn remove_file(paths: &Paths, id: &str) -> Result<()> {
+        for legacy in ["start", "shim"] {
+            let _ = std::fs::remove_file(paths.locks().join(format!("{legacy}-{id}.lock")));
+        }
         let path = Lock::path(paths, id);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

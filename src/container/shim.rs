@@ -529,12 +529,14 @@ fn supervise(
         };
         status.send(&ShimMessage::Exited { code });
         let _ = cgroup.destroy();
+        // The lock file first: killed after it, the files set aside are swept by the next
+        // look (no supervisor holds them); the other way round, nothing would ever remove it.
+        let _ = super::Lock::remove_file(&paths, id);
         if let Some(aside) = aside {
             if let Err(e) = crate::store::remove_tree(&aside) {
                 crate::trace::step(|| format!("cannot remove {}: {}", aside.display(), e.chain()));
             }
         }
-        let _ = super::Lock::remove_file(&paths, id);
         return Ok(code);
     }
     let _ = cgroup.destroy();

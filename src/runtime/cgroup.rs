@@ -840,6 +840,8 @@ impl Hierarchy {
                 continue;
             };
             // Its maker is a waiting supervisor (a pid can be reused: by its command line).
+            // (A sweeper in another pid namespace takes a live one for gone: its maker then
+            // finds it missing when it is assigned, and makes one as usual.)
             let alive = fs::read(format!("/proc/{pid}/cmdline"))
                 .map(|c| c.windows(12).any(|w| w == b"__shim-early"))
                 .unwrap_or(false);
@@ -881,9 +883,13 @@ impl Ahead {
                 made.id
             )
         });
+        // The first hierarchy last: it is where a sweep looks for cgroups made ahead, so one
+        // killed half-way through is still found there.
+        let mut renamed = Vec::new();
         let taken = (|| {
-            for (from, to) in made.dirs.iter().zip(&cgroup.dirs) {
+            for (from, to) in made.dirs.iter().zip(&cgroup.dirs).rev() {
                 fs::rename(from, to).map_err(|e| Error::io("cannot rename cgroup", from, e))?;
+                renamed.push(to.clone());
             }
             if *limits != self.limits {
                 cgroup.apply(limits)?;
@@ -894,7 +900,12 @@ impl Ahead {
             Ok(())
         })();
         if let Err(e) = taken {
-            let _ = cgroup.destroy();
+            // Only what was renamed, never a cgroup of that name that was there before.
+            let _ = ContainerCgroup {
+                dirs: renamed,
+                ..cgroup
+            }
+            .destroy();
             let _ = made.destroy();
             return Err(e);
         }

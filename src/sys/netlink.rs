@@ -38,7 +38,6 @@ pub struct Address {
     pub prefix: u8,
 }
 
-/// An rtnetlink socket bound to the network namespace of the thread that opened it.
 /// A network namespace to put a link in: a process's, or one held by a descriptor (which
 /// its process may not have entered yet).
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +55,7 @@ impl std::fmt::Display for NetNs {
     }
 }
 
+/// An rtnetlink socket bound to the network namespace of the thread that opened it.
 pub struct Netlink {
     socket: Socket,
     seq: u32,
@@ -258,7 +258,7 @@ impl Netlink {
         Ok(index)
     }
 
-    /// Creates a veth pair: `host` here, `peer` in the network namespace of process `pid`.
+    /// Creates a veth pair: `host` here, `peer` in network namespace `ns`.
     pub fn create_veth(&mut self, host: &str, peer: &str, ns: NetNs) -> Result<u32> {
         let mut peer_msg = LinkMessage::default();
         peer_msg
