@@ -475,6 +475,12 @@ impl Networks {
     /// Makes the network's bridge and rules if they are not there (under the host lock).
     fn ensure_bridge(&self, net: &Network, nl: &mut Netlink) -> Result<u32> {
         let tag = self.owner_tag(&net.name);
+        // Ours and up (every start but a network's first): nothing to sweep or make.
+        if let Some(link) = nl.link(&net.bridge)? {
+            if link.alias.as_deref() == Some(tag.as_str()) && link.up {
+                return Ok(link.index);
+            }
+        }
         sweep_stale_bridges(nl)?;
         if let Some(link) = nl.link(&net.bridge)? {
             if link.alias.as_deref() == Some(tag.as_str()) {
@@ -656,7 +662,8 @@ impl Networks {
     }
 
     /// After the clone, before the container runs: its veth pair (the far end is `eth0` in
-    /// its namespace; the init sets the address) and its published ports.
+    /// its namespace, given its address and default route from inside it) and its published
+    /// ports.
     pub fn connect(&self, att: &Attachment, launch: &Launch, ns: NetNs) -> Result<()> {
         let mut nl = Netlink::open()?;
         let bridge = nl.link(&att.network.bridge)?.ok_or_else(|| {
@@ -689,7 +696,22 @@ impl Networks {
         if !launch.publish.is_empty() {
             nft::add_ports(&att.network.bridge, &launch.publish, att.ip)?;
         }
-        Ok(())
+        // Its end, from inside its namespace: here, while the init builds its root, not by
+        // the init after the go-ahead (0.4 ms a bridged start waited; issue 16).
+        let (ip, prefix, gateway) = (att.ip, att.network.subnet.prefix, att.network.gateway);
+        crate::trace::step(|| {
+            format!(
+                "in netns {ns}: ip addr add {ip}/{prefix} dev eth0; ip link set eth0 up; ip route add default via {gateway}"
+            )
+        });
+        ns.enter(|nl| {
+            let link = nl
+                .link("eth0")?
+                .ok_or_else(|| Error::new(Kind::Runtime, "the container's eth0 did not arrive"))?;
+            nl.add_address(link.index, ip, prefix)?;
+            nl.set_up(link.index, None)?;
+            nl.add_default_route(gateway)
+        })
     }
 
     /// Frees the container's address and tells its network's other members.

@@ -29,7 +29,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{execve, setgroups, sethostname, setresgid, setresuid, Gid, Uid};
 
 use super::cgroup::Hierarchy;
-use super::launch::{Interface, Launch, Namespace};
+use super::launch::{Launch, Namespace};
 use super::rootfs::{self, sys};
 use super::security::{SeccompProfile, Security};
 use super::{seccomp, security};
@@ -145,9 +145,6 @@ fn setup_and_exec(
         ));
     }
     drop(go);
-    if let Some(iface) = &l.interface {
-        configure_eth0(iface)?;
-    }
     if l.has(Namespace::Cgroup) {
         trace::step(|| {
             "unshare(CLONE_NEWCGROUP): the container sees its own cgroup as the root".to_string()
@@ -477,24 +474,6 @@ fn resolve_user(user: Option<&str>) -> Result<(Uid, Gid, Vec<Gid>, String)> {
         vec![Gid::from_raw(gid)],
         home,
     ))
-}
-
-/// Sets up the container's end of its veth pair, which the supervisor has just created in
-/// this network namespace.
-fn configure_eth0(iface: &Interface) -> Result<()> {
-    trace::step(|| {
-        format!(
-            "ip addr add {}/{} dev eth0; ip link set eth0 up; ip route add default via {}",
-            iface.ip, iface.prefix, iface.gateway
-        )
-    });
-    let mut nl = crate::sys::netlink::Netlink::open()?;
-    let link = nl
-        .link("eth0")?
-        .ok_or_else(|| Error::new(Kind::Runtime, "the container's eth0 did not arrive"))?;
-    nl.add_address(link.index, iface.ip, iface.prefix)?;
-    nl.set_up(link.index, None)?;
-    nl.add_default_route(iface.gateway)
 }
 
 /// Lets every group of the container open ICMP echo sockets in its own network namespace,

@@ -46,6 +46,45 @@ pub enum NetNs {
     Fd(std::os::fd::RawFd),
 }
 
+impl NetNs {
+    /// Runs `f` with a socket in this namespace, on a thread of its own (the caller's stays
+    /// where it is; a thread may enter another network namespace, a process need not).
+    pub fn enter<T: Send>(self, f: impl FnOnce(&mut Netlink) -> Result<T> + Send) -> Result<T> {
+        use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let opened: OwnedFd;
+                let fd = match self {
+                    NetNs::Pid(pid) => {
+                        let path = format!("/proc/{pid}/ns/net");
+                        opened = std::fs::File::open(&path)
+                            .map_err(|e| Error::io("cannot open", std::path::Path::new(&path), e))?
+                            .into();
+                        opened.as_fd()
+                    }
+                    // SAFETY: the caller holds the descriptor open across this call.
+                    NetNs::Fd(fd) => unsafe { BorrowedFd::borrow_raw(fd) },
+                };
+                nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                    Error::with_source(
+                        Kind::Runtime,
+                        format!("cannot enter network namespace {self}"),
+                        std::io::Error::from(e),
+                    )
+                })?;
+                f(&mut Netlink::open()?)
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    Kind::Runtime,
+                    "a network namespace thread panicked",
+                ))
+            })
+        })
+    }
+}
+
 impl std::fmt::Display for NetNs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
