@@ -225,6 +225,20 @@ fn a_killed_supervisor_still_honours_rm() {
     .exists());
 }
 
+/// A detached container running `sleep 60`, by id.
+fn detached_sleeper(images: &ImageStore, containers: &ContainerStore) -> String {
+    containers
+        .run(
+            images,
+            &Spec::new(image()),
+            Some(vec!["sleep".into(), "60".into()]),
+            Attach::Detach,
+        )
+        .expect("run")
+        .container
+        .id
+}
+
 fn shim_of(id: &str) -> i32 {
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
@@ -247,15 +261,7 @@ fn shim_of(id: &str) -> i32 {
 fn a_supervisor_holding_the_lock_of_an_earlier_version_is_alive() {
     let root = root();
     let (images, containers) = stores(root.path());
-    let s = containers
-        .run(
-            &images,
-            &Spec::new(image()),
-            Some(vec!["sleep".into(), "60".into()]),
-            Attach::Detach,
-        )
-        .expect("run");
-    let id = s.container.id.clone();
+    let id = detached_sleeper(&images, &containers);
     let locks = root.path().join("locks");
     let legacy = gocker::store::lock::exclusive(&locks, &format!("shim-{id}")).unwrap();
     // The supervisor goes (its container with it); the lock of the earlier version stays.
@@ -352,15 +358,7 @@ fn bad_sizes_counts_and_paths_are_refused_at_the_boundary() {
 fn an_exit_recorded_only_in_its_file_is_kept() {
     let root = root();
     let (images, containers) = stores(root.path());
-    let s = containers
-        .run(
-            &images,
-            &Spec::new(image()),
-            Some(vec!["sleep".into(), "60".into()]),
-            Attach::Detach,
-        )
-        .expect("run");
-    let id = s.container.id.clone();
+    let id = detached_sleeper(&images, &containers);
     let shim = shim_of(&id);
     let lock_file = root
         .path()

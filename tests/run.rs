@@ -166,28 +166,25 @@ fn waiting_supervisors(root: &Path) -> Vec<(i32, String)> {
         .collect()
 }
 
-/// The run verb, whose supervisor was started ahead (its --trace says so).
-fn run_with_a_supervisor_started_ahead(root: &Path) {
-    let o = gocker(
-        root,
-        &[
-            "--trace",
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            image(),
-            "echo",
-            "hi",
-        ],
-    );
+/// `run --rm --network none IMAGE cmd...` with --trace, whose supervisor was started ahead
+/// (its trace says so).
+fn run_traced_with_a_supervisor_started_ahead(root: &Path, cmd: &[&str]) -> std::process::Output {
+    let mut args = vec!["--trace", "run", "--rm", "--network", "none", image()];
+    args.extend_from_slice(cmd);
+    let o = gocker(root, &args);
     assert!(o.status.success(), "{}", err(&o));
-    assert_eq!(out(&o), "hi\n");
     assert!(
         err(&o).contains("to the supervisor started ahead"),
         "{}",
         err(&o)
     );
+    o
+}
+
+/// The run verb, whose supervisor was started ahead.
+fn run_with_a_supervisor_started_ahead(root: &Path) {
+    let o = run_traced_with_a_supervisor_started_ahead(root, &["echo", "hi"]);
+    assert_eq!(out(&o), "hi\n");
 }
 
 /// The run verb's supervisor is started ahead of its container, while the verb compiles and
@@ -297,24 +294,9 @@ fn a_container_whose_supervisor_was_started_ahead_may_use_every_cpu() {
         .unwrap()
         .to_string();
     for _ in 0..3 {
-        let o = gocker(
+        let o = run_traced_with_a_supervisor_started_ahead(
             r,
-            &[
-                "--trace",
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                image(),
-                "grep",
-                "Cpus_allowed_list",
-                "/proc/self/status",
-            ],
-        );
-        assert!(
-            err(&o).contains("to the supervisor started ahead"),
-            "{}",
-            err(&o)
+            &["grep", "Cpus_allowed_list", "/proc/self/status"],
         );
         assert_eq!(out(&o).trim().replace('\t', " "), ours.replace('\t', " "));
     }
@@ -353,15 +335,9 @@ fn a_network_namespace_made_ahead_is_the_containers_alone() {
     assert!(held.starts_with("net:["), "{held}");
     assert_ne!(held.trim(), host);
     for _ in 0..2 {
-        let o = gocker(
+        let o = run_traced_with_a_supervisor_started_ahead(
             r,
             &[
-                "--trace",
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                image(),
                 "sh",
                 "-c",
                 "readlink /proc/self/ns/net; ls /sys/class/net; cat /sys/class/net/lo/operstate",
