@@ -225,6 +225,19 @@ fn a_killed_supervisor_still_honours_rm() {
     .exists());
 }
 
+/// The container once it has exited (looked at every 50 ms, 5 s at most).
+fn exited(containers: &ContainerStore, id: &str) -> gocker::container::Container {
+    let mut c = containers.get(id).unwrap();
+    for _ in 0..100 {
+        if c.status == Status::Exited {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        c = containers.get(id).unwrap();
+    }
+    c
+}
+
 /// A detached container running `sleep 60`, by id.
 fn detached_sleeper(images: &ImageStore, containers: &ContainerStore) -> String {
     containers
@@ -270,14 +283,7 @@ fn a_supervisor_holding_the_lock_of_an_earlier_version_is_alive() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(containers.get(&id).unwrap().status, Status::Running);
     drop(legacy);
-    let mut c = containers.get(&id).unwrap();
-    for _ in 0..100 {
-        if c.status == Status::Exited {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        c = containers.get(&id).unwrap();
-    }
+    let c = exited(&containers, &id);
     assert_eq!(c.status, Status::Exited, "finished once nobody holds it");
     containers.remove(&id, false).unwrap();
     assert!(!locks.join(format!("shim-{id}.lock")).exists());
@@ -377,14 +383,7 @@ fn an_exit_recorded_only_in_its_file_is_kept() {
     .unwrap();
     // SAFETY: killing the supervisor process we just found.
     unsafe { libc::kill(shim, libc::SIGKILL) };
-    let mut c = containers.get(&id).unwrap();
-    for _ in 0..100 {
-        if c.status == Status::Exited {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        c = containers.get(&id).unwrap();
-    }
+    let c = exited(&containers, &id);
     assert_eq!(c.status, Status::Exited);
     assert_eq!(c.exit_code, Some(42), "from the exit record, not 137");
     assert!(c.oom_killed);

@@ -240,14 +240,9 @@ fn supervisors_started_ahead_take_their_container_or_end() {
     no_leftovers(r);
 }
 
-/// A Ctrl-C reaches the whole foreground process group, the next run's supervisor (started
-/// ahead, waiting) too: it is the caller's to handle, and the next run still starts. On a
-/// root that does not exist yet, the supervisor started ahead opens it once it is made.
-#[test]
-fn a_supervisor_started_ahead_survives_a_ctrl_c_and_a_new_root() {
-    use std::os::unix::process::CommandExt;
-    let root = root();
-    let r = root.path();
+/// A script of two runs: a `sleep 1`, while which the second's supervisor waits (started
+/// ahead), then an `echo second`.
+fn two_runs_script(r: &Path) -> std::path::PathBuf {
     let script = r.join("two.rhai");
     std::fs::write(
         &script,
@@ -258,6 +253,18 @@ fn a_supervisor_started_ahead_survives_a_ctrl_c_and_a_new_root() {
         ),
     )
     .unwrap();
+    script
+}
+
+/// A Ctrl-C reaches the whole foreground process group, the next run's supervisor (started
+/// ahead, waiting) too: it is the caller's to handle, and the next run still starts. On a
+/// root that does not exist yet, the supervisor started ahead opens it once it is made.
+#[test]
+fn a_supervisor_started_ahead_survives_a_ctrl_c_and_a_new_root() {
+    use std::os::unix::process::CommandExt;
+    let root = root();
+    let r = root.path();
+    let script = two_runs_script(r);
     let child = Command::new(env!("CARGO_BIN_EXE_gocker-script"))
         .arg("--root")
         .arg(r)
@@ -366,16 +373,7 @@ fn a_network_namespace_made_ahead_is_the_containers_alone() {
 fn a_cgroup_made_ahead_by_a_supervisor_killed_while_it_waits_is_swept() {
     let root = root();
     let r = root.path();
-    let script = r.join("two.rhai");
-    std::fs::write(
-        &script,
-        format!(
-            "run({0:?}, [\"sleep\", \"1\"], #{{ rm: true, network: \"none\" }});\n\
-             run({0:?}, [\"echo\", \"second\"], #{{ rm: true, network: \"none\" }});",
-            image()
-        ),
-    )
-    .unwrap();
+    let script = two_runs_script(r);
     let child = Command::new(env!("CARGO_BIN_EXE_gocker-script"))
         .arg("--root")
         .arg(r)
