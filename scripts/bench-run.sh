@@ -96,6 +96,14 @@ if [ -n "${BASELINE:-}" ]; then
     for _ in 1 2 3; do $OLD run --rm --network none "$ref" true; done
 fi
 
+# Let the set-up's churn of files settle first: on ext4 (this host's root has no journal) a
+# new inode is not given a number freed in the last 60 s (300 s while its inode table block
+# is dirty), and the allocator scans past every such one: right after the pulls, the push
+# and the podman set-up above, each file a run makes cost 100 µs and more and a run read 6 ms
+# slower for a minute or two. crun makes no file per run (its state is on tmpfs). SETTLE=0
+# measures the unsettled state.
+sync
+sleep "${SETTLE:-65}"
 # Warm the page cache and the store before timing.
 for _ in 1 2 3; do $G run --rm --network none "$ref" true; crun_run; done
 
