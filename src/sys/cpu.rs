@@ -42,7 +42,9 @@ pub fn allow(cpus: &[usize]) {
 }
 
 /// Moves `thread` off the CPU the calling thread runs on, to the others it may use (if
-/// there are any). What it starts inherits that: it must `allow` the whole set again.
+/// there are any). What it starts inherits that: it must `allow` the whole set again. The
+/// thread must still be running (see `EarlySupervisor::start_on_thread`, which keeps it
+/// until it is steered): an ended thread's id is 0, which would steer the caller.
 pub fn steer_away<T>(thread: &std::thread::JoinHandle<T>, from: &[usize]) {
     // SAFETY: sched_getcpu takes nothing.
     let here = unsafe { libc::sched_getcpu() };
@@ -55,7 +57,8 @@ pub fn steer_away<T>(thread: &std::thread::JoinHandle<T>, from: &[usize]) {
         return;
     }
     let set = set_of(&others);
-    // SAFETY: the thread is alive or joinable (its handle is held); the set is read only.
+    // SAFETY: the handle is held, so the pthread_t is valid; the set is only read. (The
+    // thread must not have ended: glibc then finds its kernel id 0 and steers the caller.)
     unsafe {
         libc::pthread_setaffinity_np(
             thread.as_pthread_t(),
