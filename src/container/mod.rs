@@ -588,9 +588,10 @@ pub(crate) fn erase(paths: &Paths, db: &Db, id: &str) -> Result<()> {
 /// As `erase`, for the supervisor of a --rm container that tells its caller before the
 /// container's files are gone: the directory is set aside under tmp (one rename: a
 /// container is there or not); `last_events` (its exit's), the destroy event and the row's
-/// deletion go in one commit; the lock files go. Returns where the files are now, for the
-/// supervisor to remove; files it never removes (killed meanwhile) are swept by the next
-/// `ps` (see `sweep_aside`). Can be tried again: files set aside by a try are found there.
+/// deletion go in one commit; the lock file stays, its supervisor's lock held in it.
+/// Returns where the files are now, for the supervisor to remove; files it never removes
+/// (killed meanwhile) are swept by the next `ps` (see `sweep_aside`). Can be tried again:
+/// files set aside by a try are found there.
 pub(crate) fn erase_aside(
     paths: &Paths,
     db: &Db,

@@ -190,8 +190,7 @@ impl StatusPipe {
     /// Makes the pipe and arranges for `cmd`'s child to find the write end on descriptor 3.
     pub fn attach(cmd: &mut Command) -> Result<StatusPipe> {
         use std::os::unix::process::CommandExt;
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| Error::sys("cannot create a status pipe", Path::new("pipe"), e))?;
+        let (read, write) = pipe("cannot create a status pipe", "pipe")?;
         let wfd = write.as_raw_fd();
         // SAFETY: between fork and exec only async-signal-safe calls (dup2).
         unsafe {
@@ -244,6 +243,12 @@ impl StatusPipe {
             }
         }
     }
+}
+
+/// A close-on-exec pipe (read end, write end), for every pipe between the caller, its
+/// helpers and the init; `what` and `of` name it in the error.
+pub(super) fn pipe(what: &str, of: &str) -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys(what, Path::new(of), e))
 }
 
 /// The caller's end of an early supervisor's assignment pipe, whose read end the child finds
@@ -309,12 +314,8 @@ pub fn spawn_early_supervisor(
         .map(|a| a.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
-    let pipe = || {
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| Error::sys("cannot create a pipe for", Path::new("the supervisor"), e))
-    };
-    let (status_read, status_write) = pipe()?;
-    let (assign_read, assign_write) = pipe()?;
+    let (status_read, status_write) = pipe("cannot create a pipe for", "the supervisor")?;
+    let (assign_read, assign_write) = pipe("cannot create a pipe for", "the supervisor")?;
     let null = if args.detach {
         Some(
             std::fs::OpenOptions::new()
@@ -430,8 +431,7 @@ pub fn spawn_early_supervisor(
 /// by the entry point (`StatusWriter::take`) before anything else, so nothing the caller
 /// holds (its database, its locks, its files) reaches the container.
 pub fn fork_helper(entry: impl FnOnce() -> i32) -> Result<(nix::unistd::Pid, StatusPipe)> {
-    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Error::sys("cannot create a status pipe", Path::new("pipe"), e))?;
+    let (read, write) = pipe("cannot create a status pipe", "pipe")?;
     // What the caller has buffered is written once, by the caller.
     {
         use std::io::Write;

@@ -332,8 +332,7 @@ pub(super) fn read_launch(paths: &Paths, id: &str) -> Result<Launch> {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Error::sys("cannot create a pipe", Path::new("pipe"), e))
+    super::process::pipe("cannot create a pipe", "pipe")
 }
 
 fn supervise(
