@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use clap::{Parser, Subcommand};
 use gocker::container::Attach;
+use gocker::runtime::launch::NetworkMode;
 use gocker::script::{self, table::pretty, Context};
 use gocker::store::Paths;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope};
@@ -1029,14 +1030,14 @@ impl Host {
         trace: bool,
         debug: bool,
         stdlib: Stdlib,
-        early: Option<Attach>,
+        early: Option<(Attach, bool)>,
     ) -> Result<Host, ExitCode> {
         let paths = root.map(Paths::new).unwrap_or_else(Paths::from_env);
         gocker::trace::set(trace);
         let ctx = Context::new(paths);
         // A verb about to run a container: its supervisor starts now, beside the rest.
-        if let Some(attach) = early {
-            ctx.prepare_to_run(attach);
+        if let Some((attach, bridged)) = early {
+            ctx.prepare_to_run(attach, bridged);
         }
         let mut engine = script::build_engine(ctx.clone());
         let installed = match stdlib {
@@ -1229,9 +1230,19 @@ fn main() -> ExitCode {
                 | Verb::Info => Stdlib::Primitives,
                 _ => Stdlib::Containers,
             };
+            // How its supervisor is attached, and whether it goes on a bridge (the
+            // default network unless --network says none, host or another's).
             let early = match &cli.verb {
-                Verb::Run(args) if args.detach => Some(Attach::Detach),
-                Verb::Run(_) => Some(Attach::Inherit),
+                Verb::Run(args) => Some((
+                    if args.detach {
+                        Attach::Detach
+                    } else {
+                        Attach::Inherit
+                    },
+                    NetworkMode::from(args.network.as_deref().unwrap_or("bridge"))
+                        .bridge()
+                        .is_some(),
+                )),
                 _ => None,
             };
             return match Host::new(cli.root, cli.trace, cli.debug, stdlib, early) {

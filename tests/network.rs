@@ -523,6 +523,84 @@ fn none_has_only_loopback_and_host_shares_the_hosts_interfaces() {
     assert_eq!(ok(o).trim(), "1", "only the default network, never made");
 }
 
+/// A script's bridged run finds its supervisor started ahead with a veth pair made (issue
+/// 16): the pair becomes the container's, named after it, on its network's bridge, its end
+/// given the container's address and route. The run after it, on no network, gets nothing of
+/// the kind: its supervisor made a pair too (the run before was bridged), and the namespace
+/// holding that pair's end is not the container's.
+#[test]
+fn a_veth_pair_made_ahead_is_the_bridged_containers_and_no_one_elses() {
+    let root = root();
+    let r = root.path();
+    let (subnet, bridge) = network(r, "ahead");
+    let net: Ipv4Addr = subnet.split('/').next().unwrap().parse().unwrap();
+    let gateway = Ipv4Addr::from(u32::from(net) + 1);
+    // The bridge (and its address) is made at the first start: listened for on every one.
+    let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("listen");
+    let port = listener.local_addr().unwrap().port();
+    // What the container reads from the host's end of its bridge, if it gets there.
+    std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let _ = conn.write_all(b"reached\n");
+        }
+    });
+    let script = r.join("ahead.rhai");
+    std::fs::write(
+        &script,
+        format!(
+            "run({img:?}, [\"true\"], #{{ rm: true, network: \"ahead\" }});\n\
+             run({img:?}, [\"sh\", \"-c\", \"ip -o -4 addr show eth0; ip route | grep ^default; nc -w 5 {gateway} {port} </dev/null\"], #{{ rm: true, network: \"ahead\" }});\n\
+             run({img:?}, [\"ls\", \"/sys/class/net\"], #{{ rm: true, network: \"none\" }});",
+            img = image()
+        ),
+    )
+    .unwrap();
+    let o = gocker(r, &["--trace", script.to_str().unwrap()]);
+    let text = ok(o.clone());
+    let trace = err(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    // eth0 with an address of the network, the default route through its bridge, and a
+    // connection to the host's end of that bridge.
+    let addr = lines[0]
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .and_then(|a| a.parse::<Ipv4Addr>().ok())
+        .unwrap_or_else(|| panic!("no address on eth0: {text}"));
+    assert!(in_subnet(addr, &subnet), "{addr} not in {subnet}");
+    assert!(
+        lines[1].starts_with(&format!("default via {gateway} dev eth0")),
+        "{text}"
+    );
+    assert_eq!(lines[2], "reached", "{text}");
+    assert_eq!(lines[3], "lo", "only loopback on no network: {text}");
+    // The second run's pair was the one made ahead, renamed the container's, on the bridge.
+    let renamed: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("ip link set (the veth made ahead) name veth"))
+        .collect();
+    assert_eq!(renamed.len(), 1, "{trace}");
+    assert!(
+        renamed[0].contains(&format!("master {bridge} up")),
+        "{trace}"
+    );
+    assert!(settled_ports_of(&bridge, 0).is_empty());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while host_links().iter().any(|l| l.starts_with("gkahead")) {
+        assert!(Instant::now() < deadline, "left: {:?}", host_links());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn host_links() -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .expect("sysfs")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
 #[test]
 fn fifty_concurrent_containers_get_distinct_addresses_and_leave_nothing() {
     let root = root();

@@ -202,6 +202,15 @@ fn wire_supervisor(cmd: &mut std::process::Command, attach: Attach) {
     }
 }
 
+/// What the start an early supervisor is for will ask: detached or not (one with other
+/// streams is of no use to it), and, as a guess, whether its container goes on a bridge
+/// (its veth pair is then made ahead; a start that guesses wrong only gets less made ahead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    pub detach: bool,
+    pub bridged: bool,
+}
+
 /// An early supervisor being started on a thread of its own (its spawn waits for the
 /// program's execve to begin; the caller has other work meanwhile).
 pub type EarlyStart = std::thread::JoinHandle<Option<EarlySupervisor>>;
@@ -226,13 +235,14 @@ impl EarlySupervisor {
     pub fn start(
         paths: &Paths,
         program: &Path,
-        detach: bool,
+        expected: Expected,
         cpus: Vec<usize>,
     ) -> Result<EarlySupervisor> {
         let args = process::EarlyShimArgs {
             root: paths.root.clone(),
-            detach,
+            detach: expected.detach,
             cpus,
+            bridged: expected.bridged,
         };
         let (pid, status, assignment) =
             process::spawn_early_supervisor(&process::helper_program(program), &args)?;
@@ -240,7 +250,7 @@ impl EarlySupervisor {
             pid,
             status: Some(status),
             assignment: Some(assignment),
-            attach: if detach {
+            attach: if expected.detach {
                 Attach::Detach
             } else {
                 Attach::Inherit
@@ -250,7 +260,11 @@ impl EarlySupervisor {
 
     /// As `start`, on a thread of its own (the spawn waits for the program's execve to
     /// begin; the caller has other work meanwhile): joined by the start that takes it.
-    pub fn start_on_thread(paths: &Paths, program: &Path, detach: bool) -> Option<EarlyStart> {
+    pub fn start_on_thread(
+        paths: &Paths,
+        program: &Path,
+        expected: Expected,
+    ) -> Option<EarlyStart> {
         let (paths, program) = (paths.clone(), program.to_path_buf());
         let cpus = crate::sys::cpu::allowed();
         // The thread lives on until it has been steered: steering one that has ended would
@@ -262,7 +276,7 @@ impl EarlySupervisor {
             .spawn({
                 let cpus = cpus.clone();
                 move || {
-                    let started = EarlySupervisor::start(&paths, &program, detach, cpus).ok();
+                    let started = EarlySupervisor::start(&paths, &program, expected, cpus).ok();
                     let _ = wait_steered.recv();
                     started
                 }
@@ -784,7 +798,7 @@ impl ContainerStore {
             return Err(e);
         }
         let made = (|| -> Result<()> {
-            for d in [&launch.upper, &launch.work, &launch.merged] {
+            for d in [&launch.upper, &launch.work] {
                 std::fs::create_dir_all(d).map_err(|e| Error::io("cannot create", d, e))?;
             }
             let data = serde_json::to_vec_pretty(&launch)
@@ -792,7 +806,7 @@ impl ContainerStore {
             write_atomic(&dir.join("launch.json"), &data)?;
             for (data, target) in &empty_volumes {
                 if launch.dir.is_none() {
-                    self.populate(&launch.layers, &launch.merged, data, target)?;
+                    self.populate(&launch.layers, &launch.mount_point, data, target)?;
                 }
             }
             Ok(())
@@ -1005,11 +1019,11 @@ impl ContainerStore {
         };
         // The next start's, while this one's container starts.
         if self.ahead && matches!(attach, Attach::Inherit | Attach::Detach) {
-            let next = EarlySupervisor::start_on_thread(
-                &self.paths,
-                &self.helper,
-                attach == Attach::Detach,
-            );
+            let expected = Expected {
+                detach: attach == Attach::Detach,
+                bridged: c.spec.network.bridge().is_some(),
+            };
+            let next = EarlySupervisor::start_on_thread(&self.paths, &self.helper, expected);
             *self.early.lock().unwrap_or_else(|p| p.into_inner()) = next;
         }
         Ok(supervisor)
@@ -1632,7 +1646,7 @@ impl ContainerStore {
             None => copy::CopyRoot::Overlay {
                 lowers: launch.layers.clone(),
                 upper: Some((launch.upper.clone(), launch.work.clone())),
-                target: launch.merged.clone(),
+                target: launch.mount_point.clone(),
                 empty: self.paths.root.join("empty"),
             },
         };

@@ -208,7 +208,7 @@ pub fn launch(spec: &Spec, r: Resolved, id: &str, root: &Path, dir: &Path) -> Re
         dir: spec.rootfs_dir.clone(),
         upper: dir.join("upper"),
         work: dir.join("work"),
-        merged: dir.join("merged"),
+        mount_point: crate::store::Paths::new(root).mount_point(),
         namespaces: spec.namespaces.clone(),
         env: environment(config, spec, &hostname),
         hostname,
@@ -386,7 +386,7 @@ mod tests {
         assert_eq!(l.user.as_deref(), Some("app"));
         assert_eq!(l.hostname, "abababababab");
         assert_eq!(l.limits.pids, Some(DEFAULT_PIDS_LIMIT));
-        assert_eq!(l.merged, Path::new("/root/containers/x/merged"));
+        assert_eq!(l.mount_point, Path::new("/root/mnt"));
         let mut vol = Spec::new("img");
         vol.binds.push(crate::container::spec::Bind {
             source: "/no/such/dir".into(),

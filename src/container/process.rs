@@ -67,6 +67,9 @@ pub struct EarlyShimArgs {
     /// `sys::cpu::steer_away`) and may use all of these again.
     #[serde(default)]
     pub cpus: Vec<usize>,
+    /// Its container is expected on a bridge network: it makes a veth pair ahead too.
+    #[serde(default)]
+    pub bridged: bool,
 }
 
 /// The exec helper's arguments: `__exec '{ExecArgs}'`.

@@ -24,7 +24,7 @@ use super::logs::{LogWriter, Stream};
 use super::process::{EarlyShimArgs, ShimArgs, ShimMessage, StatusWriter};
 use super::spec::{Launch, Namespace};
 use crate::error::{Error, Kind, Result, WireError};
-use crate::network::Networks;
+use crate::network::{Networks, VethAhead};
 use crate::runtime::cgroup::{self, ContainerCgroup, Hierarchy, Limits};
 use crate::runtime::clone::{self, Placement};
 use crate::runtime::init::{self, Confinement};
@@ -186,7 +186,7 @@ pub fn main_early(args: &EarlyShimArgs) -> i32 {
     set_signals(&waiting, SigHandler::SigIgn);
     let db_path = Paths::new(&args.root).db();
     let db = Db::open_lean(&db_path);
-    let prepared = Prepared::ahead();
+    let prepared = Prepared::ahead(args.bridged);
     let Some(id) = super::process::read_assignment(assignment) else {
         return 0;
     };
@@ -199,20 +199,40 @@ pub fn main_early(args: &EarlyShimArgs) -> i32 {
 
 /// What a supervisor started ahead makes while it waits, for a container with the defaults
 /// (issue 16): its cgroup (v1: about 0.2 ms of mkdirs and device rules), its confinement
-/// (the capability set and the seccomp filter compiled, 0.1 ms) and its network namespace
-/// with the loopback up (0.4 ms). A container that asks for other limits gets them written
-/// over; one with other security settings gets its own confinement; one without a network
-/// namespace of its own leaves that one unused. A plain supervisor prepares nothing.
+/// (the capability set and the seccomp filter compiled, 0.1 ms), its network namespace
+/// with the loopback up (0.4 ms) and, for a container expected on a bridge, a veth pair with
+/// its far end in that namespace (made on a thread of its own while the rest goes on). A
+/// container that asks for other limits gets them written over; one with other security
+/// settings gets its own confinement; one without a network namespace of its own leaves
+/// that one unused, and so does one not on a bridge if the namespace holds a veth end. A
+/// plain supervisor prepares nothing.
 #[derive(Default)]
 struct Prepared {
     cgroup: Option<cgroup::Ahead>,
     confinement: Option<Confinement>,
     netns: Option<OwnedFd>,
+    veth: Option<MakingVeth>,
 }
 
+/// The thread making a veth pair ahead; joined for its pair (none if it failed).
+type MakingVeth = std::thread::JoinHandle<Option<VethAhead>>;
+
 impl Prepared {
-    fn ahead() -> Prepared {
+    fn ahead(bridged: bool) -> Prepared {
         let defaults = Security::default();
+        let netns = init::prepare_network_namespace().ok();
+        // The thread holds a namespace descriptor of its own: whatever becomes of ours.
+        let veth = netns
+            .as_ref()
+            .filter(|_| bridged)
+            .and_then(|ns| ns.try_clone().ok())
+            .and_then(|ns| {
+                std::thread::Builder::new()
+                    .name("veth ahead".into())
+                    .stack_size(64 << 10)
+                    .spawn(move || VethAhead::make(ns.as_raw_fd()).ok())
+                    .ok()
+            });
         Prepared {
             cgroup: Hierarchy::host().prepare_ahead(
                 std::process::id(),
@@ -224,13 +244,22 @@ impl Prepared {
                 &security::device_rules(defaults.privileged, &[]),
             ),
             confinement: Confinement::resolve(&defaults).ok(),
-            netns: init::prepare_network_namespace().ok(),
+            netns,
+            veth,
         }
     }
 
-    /// The network namespace made ahead, for a container that gets one of its own.
-    fn netns(&mut self, launch: &Launch) -> Option<OwnedFd> {
-        self.netns.take().filter(|_| launch.has(Namespace::Net))
+    /// The network namespace made ahead, for a container that gets one of its own, and the
+    /// veth pair being made in it, for one on a bridge (which is joined when it connects).
+    fn network(&mut self, launch: &Launch) -> (Option<OwnedFd>, Option<MakingVeth>) {
+        let (netns, veth) = (self.netns.take(), self.veth.take());
+        match (launch.has(Namespace::Net), launch.network.bridge(), veth) {
+            (false, _, _) => (None, None),
+            (true, Some(_), veth) => (netns, veth),
+            // Not on a bridge: a namespace with a veth end in it is not its.
+            (true, None, Some(_)) => (None, None),
+            (true, None, None) => (netns, None),
+        }
     }
 
     /// Container `id`'s cgroup: the one made ahead, renamed, or a new one.
@@ -361,15 +390,20 @@ fn supervise(
     let cgroup = prepared.cgroup(id, &launch)?;
     // Address, hosts file, ports and bridge before the clone; the veth pair after it.
     let attachment = networks.prepare(&mut launch, &name);
-    let netns = prepared.netns(&launch);
+    let (netns, veth) = prepared.network(&launch);
+    let veth = std::sync::Mutex::new(veth);
     let netns_fd = netns.as_ref().map(|fd| fd.as_raw_fd());
     let (net_ref, launch_ref) = (&networks, &launch);
     let started = attachment.and_then(|attachment| {
-        // The veth's far end goes into the namespace made ahead, or the init's own.
+        // The veth's far end goes into the namespace made ahead, or the init's own; the
+        // pair made ahead is taken once made (it had since the caller began: it is, mostly).
         let connect = attachment.as_ref().map(|a| {
+            let veth = &veth;
             move |pid: i32| {
                 let ns = netns_fd.map_or(NetNs::Pid(pid), NetNs::Fd);
-                net_ref.connect(a, launch_ref, ns)
+                let making = veth.lock().ok().and_then(|mut v| v.take());
+                let ahead = making.and_then(|h| h.join().ok().flatten());
+                net_ref.connect(a, launch_ref, ns, ahead)
             }
         });
         let connect = connect
@@ -822,7 +856,13 @@ fn console_pair(launch: &Launch) -> Result<Option<(OwnedFd, OwnedFd)>> {
         nix::sys::socket::SockFlag::SOCK_CLOEXEC,
     )
     .map(Some)
-    .map_err(|e| Error::sys("cannot create the console socket for", &launch.merged, e))
+    .map_err(|e| {
+        Error::sys(
+            "cannot create the console socket for",
+            Path::new(&launch.id),
+            e,
+        )
+    })
 }
 
 /// The init's standard descriptors and where its output goes.

@@ -89,8 +89,10 @@ fn setup_and_exec(
             trace::step(|| {
                 "setns(CLONE_NEWNET): the network namespace made ahead, lo up".to_string()
             });
-            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(sys("cannot enter the network namespace of", &l.merged))?;
+            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).map_err(sys(
+                "cannot enter the network namespace of",
+                Path::new(&l.id),
+            ))?;
             true
         }
         None => false,
@@ -149,8 +151,10 @@ fn setup_and_exec(
         trace::step(|| {
             "unshare(CLONE_NEWCGROUP): the container sees its own cgroup as the root".to_string()
         });
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-            .map_err(sys("cannot unshare the cgroup namespace of", &l.merged))?;
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).map_err(sys(
+            "cannot unshare the cgroup namespace of",
+            Path::new(&l.id),
+        ))?;
         if l.has(Namespace::Mount) {
             mount_cgroup_view(hierarchy.is_v2(), &v1_view)?;
         }

@@ -373,7 +373,11 @@ pub struct Launch {
     pub dir: Option<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
-    pub merged: PathBuf,
+    /// Where the init mounts the container's root, in its own mount namespace: the store's
+    /// `mnt`, one empty directory every private mount namespace mounts on (a container has
+    /// no directory of its own for it). Launches written before it was shared name theirs.
+    #[serde(alias = "merged")]
+    pub mount_point: PathBuf,
     pub namespaces: Vec<Namespace>,
     pub hostname: String,
     pub argv: Vec<String>,

@@ -150,7 +150,8 @@ const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
 pub fn prepare(host: &mut dyn Host, l: &Launch) -> Result<()> {
     make_private(host)?;
     mount_root(host, l)?;
-    let root_dir = File::open(&l.merged).map_err(|e| Error::io("cannot open", &l.merged, e))?;
+    let root_dir =
+        File::open(&l.mount_point).map_err(|e| Error::io("cannot open", &l.mount_point, e))?;
     if l.dir.is_none() {
         write_etc_files(&root_dir, l);
     }
@@ -164,11 +165,11 @@ pub fn prepare(host: &mut dyn Host, l: &Launch) -> Result<()> {
     trace::step(|| {
         format!(
             "pivot_root {} (the old root is detached: no host mount stays reachable)",
-            l.merged.display()
+            l.mount_point.display()
         )
     });
-    host.pivot_root(&l.merged)
-        .map_err(sys("cannot pivot_root to", &l.merged))?;
+    host.pivot_root(&l.mount_point)
+        .map_err(sys("cannot pivot_root to", &l.mount_point))?;
     if l.security.privileged {
         trace::step(|| "privileged: no masked or read-only paths".to_string());
         return Ok(());
@@ -190,7 +191,7 @@ fn make_private(host: &mut dyn Host) -> Result<()> {
 
 /// The image's layers as an overlay, or a plain directory bound recursively.
 fn mount_root(host: &mut dyn Host, l: &Launch) -> Result<()> {
-    let root = &l.merged;
+    let root = &l.mount_point;
     match &l.dir {
         Some(dir) => {
             trace::step(|| format!("mount --rbind {} {}", dir.display(), root.display()));
@@ -698,8 +699,8 @@ mod tests {
     }
 
     fn launch(t: &Path) -> Launch {
-        let merged = t.join("merged");
-        std::fs::create_dir_all(&merged).unwrap();
+        let mount_point = t.join("mnt");
+        std::fs::create_dir_all(&mount_point).unwrap();
         let vol = t.join("vol");
         std::fs::create_dir_all(&vol).unwrap();
         Launch {
@@ -709,7 +710,7 @@ mod tests {
             dir: None,
             upper: t.join("upper"),
             work: t.join("work"),
-            merged,
+            mount_point,
             namespaces: vec![Namespace::Mount, Namespace::Pid, Namespace::Net],
             hostname: "box".into(),
             argv: vec!["true".into()],
@@ -745,7 +746,7 @@ mod tests {
     }
 
     fn prepared(l: &Launch, t: &Path) -> Vec<String> {
-        BASE.with(|b| *b.borrow_mut() = t.join("merged"));
+        BASE.with(|b| *b.borrow_mut() = t.join("mnt"));
         let mut r = Recorder {
             present: vec![
                 ("/proc/kcore", PathKind::File),
@@ -844,8 +845,8 @@ mod tests {
             "absent paths are skipped"
         );
         // Mount points were made inside the root.
-        assert!(t.path().join("merged/data").is_dir());
-        assert!(t.path().join("merged/etc/hostname").is_file());
+        assert!(t.path().join("mnt/data").is_dir());
+        assert!(t.path().join("mnt/etc/hostname").is_file());
     }
 
     #[test]
@@ -879,7 +880,7 @@ mod tests {
             "{}",
             calls[1]
         );
-        assert!(!t.path().join("merged/etc/hostname").exists());
+        assert!(!t.path().join("mnt/etc/hostname").exists());
     }
 
     #[test]
@@ -887,7 +888,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let mut l = launch(t.path());
         l.binds[0].target = "/../../outside".into();
-        BASE.with(|b| *b.borrow_mut() = t.path().join("merged"));
+        BASE.with(|b| *b.borrow_mut() = t.path().join("mnt"));
         let e = prepare(&mut Recorder::default(), &l).unwrap_err();
         assert_eq!(e.kind(), Kind::Permission, "{e}");
         assert!(!t.path().join("outside").exists());

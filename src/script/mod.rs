@@ -151,7 +151,7 @@ impl Context {
     /// is started ahead (see `EarlySupervisor`), on a thread of its own, while this one
     /// compiles the stdlib and records the container (issue 16). Best effort: a start
     /// without one starts its own supervisor.
-    pub fn prepare_to_run(&self, attach: crate::container::Attach) {
+    pub fn prepare_to_run(&self, attach: crate::container::Attach, bridged: bool) {
         let program = self
             .helper
             .clone()
@@ -165,7 +165,7 @@ impl Context {
             .set(crate::container::EarlySupervisor::start_on_thread(
                 &self.paths,
                 &program,
-                detach,
+                crate::container::Expected { detach, bridged },
             ));
     }
 

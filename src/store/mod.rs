@@ -68,6 +68,12 @@ impl Paths {
     pub fn containers(&self) -> PathBuf {
         self.root.join("containers")
     }
+    /// An empty directory that processes in a private mount namespace of their own mount on:
+    /// a container's init its root, the copy helper an overlay. Mounted only in those
+    /// namespaces, it is one directory for all of them (issue 16: no directory per start).
+    pub fn mount_point(&self) -> PathBuf {
+        self.root.join("mnt")
+    }
     /// Scratch space on the same filesystem as the store, so finished work can be renamed in.
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
@@ -82,6 +88,7 @@ impl Paths {
             self.image_mounts(),
             self.containers(),
             self.tmp(),
+            self.mount_point(),
         ] {
             fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create directory", &dir, e))?;
         }

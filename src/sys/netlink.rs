@@ -337,6 +337,24 @@ impl Netlink {
         .map(drop)
     }
 
+    /// Gives a link that is down its name, enslaves it to a bridge and sets it up, in one
+    /// request: the kernel renames before it changes the flags (a link that is up cannot be
+    /// renamed).
+    pub fn rename_and_set_up(&mut self, index: u32, name: &str, controller: u32) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::Controller(controller));
+        self.request(
+            &format!("rename link {index} to {name} and bring it up"),
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+        )
+        .map(drop)
+    }
+
     pub fn delete_link(&mut self, index: u32) -> Result<()> {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
