@@ -391,19 +391,18 @@ fn supervise(
     // Address, hosts file, ports and bridge before the clone; the veth pair after it.
     let attachment = networks.prepare(&mut launch, &name);
     let (netns, veth) = prepared.network(&launch);
-    let veth = std::sync::Mutex::new(veth);
+    // Joined before the clone (made while the caller compiled, it is done by now, mostly):
+    // the init is cloned from a single-threaded process, or a lock another thread held
+    // (malloc's, say) would stay locked in it for ever.
+    let veth = veth.and_then(|making| making.join().ok().flatten());
     let netns_fd = netns.as_ref().map(|fd| fd.as_raw_fd());
     let (net_ref, launch_ref) = (&networks, &launch);
     let started = attachment.and_then(|attachment| {
-        // The veth's far end goes into the namespace made ahead, or the init's own; the
-        // pair made ahead is taken once made (it had since the caller began: it is, mostly).
+        // The veth's far end goes into the namespace made ahead, or the init's own.
         let connect = attachment.as_ref().map(|a| {
-            let veth = &veth;
             move |pid: i32| {
                 let ns = netns_fd.map_or(NetNs::Pid(pid), NetNs::Fd);
-                let making = veth.lock().ok().and_then(|mut v| v.take());
-                let ahead = making.and_then(|h| h.join().ok().flatten());
-                net_ref.connect(a, launch_ref, ns, ahead)
+                net_ref.connect(a, launch_ref, ns, veth)
             }
         });
         let connect = connect
@@ -779,7 +778,13 @@ fn start_init(
     let console_fd = console.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
     let stdio = wiring.fds;
     // SAFETY: this process is single-threaded here (the connect thread starts after the
-    // clone); the child only runs the init, which execs or exits.
+    // clone; threads of a supervisor started ahead are joined before it: checked in debug
+    // builds, which the tests run); the child only runs the init, which execs or exits.
+    debug_assert_eq!(
+        threads(),
+        1,
+        "the init's clone needs a single-threaded supervisor"
+    );
     let (pid, placement) = unsafe {
         clone::clone_child(flags, cgroup_dir.as_ref().map(|d| d.as_fd()), || {
             for fd in &theirs_to_close {
@@ -835,6 +840,18 @@ fn start_init(
 
 /// The namespaces the clone makes (the cgroup namespace is unshared by the init itself,
 /// once it is in its cgroup).
+/// How many threads this process has (/proc/self/status), 0 if unknown.
+fn threads() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn clone_flags(launch: &Launch) -> CloneFlags {
     launch
         .namespaces
