@@ -780,9 +780,8 @@ fn start_init(
     // SAFETY: this process is single-threaded here (the connect thread starts after the
     // clone; threads of a supervisor started ahead are joined before it: checked in debug
     // builds, which the tests run); the child only runs the init, which execs or exits.
-    debug_assert_eq!(
-        threads(),
-        1,
+    debug_assert!(
+        super::process::single_threaded(),
         "the init's clone needs a single-threaded supervisor"
     );
     let (pid, placement) = unsafe {
@@ -840,18 +839,6 @@ fn start_init(
 
 /// The namespaces the clone makes (the cgroup namespace is unshared by the init itself,
 /// once it is in its cgroup).
-/// How many threads this process has (/proc/self/status), 0 if unknown.
-fn threads() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Threads:"))
-                .and_then(|n| n.trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn clone_flags(launch: &Launch) -> CloneFlags {
     launch
         .namespaces
