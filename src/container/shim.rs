@@ -250,7 +250,7 @@ impl Prepared {
     }
 
     /// The network namespace made ahead, for a container that gets one of its own, and the
-    /// veth pair being made in it, for one on a bridge (which is joined when it connects).
+    /// thread making a veth pair in it, for one on a bridge (to join before the clone).
     fn network(&mut self, launch: &Launch) -> (Option<OwnedFd>, Option<MakingVeth>) {
         let (netns, veth) = (self.netns.take(), self.veth.take());
         match (launch.has(Namespace::Net), launch.network.bridge(), veth) {
@@ -388,7 +388,8 @@ fn supervise(
     prepare_exit_record(alive.file(), &paths, id)?;
     let confinement = prepared.confinement(&launch)?;
     let cgroup = prepared.cgroup(id, &launch)?;
-    // Address, hosts file, ports and bridge before the clone; the veth pair after it.
+    // Address, (empty) hosts file, ports and bridge before the clone; the hosts files'
+    // content and the veth pair after it.
     let attachment = networks.prepare(&mut launch, &name);
     let (netns, veth) = prepared.network(&launch);
     // Joined before the clone (made while the caller compiled, it is done by now, mostly):
