@@ -250,12 +250,16 @@ impl Prepared {
     }
 
     /// The network namespace made ahead, for a container that gets one of its own, and the
-    /// thread making a veth pair in it, for one on a bridge (to join before the clone).
-    fn network(&mut self, launch: &Launch) -> (Option<OwnedFd>, Option<MakingVeth>) {
-        let (netns, veth) = (self.netns.take(), self.veth.take());
+    /// veth pair made in it, for one on a bridge. The thread making the pair is joined
+    /// whatever the container (made while the caller compiled, it is done by now, mostly):
+    /// the init is cloned from a single-threaded process, or a lock another thread held
+    /// (malloc's, say) would stay locked in it for ever.
+    fn network(&mut self, launch: &Launch) -> (Option<OwnedFd>, Option<VethAhead>) {
+        let netns = self.netns.take();
+        let veth = self.veth.take().map(|making| making.join().ok().flatten());
         match (launch.has(Namespace::Net), launch.network.bridge(), veth) {
             (false, _, _) => (None, None),
-            (true, Some(_), veth) => (netns, veth),
+            (true, Some(_), veth) => (netns, veth.flatten()),
             // Not on a bridge: a namespace with a veth end in it is not its.
             (true, None, Some(_)) => (None, None),
             (true, None, None) => (netns, None),
@@ -392,10 +396,6 @@ fn supervise(
     // content and the veth pair after it.
     let attachment = networks.prepare(&mut launch, &name);
     let (netns, veth) = prepared.network(&launch);
-    // Joined before the clone (made while the caller compiled, it is done by now, mostly):
-    // the init is cloned from a single-threaded process, or a lock another thread held
-    // (malloc's, say) would stay locked in it for ever.
-    let veth = veth.and_then(|making| making.join().ok().flatten());
     let netns_fd = netns.as_ref().map(|fd| fd.as_raw_fd());
     let (net_ref, launch_ref) = (&networks, &launch);
     let started = attachment.and_then(|attachment| {
