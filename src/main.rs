@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use clap::{Parser, Subcommand};
-use gocker::container::Attach;
+use gocker::container::Expected;
 use gocker::runtime::launch::NetworkMode;
 use gocker::script::{self, table::pretty, Context};
 use gocker::store::Paths;
@@ -1030,14 +1030,14 @@ impl Host {
         trace: bool,
         debug: bool,
         stdlib: Stdlib,
-        early: Option<(Attach, bool)>,
+        early: Option<Expected>,
     ) -> Result<Host, ExitCode> {
         let paths = root.map(Paths::new).unwrap_or_else(Paths::from_env);
         gocker::trace::set(trace);
         let ctx = Context::new(paths);
         // A verb about to run a container: its supervisor starts now, beside the rest.
-        if let Some((attach, bridged)) = early {
-            ctx.prepare_to_run(attach, bridged);
+        if let Some(expected) = early {
+            ctx.prepare_to_run(expected);
         }
         let mut engine = script::build_engine(ctx.clone());
         let installed = match stdlib {
@@ -1233,16 +1233,12 @@ fn main() -> ExitCode {
             // How its supervisor is attached, and whether it goes on a bridge (the
             // default network unless --network says none, host or another's).
             let early = match &cli.verb {
-                Verb::Run(args) => Some((
-                    if args.detach {
-                        Attach::Detach
-                    } else {
-                        Attach::Inherit
-                    },
-                    NetworkMode::from(args.network.as_deref().unwrap_or("bridge"))
+                Verb::Run(args) => Some(Expected {
+                    detach: args.detach,
+                    bridged: NetworkMode::from(args.network.as_deref().unwrap_or("bridge"))
                         .bridge()
                         .is_some(),
-                )),
+                }),
                 _ => None,
             };
             return match Host::new(cli.root, cli.trace, cli.debug, stdlib, early) {

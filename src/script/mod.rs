@@ -147,25 +147,20 @@ impl Context {
         Ok(self.stores.get_or_init(|| pair))
     }
 
-    /// For a verb about to run a container (with the streams of `attach`): its supervisor
-    /// is started ahead (see `EarlySupervisor`), on a thread of its own, while this one
-    /// compiles the stdlib and records the container (issue 16). Best effort: a start
-    /// without one starts its own supervisor.
-    pub fn prepare_to_run(&self, attach: crate::container::Attach, bridged: bool) {
+    /// For a verb about to run a container (as `expected`): its supervisor is started ahead
+    /// (see `EarlySupervisor`), on a thread of its own, while this one compiles the stdlib
+    /// and records the container (issue 16). Best effort: a start without one starts its
+    /// own supervisor.
+    pub fn prepare_to_run(&self, expected: crate::container::Expected) {
         let program = self
             .helper
             .clone()
             .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
-        let detach = match attach {
-            crate::container::Attach::Detach => true,
-            crate::container::Attach::Inherit => false,
-            _ => return,
-        };
         self.early
             .set(crate::container::EarlySupervisor::start_on_thread(
                 &self.paths,
                 &program,
-                crate::container::Expected { detach, bridged },
+                expected,
             ));
     }
 
